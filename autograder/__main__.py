@@ -1,0 +1,168 @@
+"""The kit's command line: `cnn-kit <command>` (or `python -m autograder <command>`).
+
+  demo       the main job: stage MNIST, release, sample submissions, autograde,
+             feedback, export, and the grade table
+  grade      grade one notebook directly: a table on screen, JSON on disk
+  autograde  autograde every submission of a course folder (resumable)
+  release    regenerate the committed release/ and solutions/ from source/
+  stage-data stage MNIST for offline use and say where it is
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from . import paths
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mnist", metavar="DIR", help="folder with the four MNIST files "
+                        "(default: $CNN_KIT_MNIST, then the kit's cache)")
+    parser.add_argument("--profile", choices=["cpu", "gpu"], help="accuracy profile (default: gpu "
+                        "when CUDA is available, else cpu)")
+
+
+def _apply_common(args) -> None:
+    if args.mnist:
+        os.environ["CNN_KIT_MNIST"] = str(Path(args.mnist).resolve())
+    if args.profile:
+        os.environ["CNN_KIT_PROFILE"] = args.profile
+
+
+def cmd_stage_data(args) -> int:
+    from .data import MNISTCorrupt, MNISTNotFound, stage_mnist
+
+    try:
+        root = stage_mnist(args.mnist)
+    except (MNISTNotFound, MNISTCorrupt) as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(f"MNIST staged at {root}/MNIST/raw (torchvision layout)")
+    return 0
+
+
+def cmd_grade(args) -> int:
+    from .checks import Options
+    from .grade import grade_notebook
+
+    report = grade_notebook(args.notebook, args.assignment,
+                            Options(profile=args.profile, accuracy=not args.no_accuracy))
+    print(report.table())
+    out = Path(args.json or Path(args.notebook).with_suffix(".grade.json").name)
+    report.write_json(out)
+    print(f"JSON: {out}")
+    return 0 if report.error is None else 1
+
+
+def cmd_release(args) -> int:
+    from .release import generate_release, generate_solutions
+
+    generate_release(paths.RELEASE)
+    print(f"release/ regenerated with nbgrader generate_assignment: {paths.RELEASE}")
+    if not args.no_solutions:
+        generate_solutions(paths.SOLUTIONS)
+        print(f"solutions/ regenerated and executed (quick mode): {paths.SOLUTIONS}")
+    return 0
+
+
+def cmd_autograde(args) -> int:
+    from . import course
+
+    root = paths.course_dir(args.course)
+    for assignment in args.assignments:
+        for student, outcome in course.autograde(root, assignment).items():
+            print(f"{assignment}  {student}: {outcome}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from . import course, release, samples
+    from .data import MNISTCorrupt, MNISTNotFound, stage_mnist
+
+    started = time.perf_counter()
+    try:
+        print(f"1/6 MNIST staged at {stage_mnist()}")
+    except (MNISTNotFound, MNISTCorrupt) as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    root = paths.course_dir(args.course)
+    if root.exists() and not args.resume:
+        import shutil
+
+        shutil.rmtree(root)
+    names = args.assignments or release.assignments()
+    course.prepare_course(root, names)
+    api = course.nbgrader_api(root)
+    for name in names:
+        result = api.generate_assignment(name, force=True, create=True)
+        if not result["success"]:
+            print(result.get("error"), file=sys.stderr)
+            return 1
+    print(f"2/6 released with nbgrader generate_assignment: {root / 'release'}")
+    for name in names:
+        if not args.resume:
+            students = samples.write_samples(root, name)
+            print(f"3/6 sample submissions for {name}: {', '.join(students)}")
+    for name in names:
+        for student, outcome in course.autograde(root, name).items():
+            if outcome != "graded":
+                print(f"    {name} {student}: {outcome}")
+    print("4/6 autograded (nbgrader autograde, verdicts from the kit's sandboxed checks)")
+    for name in names:
+        course.feedback(root, name)
+    print(f"5/6 feedback: {root / 'feedback'}/<student>/<assignment>/*.html")
+    csv_path = course.export(root)
+    print(f"6/6 grades exported: {csv_path}\n")
+    print(course.table(course.grade_rows(root)))
+    print(f"\nDone in {time.perf_counter() - started:.0f} s. Per-check messages: "
+          f"{root / 'autograded'}/<student>/<assignment>/*.kit.json")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cnn-kit", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("demo", help="the main job, end to end, on sample submissions")
+    _common(p)
+    p.add_argument("--course", help="course folder (default: $CNN_KIT_COURSE or ./course)")
+    p.add_argument("--assignments", nargs="*", help="default: all in source/")
+    p.add_argument("--resume", action="store_true", help="keep the course folder and grade what is left")
+    p.set_defaults(run=cmd_demo)
+
+    p = commands.add_parser("grade", help="grade one notebook directly")
+    _common(p)
+    p.add_argument("notebook")
+    p.add_argument("--assignment", help="assignment id (default: from the notebook's name)")
+    p.add_argument("--json", help="where to write the JSON report (default: <notebook>.grade.json here)")
+    p.add_argument("--no-accuracy", action="store_true", help="skip the MNIST accuracy check")
+    p.set_defaults(run=cmd_grade)
+
+    p = commands.add_parser("autograde", help="autograde a course folder's submissions (resumable)")
+    _common(p)
+    p.add_argument("assignments", nargs="+")
+    p.add_argument("--course", help="course folder (default: $CNN_KIT_COURSE or ./course)")
+    p.set_defaults(run=cmd_autograde)
+
+    p = commands.add_parser("release", help="regenerate release/ and solutions/ from source/")
+    _common(p)
+    p.add_argument("--no-solutions", action="store_true")
+    p.set_defaults(run=cmd_release)
+
+    p = commands.add_parser("stage-data", help="stage MNIST for offline use")
+    _common(p)
+    p.set_defaults(run=cmd_stage_data)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    _apply_common(args)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,290 @@
+"""Assignment 2: SimpleCNN on MNIST (structure, training loop, evaluation, accuracy)."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+
+from .. import layers, probe, spec
+from . import Assignment, Check, Failed, fmt_shape
+
+BATCH_SIZES = (1, 3, 64)
+TRACE_BATCH = 2
+
+HINTS = {
+    (28, 26): "a 3×3 kernel without padding shrinks 28×28 to 26×26: use padding=1 (lecture, Step 1)",
+    (14, 13): "a 3×3 kernel without padding shrinks 14×14 to 12×12, which pools to 6×6, not 7×7: "
+              "use padding=1 (lecture, Step 3)",
+    (14, 12): "a 3×3 kernel without padding shrinks 14×14 to 12×12: use padding=1 (lecture, Step 3)",
+    (14, 28): "MaxPool2d(2) halves 28×28 to 14×14 (lecture, Step 2)",
+    (7, 14): "MaxPool2d(2) halves 14×14 to 7×7 (lecture, Step 4)",
+}
+FLATTEN_HINT = ("Flatten gives 64 × 7 × 7 = 3136 features for Linear(3136 → 128); 1568 = 32 × 7 × 7 "
+                "counts the first block's 32 channels instead of the second block's 64")
+SOFTMAX_HINT = ("CrossEntropyLoss expects raw logits: end with Linear(128, 10), with no Softmax or "
+                "LogSoftmax after it (lecture: 'CrossEntropyLoss expects raw logits')")
+
+
+def probes(seed: int) -> list[dict]:
+    return [
+        {"id": "model", "kind": "model",
+         "args": {"name": "SimpleCNN", "call": True, "seed": seed,
+                  "inputs": [[n, *spec.MNIST_INPUT] for n in BATCH_SIZES]}},
+        {"id": "train", "kind": "train_step",
+         "args": {"name": "train_one_epoch", "net": "simplecnn_small", "seed": seed, "batches": 3,
+                  "batch_size": 16, "lr": 1e-3}},
+        {"id": "evaluate", "kind": "evaluate",
+         "args": {"name": "evaluate", "net": "simplecnn_dropout", "seed": seed, "batches": 3,
+                  "batch_size": 32}},
+    ]
+
+
+# --- structure ----------------------------------------------------------------------
+
+
+def student_blocks(data: dict) -> tuple[nn.Module, nn.Module]:
+    """The student's features and classifier, rebuilt from torch.nn layers (meta device)."""
+    blocks = data["blocks"]
+    for name in ("features", "classifier"):
+        if name not in blocks:
+            raise Failed(f"SimpleCNN has no `self.{name}`: keep `self.{name} = nn.Sequential(...)` "
+                         "from the lecture's template")
+        if blocks[name]["kind"] != "Sequential":
+            raise Failed(f"`self.{name}` should be an nn.Sequential(...), got {blocks[name]['kind']}")
+    try:
+        features = layers.rebuild(blocks["features"])
+        classifier = layers.rebuild(blocks["classifier"])
+    except layers.NotRebuildable as exc:
+        raise Failed(str(exc)) from None
+    layers.check_size(nn.Sequential(features, classifier))
+    return features, classifier
+
+
+def rebuilt_model(data: dict, device="meta") -> nn.Sequential:
+    features, classifier = student_blocks(data)
+    model = nn.Sequential()
+    model.add_module("features", features)
+    model.add_module("classifier", classifier)
+    return model if device == "meta" else layers.rebuild(
+        {"kind": "Sequential", "children": [data["blocks"]["features"], data["blocks"]["classifier"]]},
+        device)
+
+
+def judge_output_shape(data: dict, args: dict, options) -> str:
+    if data["errors"]:
+        shape, error = next(iter(data["errors"].items()))
+        raise Failed(f"SimpleCNN()(x) failed for x of shape {shape}: {error}")
+    for n in BATCH_SIZES:
+        out = data["outputs"].get(str([n, *spec.MNIST_INPUT]))
+        if not torch.is_tensor(out):
+            raise Failed(f"SimpleCNN()(x) should return a tensor, got {out}")
+        if tuple(out.shape) != (n, 10):
+            raise Failed(f"for a batch of {n} images the output is {fmt_shape(out.shape)}, "
+                         f"expected {n}×10 logits (one score per digit)")
+    model = rebuilt_model(data)
+    try:
+        real = layers.load_weights(model, data["state_dict"])
+    except (RuntimeError, KeyError) as exc:
+        raise Failed(f"SimpleCNN's weights do not belong to features + classifier only: {exc}") from None
+    shape = [BATCH_SIZES[1], *spec.MNIST_INPUT]
+    with torch.no_grad():
+        expected = real.eval()(probe.probe_input(shape, args["seed"]))
+    got = data["outputs"][str(shape)]
+    if not torch.allclose(got, expected, rtol=1e-4, atol=1e-5):
+        raise Failed("forward() must run self.features and then self.classifier, as in the lecture's "
+                     "template; your model computes something else")
+    return f"output {n}×10 for batch sizes {', '.join(map(str, BATCH_SIZES))}"
+
+
+def _compare_stage(name: str, student: nn.Module, reference: nn.Module, input_shape) -> str:
+    got = layers.strip_neutral(layers.trace(student, (TRACE_BATCH, *input_shape)))
+    want = layers.trace(reference, (TRACE_BATCH, *input_shape))
+    for index, expected in enumerate(want):
+        label = f"{name} layer {index} ({expected.kind})"
+        if index >= len(got):
+            raise Failed(f"{label} is missing: the lecture's {name} has {len(want)} layers "
+                         f"({', '.join(r.kind for r in want)}), yours has {len(got)}")
+        row = got[index]
+        if row.error:
+            hint = FLATTEN_HINT if row.kind == "Linear" else ""
+            raise Failed(f"{name} layer {index} ({row.kind}) cannot take the previous output: "
+                         f"{row.error}" + (f" — {hint}" if hint else ""))
+        if row.kind != expected.kind:
+            extra = f" — {SOFTMAX_HINT}" if row.kind in ("Softmax", "LogSoftmax") else ""
+            raise Failed(f"{label}: expected {expected.kind}, got {row.kind}{extra}")
+        if row.output_shape != expected.output_shape:
+            hint = HINTS.get((expected.output_shape[-1], row.output_shape[-1])) \
+                if len(row.output_shape) == 4 and len(expected.output_shape) == 4 else None
+            hint = hint or (FLATTEN_HINT if expected.kind in ("Flatten", "Linear") else None)
+            raise Failed(f"{label}: output {fmt_shape(row.output_shape[1:])}, expected "
+                         f"{fmt_shape(expected.output_shape[1:])}" + (f" — {hint}" if hint else ""))
+    if len(got) > len(want):
+        extra = got[len(want)]
+        hint = f" — {SOFTMAX_HINT}" if extra.kind in ("Softmax", "LogSoftmax") else ""
+        raise Failed(f"{name} has an extra layer after the lecture's {len(want)}: {extra.kind}{hint}")
+    return f"{name}: {len(want)} layers, output {fmt_shape(want[-1].output_shape[1:])}"
+
+
+def judge_features(data: dict, args: dict, options) -> str:
+    features, _ = student_blocks(data)
+    return _compare_stage("features", features, spec.reference_features(), spec.MNIST_INPUT)
+
+
+def judge_classifier(data: dict, args: dict, options) -> str:
+    features, classifier = student_blocks(data)
+    rows = layers.trace(features, (TRACE_BATCH, *spec.MNIST_INPUT))
+    shape = rows[-1].output_shape if rows and rows[-1].output_shape else None
+    reference_in = (64, 7, 7)
+    if shape is None or tuple(shape[1:]) != reference_in:
+        raise Failed(f"the classifier is checked on the features' output, which should be "
+                     f"{fmt_shape(reference_in)}; fix the features first")
+    return _compare_stage("classifier", classifier, spec.reference_classifier(), reference_in)
+
+
+def judge_parameters(data: dict, args: dict, options) -> str:
+    features, classifier = student_blocks(data)
+    model = nn.Sequential(features, classifier)
+    reference = spec.reference_simplecnn()
+    got = [r for r in layers.flat_layers(model) if layers.count_parameters(r[1])]
+    want = [r for r in layers.flat_layers(reference) if layers.count_parameters(r[1])]
+    for (_, mine), (_, theirs) in zip(got, want):
+        a, b = layers.count_parameters(mine), layers.count_parameters(theirs)
+        if type(mine) is not type(theirs) or a != b:
+            raise Failed(f"{type(theirs).__name__} layer {theirs}: expected {b:,} parameters, "
+                         f"got {a:,} in {type(mine).__name__} {mine}")
+    total, expected = layers.count_parameters(model), layers.count_parameters(reference)
+    if total != expected:
+        raise Failed(f"{total:,} parameters in total, expected {expected:,} (lecture: 421,642)")
+    return f"{total:,} parameters, layer by layer as in the lecture"
+
+
+def judge_logits(data: dict, args: dict, options) -> str:
+    _, classifier = student_blocks(data)
+    kinds = [type(layer).__name__ for _, layer in layers.flat_layers(classifier)]
+    if any(k in ("Softmax", "LogSoftmax", "Sigmoid") for k in kinds):
+        raise Failed(SOFTMAX_HINT)
+    out = data["outputs"].get(str([BATCH_SIZES[-1], *spec.MNIST_INPUT]))
+    if torch.is_tensor(out) and out.dim() == 2 and out.shape[1] == 10:
+        sums = out.exp().sum(1) if (out <= 0).all() else out.sum(1)
+        if torch.allclose(sums, torch.ones_like(sums), atol=1e-3):
+            raise Failed("the outputs are probabilities (each row sums to 1); " + SOFTMAX_HINT)
+    if not kinds or kinds[-1] != "Linear":
+        raise Failed(f"the classifier should end with Linear(128, 10), got {kinds[-1] if kinds else 'nothing'}")
+    return "raw logits from Linear(128, 10)"
+
+
+# --- training loop and evaluation -----------------------------------------------------
+
+
+def _expected_training(args: dict, **variant) -> tuple[float, dict]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model = probe.reference_net(args["net"], args["seed"])
+        loader = probe.synthetic_batches(args["batches"], args["batch_size"], args["seed"] + 1)
+        optimizer = torch.optim.Adam(model.parameters(), lr=args["lr"])
+        loss = spec.reference_train_one_epoch(model, loader, nn.CrossEntropyLoss(), optimizer,
+                                              torch.device("cpu"), **variant)
+    finally:
+        torch.set_num_threads(threads)
+    return loss, model.state_dict()
+
+
+def _same_weights(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-6) for k in a)
+
+
+def judge_training(data: dict, args: dict, options) -> str:
+    value = data["value"]
+    if not isinstance(value, float):
+        raise Failed(f"train_one_epoch should return the epoch's mean loss as a number, got {value}")
+    loss, weights = _expected_training(args)
+    if not _same_weights(data["state_dict"], weights):
+        _, without_zero_grad = _expected_training(args, zero_grad=False)
+        if _same_weights(data["state_dict"], without_zero_grad):
+            raise Failed("the weights after one epoch match a loop without optimizer.zero_grad(): "
+                         "gradients pile up across batches; call optimizer.zero_grad() before "
+                         "loss.backward(), as in the lecture's loop")
+        raise Failed("the weights after one epoch differ from the lecture's loop (zero_grad, forward, "
+                     "loss, backward, step for every batch of the loader)")
+    if not math.isclose(value, loss, rel_tol=1e-4):
+        if math.isclose(value, loss * args["batches"], rel_tol=1e-4):
+            raise Failed(f"returned {value:.4f}, the sum of the batch losses; return the mean "
+                         f"(running_loss / len(loader)) = {loss:.4f}")
+        raise Failed(f"returned {value:.4f}; the mean batch loss of the epoch is {loss:.4f}")
+    return f"weights and mean loss ({loss:.4f}) match the lecture's loop"
+
+
+def judge_evaluate(data: dict, args: dict, options) -> str:
+    value = data["value"]
+    if not isinstance(value, float):
+        raise Failed(f"evaluate should return the accuracy in percent as a number, got {value}")
+    model = probe.reference_net(args["net"], args["seed"])
+    loader = probe.synthetic_batches(args["batches"], args["batch_size"], args["seed"] + 1)
+    expected = spec.reference_evaluate(model, loader, torch.device("cpu"))
+    if math.isclose(value, expected, abs_tol=1e-6):
+        return f"{expected:.2f} % on the check's batches, in eval mode"
+    if math.isclose(value * 100, expected, abs_tol=1e-6):
+        raise Failed(f"returned {value:.4f}, a fraction; return a percentage: 100 * correct / total")
+    model.train()
+    torch.manual_seed(args["seed"] + 2)
+    in_train_mode = spec.reference_evaluate(model, loader, torch.device("cpu"), eval_mode=False)
+    if math.isclose(value, in_train_mode, abs_tol=1e-6) or not math.isclose(value, expected, abs_tol=1e-6):
+        raise Failed(f"returned {value:.2f} %, expected {expected:.2f} %: call model.eval() before "
+                     "evaluating (Dropout must be off) and count correct predictions over all batches")
+    return "ok"
+
+
+# --- accuracy on MNIST --------------------------------------------------------------
+
+
+def judge_accuracy(data: dict, args: dict, options) -> tuple[str, dict]:
+    from .. import train
+
+    student_blocks(data)  # refuses custom or oversized layers before anything is allocated
+    profile = train.select_profile(options.profile)
+
+    def build():
+        return rebuilt_model(data, device="cpu")
+
+    report = train.train_and_evaluate(build, profile, seed=0)
+    details = {"device": report.device, "profile": report.profile, "epochs": report.epochs,
+               "seconds": round(report.seconds, 2), "accuracy": round(report.accuracy, 2),
+               "accuracy_before": round(report.accuracy_before, 2), "threshold": report.threshold}
+    if report.accuracy_before > 30:
+        raise Failed(f"the network is {report.accuracy_before:.1f} % accurate before any training: "
+                     "flagged for manual review", details=details, flag=True)
+    if not report.passed:
+        raise Failed(f"{report.describe()}: below the threshold; check the architecture messages above",
+                     details=details)
+    return report.describe(), details
+
+
+def _model_check(id, cell, points, judge, title):
+    return Check(id=id, cell=cell, points=points, probes=("model",), judge=judge, title=title)
+
+
+ASSIGNMENT = Assignment(
+    name="a2_simplecnn_mnist",
+    notebook="simplecnn_mnist.ipynb",
+    probes=probes,
+    checks=(
+        _model_check("output_shape", "test_simplecnn_shapes", 2, judge_output_shape,
+                     "SimpleCNN gives 10 logits for any batch size"),
+        _model_check("features", "test_simplecnn_shapes", 2, judge_features,
+                     "features: layer kinds and output shapes"),
+        _model_check("classifier", "test_simplecnn_shapes", 2, judge_classifier,
+                     "classifier: layer kinds and output shapes"),
+        _model_check("parameters", "test_simplecnn_parameters", 2, judge_parameters,
+                     "parameters per layer and in total"),
+        _model_check("logits", "test_simplecnn_parameters", 1, judge_logits,
+                     "raw logits for CrossEntropyLoss"),
+        Check("train_one_epoch", "test_training_loop", 2, ("train",), judge_training,
+              "train_one_epoch matches the lecture's loop"),
+        Check("evaluate", "test_evaluation", 2, ("evaluate",), judge_evaluate,
+              "evaluate gives the test accuracy in percent"),
+        _model_check("accuracy", "test_mnist_accuracy", 4, judge_accuracy,
+                     "minimum MNIST test accuracy with the grader's recipe"),
+    ),
+)

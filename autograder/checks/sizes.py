@@ -1,0 +1,342 @@
+"""Assignment 1: output sizes and parameter counts (no training, graded in seconds).
+
+The formulas are checked against real ``nn.Conv2d`` / ``nn.MaxPool2d`` /
+``nn.Linear`` layers (on the meta device) over many random configurations
+drawn from the seed; the models against the lecture's ``model.summary()``.
+"""
+from __future__ import annotations
+
+import random
+
+import torch
+import torch.nn as nn
+
+from .. import layers, spec
+from . import Assignment, Check, Failed, fmt_shape
+
+CONFIGS = 150
+
+
+def _conv_configs(rng: random.Random) -> list[dict]:
+    configs = [dict(h=28, w=28, k=3, s=1, p=0, d=1), dict(h=28, w=28, k=3, s=1, p=1, d=1),
+               dict(h=28, w=28, k=3, s=2, p=1, d=1)]  # the lecture's three examples
+    while len(configs) < CONFIGS:
+        c = dict(h=rng.randint(1, 64), w=rng.randint(1, 64), k=rng.randint(1, 7),
+                 s=rng.randint(1, 4), p=rng.randint(0, 3), d=rng.choice([1, 1, 2, 3]))
+        if min(c["h"], c["w"]) + 2 * c["p"] - c["d"] * (c["k"] - 1) - 1 >= 0:
+            configs.append(c)
+    return configs
+
+
+def _pool_configs(rng: random.Random) -> list[dict]:
+    configs = [dict(h=28, w=28, k=2, s=None, p=0), dict(h=14, w=14, k=2, s=2, p=0)]
+    while len(configs) < CONFIGS:
+        k = rng.randint(1, 5)
+        c = dict(h=rng.randint(1, 64), w=rng.randint(1, 64), k=k,
+                 s=rng.choice([None, 1, 2, 3]), p=rng.randint(0, k // 2))
+        if min(c["h"], c["w"]) + 2 * c["p"] >= k:
+            configs.append(c)
+    return configs
+
+
+def _conv_param_configs(rng: random.Random) -> list[dict]:
+    configs = [dict(c_in=3, c_out=2, k=3, groups=1, bias=True),       # the lecture's 56
+               dict(c_in=32, c_out=32, k=3, groups=32, bias=True)]    # depthwise
+    while len(configs) < CONFIGS:
+        groups = rng.choice([1, 1, 2, 4, 8])
+        c_in = groups * rng.randint(1, 8)
+        c_out = groups * rng.randint(1, 8) if rng.random() < 0.7 else c_in
+        configs.append(dict(c_in=c_in, c_out=c_out, k=rng.randint(1, 7),
+                            groups=rng.choice([groups, c_in]) if c_out == c_in else groups,
+                            bias=rng.random() < 0.8))
+    return configs
+
+
+def _linear_configs(rng: random.Random) -> list[dict]:
+    return [dict(n_in=3136, n_out=128, bias=True)] + [
+        dict(n_in=rng.randint(1, 5000), n_out=rng.randint(1, 500), bias=rng.random() < 0.8)
+        for _ in range(CONFIGS - 1)]
+
+
+def _count_patterns(rng: random.Random) -> list[dict]:
+    patterns = []
+    for _ in range(12):
+        sizes = [rng.randint(1, 40) for _ in range(rng.randint(2, 4))]
+        layers_ = list(zip(sizes, sizes[1:]))
+        patterns.append({"layers": layers_, "frozen": [rng.random() < 0.5 for _ in layers_]})
+    return patterns
+
+
+def probes(seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    conv, pool = _conv_configs(rng), _pool_configs(rng)
+    conv_params, linear = _conv_param_configs(rng), _linear_configs(rng)
+    requests = [
+        {"id": "conv2d_out", "kind": "calls", "args": {"name": "conv2d_out", "calls": [
+            {"args": [c["h"], c["w"]], "kwargs": {"k": c["k"], "s": c["s"], "p": c["p"], "d": c["d"]}}
+            for c in conv], "configs": conv}},
+        {"id": "pool2d_out", "kind": "calls", "args": {"name": "pool2d_out", "calls": [
+            {"args": [c["h"], c["w"]], "kwargs": {"k": c["k"], "s": c["s"], "p": c["p"]}}
+            for c in pool], "configs": pool}},
+        {"id": "conv2d_params", "kind": "calls", "args": {"name": "conv2d_params", "calls": [
+            {"args": [c["c_in"], c["c_out"], c["k"]], "kwargs": {"groups": c["groups"], "bias": c["bias"]}}
+            for c in conv_params], "configs": conv_params}},
+        {"id": "linear_params", "kind": "calls", "args": {"name": "linear_params", "calls": [
+            {"args": [c["n_in"], c["n_out"]], "kwargs": {"bias": c["bias"]}} for c in linear],
+            "configs": linear}},
+        {"id": "transfer", "kind": "transfer",
+         "args": {"build": "build_transfer_model", "count": "count_trainable", "num_classes": 5,
+                  "seed": seed, "inputs": [[2, 1, 28, 28]], "count_models": _count_patterns(rng)}},
+    ]
+    for name, summary in spec.LECTURE_SUMMARIES.items():
+        requests.append({"id": name, "kind": "model",
+                         "args": {"name": name, "call": True, "seed": seed,
+                                  "inputs": [[2, *summary["input"]]]}})
+    return requests
+
+
+# --- formulas ------------------------------------------------------------------------
+
+
+def _expected_conv(c: dict) -> tuple[int, int]:
+    conv = nn.Conv2d(1, 1, c["k"], stride=c["s"], padding=c["p"], dilation=c["d"], device="meta")
+    return tuple(conv(torch.empty(1, 1, c["h"], c["w"], device="meta")).shape[-2:])
+
+
+def _expected_pool(c: dict) -> tuple[int, int]:
+    pool = nn.MaxPool2d(c["k"], stride=c["s"], padding=c["p"])
+    return tuple(pool(torch.empty(1, 1, c["h"], c["w"], device="meta")).shape[-2:])
+
+
+def _as_pair(value):
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        return tuple(value)
+    return None
+
+
+def _first_wrong(results, configs, expected_of, convert):
+    for result, config in zip(results, configs):
+        want = expected_of(config)
+        if "error" in result:
+            return config, want, f"raised {result['error']}"
+        got = convert(result["value"])
+        if got != want:
+            return config, want, f"returned {result['value']!r}"
+    return None
+
+
+def _call_text(name: str, c: dict) -> str:
+    args = ", ".join(f"{k}={v}" for k, v in c.items())
+    return f"{name}({args})"
+
+
+def judge_conv2d_out(data, args, options) -> str:
+    configs = args["configs"]
+    wrong = _first_wrong(data["results"], configs, _expected_conv, _as_pair)
+    if wrong is None:
+        return f"matches nn.Conv2d on {len(configs)} random configurations"
+    config, want, got = wrong
+    plain = [(r, c) for r, c in zip(data["results"], configs) if c["d"] == 1]
+    if _first_wrong([r for r, _ in plain], [c for _, c in plain], _expected_conv, _as_pair) is None:
+        raise Failed(f"{_call_text('conv2d_out', config)} {got}, nn.Conv2d gives {want}: right "
+                     "without dilation; the kernel spans d·(k−1)+1 pixels "
+                     "(H_out = ⌊(H_in + 2p − d(k−1) − 1)/s + 1⌋)", score=1)
+    raise Failed(f"{_call_text('conv2d_out', config)} {got}, nn.Conv2d gives {want} as (h_out, w_out) "
+                 "integers: H_out = ⌊(H_in + 2p − d(k−1) − 1)/s + 1⌋ (lecture, section 3)")
+
+
+def judge_pool2d_out(data, args, options) -> str:
+    configs = args["configs"]
+    wrong = _first_wrong(data["results"], configs, _expected_pool, _as_pair)
+    if wrong is None:
+        return f"matches nn.MaxPool2d on {len(configs)} random configurations"
+    config, want, got = wrong
+    raise Failed(f"{_call_text('pool2d_out', config)} {got}, nn.MaxPool2d gives {want}: pooling "
+                 "follows the conv formula with the stride defaulting to the kernel size (s=None → s=k)")
+
+
+def _param_count(layer: nn.Module) -> int:
+    return layers.count_parameters(layer)
+
+
+def _expected_conv_params(c: dict) -> int:
+    return _param_count(nn.Conv2d(c["c_in"], c["c_out"], c["k"], groups=c["groups"], bias=c["bias"],
+                                  device="meta"))
+
+
+def _expected_linear_params(c: dict) -> int:
+    return _param_count(nn.Linear(c["n_in"], c["n_out"], bias=c["bias"], device="meta"))
+
+
+def _as_int(value):
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def judge_conv2d_params(data, args, options) -> str:
+    configs = args["configs"]
+    wrong = _first_wrong(data["results"], configs, _expected_conv_params, _as_int)
+    if wrong is None:
+        return f"matches nn.Conv2d on {len(configs)} configurations, depthwise included"
+    config, want, got = wrong
+    ungrouped = [(r, c) for r, c in zip(data["results"], configs) if c["groups"] == 1]
+    if _first_wrong([r for r, _ in ungrouped], [c for _, c in ungrouped],
+                    _expected_conv_params, _as_int) is None:
+        raise Failed(f"{_call_text('conv2d_params', config)} {got}, nn.Conv2d has {want}: with groups, "
+                     "each filter sees only in_channels/groups channels (depthwise: groups=in_channels)",
+                     score=1)
+    raise Failed(f"{_call_text('conv2d_params', config)} {got}, nn.Conv2d has {want}: "
+                 "(k·k·in_channels/groups + 1)·out_channels, the +1 only with a bias")
+
+
+def judge_linear_params(data, args, options) -> str:
+    configs = args["configs"]
+    wrong = _first_wrong(data["results"], configs, _expected_linear_params, _as_int)
+    if wrong is None:
+        return f"matches nn.Linear on {len(configs)} configurations"
+    config, want, got = wrong
+    raise Failed(f"{_call_text('linear_params', config)} {got}, nn.Linear has {want}: "
+                 "(n_in + 1)·n_out with a bias, n_in·n_out without")
+
+
+# --- the lecture's models --------------------------------------------------------------
+
+
+def _rebuilt(data: dict, name: str) -> nn.Module:
+    if data["errors"]:
+        shape, error = next(iter(data["errors"].items()))
+        raise Failed(f"{name}() failed on an input of shape {shape}: {error}")
+    try:
+        model = layers.rebuild(data["description"])
+    except layers.NotRebuildable as exc:
+        raise Failed(f"{name}(): {exc}") from None
+    layers.check_size(model)
+    return model
+
+
+def _check_forward(model: nn.Module, data: dict, input_shape, seed: int, name: str) -> None:
+    from .. import probe
+
+    real = layers.load_weights(model, data["state_dict"]).eval()
+    with torch.no_grad():
+        expected = real(probe.probe_input(input_shape, seed))
+    got = data["outputs"][str(list(input_shape))]
+    if not torch.is_tensor(got) or got.shape != expected.shape or \
+            not torch.allclose(got, expected, rtol=1e-4, atol=1e-5):
+        raise Failed(f"{name}() must return an nn.Sequential whose layers compute its output")
+
+
+def judge_lecture_model(name: str):
+    summary = spec.LECTURE_SUMMARIES[name]
+
+    def judge(data, args, options) -> str:
+        model = _rebuilt(data, name)
+        input_shape = (2, *summary["input"])
+        out = data["outputs"].get(str(list(input_shape)))
+        if not torch.is_tensor(out) or tuple(out.shape) != (2, *summary["output"]):
+            got = fmt_shape(out.shape[1:]) if torch.is_tensor(out) else repr(out)
+            raise Failed(f"{summary['title']}: output {got} per example, the lecture's summary "
+                         f"says {fmt_shape(summary['output'])}")
+        with_params = [(n, l) for n, l in layers.flat_layers(model) if _param_count(l)]
+        for index, (keras_kind, expected) in enumerate(summary["layers"]):
+            if index >= len(with_params):
+                raise Failed(f"{summary['title']}: the lecture's layer {index + 1} ({keras_kind}, "
+                             f"{expected:,} parameters) is missing")
+            _, layer = with_params[index]
+            got = _param_count(layer)
+            if got != expected:
+                hint = ""
+                if isinstance(layer, nn.Linear):
+                    n_in = expected // layer.out_features - 1
+                    hint = f" — the lecture's {keras_kind} takes {n_in:,} flattened features"
+                elif isinstance(layer, (nn.Conv1d, nn.Conv2d)) and keras_kind.startswith("Conv"):
+                    hint = " — check in/out channels and kernel size"
+                raise Failed(f"{summary['title']}: layer {index + 1} {layer} has {got:,} parameters, "
+                             f"the lecture's {keras_kind} has {expected:,}{hint}")
+        if len(with_params) > len(summary["layers"]):
+            raise Failed(f"{summary['title']}: more layers with parameters than the lecture's "
+                         f"{len(summary['layers'])}")
+        _check_forward(model, data, input_shape, args["seed"], name)
+        total = _param_count(model)
+        if total != summary["total"]:
+            raise Failed(f"{summary['title']}: {total:,} parameters, lecture {summary['total']:,}")
+        return f"{summary['title']}: output {fmt_shape(summary['output'])}, {total:,} parameters"
+
+    return judge
+
+
+# --- transfer learning -------------------------------------------------------------------
+
+
+def judge_transfer_frozen(data, args, options) -> str:
+    frozen = data["features_frozen"]
+    thawed = [name for name, is_frozen in frozen.items() if not is_frozen]
+    if thawed:
+        raise Failed(f"the feature extractor's parameters {', '.join(thawed)} still train: set "
+                     "requires_grad = False on every parameter of the base (the lecture's "
+                     "`layer.trainable = False`)")
+    if not data["features_unchanged"]:
+        raise Failed("the feature extractor's trained weights were changed: freeze them, do not "
+                     "re-initialise them")
+    return "the base is frozen and its weights kept"
+
+
+def judge_transfer_head(data, args, options) -> str:
+    if data["errors"]:
+        shape, error = next(iter(data["errors"].items()))
+        raise Failed(f"the transfer model failed on an input of shape {shape}: {error}")
+    nc = args["num_classes"]
+    out = data["outputs"].get(str([2, 1, 28, 28]))
+    if not torch.is_tensor(out) or tuple(out.shape) != (2, nc):
+        raise Failed(f"the transfer model should give {nc} scores per image, got "
+                     f"{fmt_shape(out.shape[1:]) if torch.is_tensor(out) else out}")
+    trainable = sum(data["state_dict"][name].numel()
+                    for name, flag in data["requires_grad"].items() if flag)
+    expected = _param_count(spec.reference_transfer_head(64, nc))
+    if trainable != expected:
+        raise Failed(f"{trainable:,} trainable parameters, expected {expected:,}: the head is "
+                     f"global average pooling, Linear(64 → {spec.TRANSFER_HIDDEN}), ReLU, Dropout(0.5), "
+                     f"Linear({spec.TRANSFER_HIDDEN} → {nc}), as in the lecture's VGG16 example")
+    if data["count_of_model"] != expected:
+        raise Failed(f"count_trainable(model) returned {data['count_of_model']}, the model has "
+                     f"{expected:,} trainable parameters")
+    return f"{nc} scores per image, {expected:,} trainable parameters in the new head"
+
+
+def judge_count_trainable(data, args, options) -> str:
+    for pattern, result in zip(args["count_models"], data["counts"]):
+        expected = sum((a + 1) * b for (a, b), frozen in zip(pattern["layers"], pattern["frozen"])
+                       if not frozen)
+        if result.get("value") != expected:
+            got = result.get("value", result.get("error"))
+            raise Failed(f"count_trainable on Linear layers {pattern['layers']} with frozen="
+                         f"{pattern['frozen']} gave {got}, expected {expected}: count p.numel() only "
+                         "for parameters with p.requires_grad")
+    return f"right on {len(args['count_models'])} partly frozen networks"
+
+
+def _formula(id, points, judge, title, cell):
+    return Check(id=id, cell=cell, points=points, probes=(id,), judge=judge, title=title)
+
+
+ASSIGNMENT = Assignment(
+    name="a1_sizes_and_params",
+    notebook="sizes_and_params.ipynb",
+    probes=probes,
+    checks=(
+        _formula("conv2d_out", 2, judge_conv2d_out, "conv2d_out vs nn.Conv2d", "test_conv2d_out"),
+        _formula("pool2d_out", 1, judge_pool2d_out, "pool2d_out vs nn.MaxPool2d", "test_pool2d_out"),
+        _formula("conv2d_params", 2, judge_conv2d_params, "conv2d_params vs nn.Conv2d",
+                 "test_parameter_counts"),
+        _formula("linear_params", 1, judge_linear_params, "linear_params vs nn.Linear",
+                 "test_parameter_counts"),
+        *(Check(id=name, cell="test_rgb_convnet" if name == "rgb_convnet" else "test_keras_models",
+                points=1, probes=(name,), judge=judge_lecture_model(name),
+                title=spec.LECTURE_SUMMARIES[name]["title"]) for name in spec.LECTURE_SUMMARIES),
+        Check("transfer_frozen", "test_transfer", 1, ("transfer",), judge_transfer_frozen,
+              "the pretrained base is frozen"),
+        Check("transfer_head", "test_transfer", 1, ("transfer",), judge_transfer_head,
+              "the new head and its trainable parameters"),
+        Check("count_trainable", "test_transfer", 1, ("transfer",), judge_count_trainable,
+              "count_trainable counts only trainable parameters"),
+    ),
+)

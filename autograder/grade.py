@@ -1,0 +1,156 @@
+"""Grade one notebook: build its program, run the probes in the sandbox, judge.
+
+``grade_notebook`` is the single entry point used by the command line, the
+pytest graders, the nbgrader preprocessor and the course runs, so one check
+gives one verdict everywhere.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import paths, sandbox, scan
+from .checks import Assignment, Failed, Options, Result, simplecnn, sizes
+from .notebook import NotebookError, build_program, read_notebook
+
+ASSIGNMENTS: dict[str, Assignment] = {a.name: a for a in (sizes.ASSIGNMENT, simplecnn.ASSIGNMENT)}
+
+
+@dataclass
+class Report:
+    assignment: str
+    notebook: str
+    results: list[Result]
+    flags: list[str] = field(default_factory=list)
+    isolation: str = ""
+    seconds: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def score(self) -> float:
+        return round(sum(r.score for r in self.results), 3)
+
+    @property
+    def points(self) -> float:
+        return sum(r.points for r in self.results)
+
+    def by_cell(self) -> dict[str, list[Result]]:
+        cells = ASSIGNMENTS[self.assignment].cells
+        index = {r.check: r for r in self.results}
+        return {cell: [index[c.id] for c in checks] for cell, checks in cells.items()}
+
+    def table(self) -> str:
+        width = max(len(r.check) for r in self.results)
+        lines = [f"{self.assignment} — {self.notebook}"]
+        for r in self.results:
+            mark = "ok  " if r.passed else ("part" if r.score > 0 else "FAIL")
+            lines.append(f"  {mark} {r.check:<{width}} {r.score:>4g}/{r.points:<3g} {r.message}")
+        lines.append(f"  total {self.score:g}/{self.points:g}   (isolation: {self.isolation}; "
+                     + ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items()) + ")")
+        lines += [f"  FLAG {flag}" for flag in self.flags]
+        if self.error:
+            lines.append(f"  ERROR {self.error}")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data.update(score=self.score, points=self.points)
+        return data
+
+    def write_json(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_json(), indent=2) + "\n")
+
+
+def find_assignment(notebook: str | Path, name: str | None = None) -> Assignment:
+    if name:
+        if name not in ASSIGNMENTS:
+            raise ValueError(f"unknown assignment {name!r}; known: {', '.join(ASSIGNMENTS)}")
+        return ASSIGNMENTS[name]
+    notebook = Path(notebook)
+    for assignment in ASSIGNMENTS.values():
+        if notebook.name == assignment.notebook or assignment.name in notebook.parts:
+            return assignment
+    raise ValueError(f"cannot tell which assignment {notebook.name} is; pass --assignment "
+                     f"({', '.join(ASSIGNMENTS)})")
+
+
+def _zero(assignment: Assignment, message: str) -> list[Result]:
+    return [Result(c.id, c.points, 0.0, message) for c in assignment.checks]
+
+
+def _probe_failure(error: str, program, run) -> str:
+    context = [f"cell {cell} raised {text}" for cell, text in run.cell_errors.items()]
+    context += [f"answer cell {cell} is missing from the notebook" for cell in program.missing]
+    return error + (" (" + "; ".join(context) + ")" if context else "")
+
+
+def grade_notebook(path: str | Path, assignment: str | Assignment | None = None,
+                   options: Options | None = None) -> Report:
+    """Grade a notebook file; student faults become scores and messages, never exceptions."""
+    started = time.perf_counter()
+    assignment = assignment if isinstance(assignment, Assignment) else find_assignment(path, assignment)
+    try:
+        submitted = read_notebook(path)
+    except NotebookError as exc:
+        report = Report(assignment.name, Path(path).name, _zero(assignment, str(exc)), error=str(exc))
+        report.flags.append(f"unreadable notebook: {exc}")
+        return report
+    return grade_submission(submitted, assignment, options, name=Path(path).name, started=started)
+
+
+def grade_submission(submitted, assignment: Assignment, options: Options | None = None, *,
+                     name: str = "notebook", started: float | None = None) -> Report:
+    """Grade a notebook already in memory (as the nbgrader preprocessor has it)."""
+    options = options or Options()
+    started = started or time.perf_counter()
+    report = Report(assignment.name, name, [])
+    source = read_notebook(paths.source_notebook(assignment.name, assignment.notebook))
+    program = build_program(source, submitted)
+    report.flags += scan.scan_answers(program.answers)
+    probes = {p["id"]: p for p in assignment.probes(options.seed)}
+    report.seconds["set-up"] = time.perf_counter() - started
+
+    run = sandbox.run_probes(program.cells, list(probes.values()))
+    report.isolation = run.isolation
+    report.seconds["sandbox"] = run.seconds
+    if run.patched:
+        report.flags.append("library code patched while the answer cells ran: " + ", ".join(run.patched))
+
+    judging = time.perf_counter()
+    accuracy_seconds = 0.0
+    for check in assignment.checks:
+        probe_id = check.probes[0]
+        outcome = run.probes.get(probe_id)
+        result = Result(check.id, check.points, 0.0, "")
+        if outcome is None or outcome.error:
+            result.message = _probe_failure(outcome.error if outcome else "no answer came back", program, run)
+        elif outcome.patched or run.patched:
+            patched = sorted(set(outcome.patched) | set(run.patched))
+            result.message = "library code was patched before this check: " + ", ".join(patched)
+            result.flags.append(result.message)
+        elif check.id == "accuracy" and not options.accuracy:
+            result.message = "not measured in this run (accuracy checks switched off)"
+        else:
+            check_started = time.perf_counter()
+            try:
+                verdict = check.judge(outcome.data, probes[probe_id]["args"], options)
+                message, details = verdict if isinstance(verdict, tuple) else (verdict, {})
+                result.score, result.message, result.details = check.points, message, details
+            except Failed as failed:
+                result.score = min(failed.score, check.points)
+                result.message, result.details = str(failed), failed.details
+                if failed.flag:
+                    result.flags.append(str(failed))
+            except Exception as exc:  # a grader bug must not pass as a student fault silently
+                result.message = f"the grader could not judge this ({type(exc).__name__}: {exc})"
+                result.flags.append(f"grader error in {check.id}: {type(exc).__name__}: {exc}")
+            if check.id == "accuracy":
+                accuracy_seconds = time.perf_counter() - check_started
+        report.results.append(result)
+        report.flags += result.flags
+    report.seconds["checks"] = time.perf_counter() - judging - accuracy_seconds
+    if accuracy_seconds:
+        report.seconds["accuracy"] = accuracy_seconds
+    return report

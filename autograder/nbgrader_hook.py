@@ -1,0 +1,92 @@
+"""nbgrader preprocessors that make ``nbgrader autograde`` use the kit's verdicts.
+
+``SafeExecute`` runs the student's notebook for its outputs (plots, prints) as
+nbgrader always does, but a dead or stuck kernel no longer fails the whole
+submission. ``GradeOutsideKernel`` then grades the notebook from outside that
+kernel (``grade.grade_submission``: sandboxed probes, judged here) and writes
+each graded cell's outputs from the verdict, so nothing the student's kernel
+printed, patched or hid can change a score. ``SaveAutoGrades`` reads those
+outputs as usual: an error output scores 0, a number is partial credit,
+anything else is full marks.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from nbformat.notebooknode import NotebookNode
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from traitlets import Unicode
+
+from .cells import VERDICTS_VAR
+from .checks import Options
+from .grade import ASSIGNMENTS, grade_submission
+from .notebook import nbgrader_meta
+
+REPORT_SUFFIX = ".kit.json"
+
+
+class SafeExecute(Execute):
+    """nbgrader's Execute, with the kit's verdict switch set and kernel failures survived."""
+
+    def preprocess(self, nb, resources):
+        previous = os.environ.get(VERDICTS_VAR)
+        os.environ[VERDICTS_VAR] = "outside"
+        try:
+            return super().preprocess(nb, resources)
+        except Exception as exc:  # DeadKernelError, CellTimeoutError, kernel start failures ...
+            self.log.warning("The notebook's kernel failed (%s: %s); grading goes on from outside it",
+                             type(exc).__name__, exc)
+            resources.setdefault("cnn_kit", {})["kernel_error"] = f"{type(exc).__name__}: {exc}"
+            return nb, resources
+        finally:
+            if previous is None:
+                os.environ.pop(VERDICTS_VAR, None)
+            else:
+                os.environ[VERDICTS_VAR] = previous
+
+
+def verdict_outputs(results) -> list[NotebookNode]:
+    """The outputs of a graded cell, from the checks it holds."""
+    score = sum(r.score for r in results)
+    points = sum(r.points for r in results)
+    lines = [f"{'✓' if r.passed else '✗'} {r.message} ({r.score:g}/{r.points:g})" for r in results]
+    stream = NotebookNode(output_type="stream", name="stdout", text="\n".join(lines) + "\n")
+    if score <= 0:
+        first = next(r.message for r in results if not r.passed)
+        return [stream, NotebookNode(output_type="error", ename="Failed", evalue=first,
+                                     traceback=lines)]
+    if score < points:
+        return [stream, NotebookNode(output_type="execute_result", execution_count=None, metadata={},
+                                     data={"text/plain": f"{score:g}"})]
+    return [stream]
+
+
+class GradeOutsideKernel(NbGraderPreprocessor):
+    """Write every graded cell's outputs from the kit's verdicts."""
+
+    profile = Unicode("", help="accuracy profile ('cpu', 'gpu'); empty picks by device").tag(config=True)
+
+    def preprocess(self, nb, resources):
+        assignment = ASSIGNMENTS.get(resources.get("nbgrader", {}).get("assignment"))
+        if assignment is None:
+            self.log.warning("No kit checks for assignment %r", resources.get("nbgrader", {}).get("assignment"))
+            return nb, resources
+        name = resources.get("unique_key", "notebook")
+        report = grade_submission(nb, assignment, Options(profile=self.profile or None), name=name)
+        kernel_error = resources.get("cnn_kit", {}).get("kernel_error")
+        if kernel_error:
+            report.flags.append(f"the notebook's kernel failed while nbgrader ran it: {kernel_error}")
+        by_cell = report.by_cell()
+        for cell in nb.cells:
+            grade_id = nbgrader_meta(cell).get("grade_id")
+            if grade_id in by_cell and cell.get("cell_type") == "code" and nbgrader_meta(cell).get("grade"):
+                cell.outputs = verdict_outputs(by_cell[grade_id])
+        folder = resources.get("metadata", {}).get("path")
+        if folder:
+            Path(folder, name + REPORT_SUFFIX).write_text(json.dumps(report.to_json(), indent=2) + "\n")
+        for flag in report.flags:
+            self.log.warning("FLAG %s: %s", name, flag)
+        self.log.info("%s: %g/%g", name, report.score, report.points)
+        return nb, resources

@@ -1,0 +1,103 @@
+"""Generate what is derived from source/: the student release and the solutions.
+
+``release/`` is nbgrader's own ``generate_assignment`` output; ``solutions/`` is
+the source with the hidden tests and the solution markers removed, executed in
+quick mode so it shows its outputs and plots. Both are committed, and a test
+regenerates them and fails on any difference.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+from . import paths
+from .notebook import nbgrader_meta, source_text
+
+MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
+STUB_AFTER_SOLUTION = re.compile(r"^\s*raise NotImplementedError\(.*\)\s*$")
+HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", re.DOTALL)
+
+
+def assignments() -> list[str]:
+    return sorted(p.name for p in paths.SOURCE.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def generate_release(out_dir: Path, names: list[str] | None = None) -> Path:
+    """Run nbgrader generate_assignment in a scratch course; copy release/<a> to out_dir/<a>."""
+    from . import course
+
+    names = names or assignments()
+    with tempfile.TemporaryDirectory(prefix="cnn-kit-release-") as tmp:
+        scratch = course.prepare_course(Path(tmp) / "course", names)
+        api = course.nbgrader_api(scratch)
+        for name in names:
+            result = api.generate_assignment(name, force=True, create=True)
+            if not result["success"]:
+                raise RuntimeError(f"nbgrader generate_assignment {name} failed:\n{result.get('error')}")
+            target = Path(out_dir) / name
+            if target.exists():
+                shutil.rmtree(target)
+            shutil.copytree(scratch / "release" / name, target)
+    return Path(out_dir)
+
+
+def solution_source(source: str) -> str:
+    """An answer cell's reference code without nbgrader's markers and the dead stub after them."""
+    lines, after_end = [], False
+    for line in source.split("\n"):
+        if MARKER.match(line):
+            after_end = "END" in line
+            continue
+        if after_end and STUB_AFTER_SOLUTION.match(line):
+            after_end = False
+            continue
+        after_end = False if line.strip() else after_end
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def solution_notebook(source_nb) -> nbformat.NotebookNode:
+    nb = copy.deepcopy(source_nb)
+    for cell in nb.cells:
+        meta = nbgrader_meta(cell)
+        text = source_text(cell)
+        if meta.get("solution"):
+            cell.source = solution_source(text)
+        elif meta.get("grade") and "BEGIN HIDDEN TESTS" in text:
+            cell.source = HIDDEN.sub("", text).rstrip() + "\n# (hidden tests run when the notebook is graded)"
+        cell.metadata.pop("nbgrader", None)
+    return nb
+
+
+def generate_solutions(out_dir: Path, names: list[str] | None = None, execute: bool = True) -> Path:
+    from nbclient import NotebookClient
+
+    for name in names or assignments():
+        for source_path in sorted((paths.SOURCE / name).glob("*.ipynb")):
+            nb = solution_notebook(nbformat.read(source_path, as_version=4))
+            target = Path(out_dir) / name / source_path.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if execute:
+                env = {"CNN_KIT_QUICK": "1"}
+                previous = {k: os.environ.get(k) for k in env}
+                os.environ.update(env)
+                try:
+                    with tempfile.TemporaryDirectory() as run_dir:
+                        NotebookClient(nb, timeout=600, kernel_name="python3",
+                                       resources={"metadata": {"path": run_dir}}).execute()
+                finally:
+                    for k, v in previous.items():
+                        os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+            nbformat.write(nb, target)
+    return Path(out_dir)
+
+
+def comparable(nb) -> list[tuple]:
+    """What must not drift: each cell's type, source and nbgrader metadata."""
+    return [(c.cell_type, source_text(c), nbgrader_meta(c)) for c in nb.cells]
