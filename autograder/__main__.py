@@ -119,7 +119,7 @@ def cmd_demo(args) -> int:
     print(f"6/6 grades exported: {csv_path}\n")
     print(course.table(course.grade_rows(root)))
     print(f"\nDone in {time.perf_counter() - started:.0f} s. Per-check messages: "
-          f"{root / 'autograded'}/<student>/<assignment>/*.kit.json")
+          f"{root / 'reports'}/<assignment>/<student>.json")
     return 0
 
 

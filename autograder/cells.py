@@ -4,7 +4,7 @@ Under ``nbgrader autograde`` with the kit's configuration the verdict for a
 graded cell is written by the kit's preprocessor from outside the student's
 kernel (see ``nbgrader_hook``), and this call only says so. Anywhere else (an
 instructor running the source notebook) it grades the checks of this cell on
-the kernel's own definitions, with the same judges.
+the kernel's own definitions, with the same probes and judges.
 """
 from __future__ import annotations
 
@@ -18,30 +18,13 @@ def grade_cell(assignment: str, grade_id: str):
     if os.environ.get(VERDICTS_VAR) == "outside":
         print("Graded outside this notebook's kernel by the course kit.")
         return None
-    from . import probe
-    from .checks import Failed, Options
-    from .grade import ASSIGNMENTS
+    from .grade import ASSIGNMENTS, judge_in_process
 
-    spec = ASSIGNMENTS[assignment]
-    checks = spec.cells[grade_id]
-    namespace = sys.modules["__main__"].__dict__
-    requests = {p["id"]: p for p in spec.probes(0)}
-    total = points = 0.0
-    problems = []
-    for check in checks:
-        request = requests[check.probes[0]]
-        points += check.points
-        try:
-            data = probe.PROBES[request["kind"]](namespace, request["args"])
-            check.judge(data, request["args"], Options())
-            total += check.points
-            print(f"✓ {check.title}")
-        except Failed as failed:
-            total += min(failed.score, check.points)
-            problems.append(f"✗ {check.title}: {failed}")
-        except Exception as exc:
-            problems.append(f"✗ {check.title}: {type(exc).__name__}: {exc}")
-    if problems and total == 0:
-        raise AssertionError("\n".join(problems))
-    print("\n".join(problems))
-    return total if total < points else None
+    ids = {check.id for check in ASSIGNMENTS[assignment].cells[grade_id]}
+    results = judge_in_process(assignment, sys.modules["__main__"].__dict__, ids)
+    for result in results:
+        print(f"{'✓' if result.passed else '✗'} {result.message} ({result.score:g}/{result.points:g})")
+    score, points = sum(r.score for r in results), sum(r.points for r in results)
+    if score <= 0:
+        raise AssertionError(next(r.message for r in results if not r.passed))
+    return score if score < points else None

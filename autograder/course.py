@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from . import paths
 from .grade import ASSIGNMENTS
-from .nbgrader_hook import REPORT_SUFFIX
+from .nbgrader_hook import report_file
 
 log = logging.getLogger(__name__)
 CONFIG = "nbgrader_config.py"
@@ -50,18 +50,20 @@ def _tools_on_path() -> None:
 def nbgrader_api(course: Path):
     """nbgrader's Python API on `course`, with its nbgrader_config.py."""
     _tools_on_path()
+    logging.getLogger("traitlets").setLevel(logging.WARNING)
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
     from traitlets.config.loader import PyFileConfigLoader
 
     config = PyFileConfigLoader(CONFIG, path=str(course)).load_config()
     config.CourseDirectory.root = str(course)
+    config.Exchange.root = str(course / "exchange")
+    config.NbGraderAPI.log_level = "WARN"
     return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
 
 
 def report_path(course: Path, student: str, assignment: str) -> Path:
-    notebook = ASSIGNMENTS[assignment].notebook
-    return course / "autograded" / student / assignment / (Path(notebook).stem + REPORT_SUFFIX)
+    return report_file(course, assignment, student)
 
 
 def is_graded(course: Path, student: str, assignment: str) -> bool:

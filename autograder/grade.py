@@ -154,3 +154,33 @@ def grade_submission(submitted, assignment: Assignment, options: Options | None 
     if accuracy_seconds:
         report.seconds["accuracy"] = accuracy_seconds
     return report
+
+
+def judge_in_process(assignment: str | Assignment, namespace: dict, check_ids=None,
+                     options: Options | None = None) -> list[Result]:
+    """Probe and judge definitions living in this process (an instructor's kernel, unit tests).
+
+    Same probes, same judges as `grade_submission`, without the sandbox: only for trusted code.
+    """
+    from . import probe
+
+    options = options or Options()
+    assignment = assignment if isinstance(assignment, Assignment) else ASSIGNMENTS[assignment]
+    requests = {p["id"]: p for p in assignment.probes(options.seed)}
+    results = []
+    for check in assignment.checks:
+        if check_ids is not None and check.id not in check_ids:
+            continue
+        request = requests[check.probes[0]]
+        result = Result(check.id, check.points, 0.0, "")
+        try:
+            data = probe.PROBES[request["kind"]](namespace, request["args"])
+            verdict = check.judge(data, request["args"], options)
+            result.message, result.details = verdict if isinstance(verdict, tuple) else (verdict, {})
+            result.score = check.points
+        except Failed as failed:
+            result.score, result.message, result.details = min(failed.score, check.points), str(failed), failed.details
+        except Exception as exc:
+            result.message = f"{type(exc).__name__}: {exc}"
+        results.append(result)
+    return results

@@ -24,7 +24,11 @@ from .checks import Options
 from .grade import ASSIGNMENTS, grade_submission
 from .notebook import nbgrader_meta
 
-REPORT_SUFFIX = ".kit.json"
+REPORTS = "reports"  # <course>/reports/<assignment>/<student>.json, beside autograded/, never in feedback
+
+
+def report_file(course: Path, assignment: str, student: str) -> Path:
+    return Path(course) / REPORTS / assignment / f"{student}.json"
 
 
 class SafeExecute(Execute):
@@ -83,9 +87,12 @@ class GradeOutsideKernel(NbGraderPreprocessor):
             grade_id = nbgrader_meta(cell).get("grade_id")
             if grade_id in by_cell and cell.get("cell_type") == "code" and nbgrader_meta(cell).get("grade"):
                 cell.outputs = verdict_outputs(by_cell[grade_id])
-        folder = resources.get("metadata", {}).get("path")
-        if folder:
-            Path(folder, name + REPORT_SUFFIX).write_text(json.dumps(report.to_json(), indent=2) + "\n")
+        folder = resources.get("metadata", {}).get("path")  # <course>/autograded/<student>/<assignment>
+        student = resources.get("nbgrader", {}).get("student")
+        if folder and student:
+            target = report_file(Path(folder).resolve().parents[2], assignment.name, student)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(json.dumps(report.to_json(), indent=2) + "\n")
         for flag in report.flags:
             self.log.warning("FLAG %s: %s", name, flag)
         self.log.info("%s: %g/%g", name, report.score, report.points)

@@ -142,6 +142,15 @@ def judge_classifier(data: dict, args: dict, options) -> str:
     return _compare_stage("classifier", classifier, spec.reference_classifier(), reference_in)
 
 
+def _short(layer: nn.Module) -> str:
+    if isinstance(layer, nn.Linear):
+        return f"Linear({layer.in_features} → {layer.out_features})"
+    if isinstance(layer, nn.Conv2d):
+        return (f"Conv2d({layer.in_channels} → {layer.out_channels}, kernel {fmt_shape(layer.kernel_size)}"
+                f"{', no bias' if layer.bias is None else ''})")
+    return type(layer).__name__
+
+
 def judge_parameters(data: dict, args: dict, options) -> str:
     features, classifier = student_blocks(data)
     model = nn.Sequential(features, classifier)
@@ -151,8 +160,8 @@ def judge_parameters(data: dict, args: dict, options) -> str:
     for (_, mine), (_, theirs) in zip(got, want):
         a, b = layers.count_parameters(mine), layers.count_parameters(theirs)
         if type(mine) is not type(theirs) or a != b:
-            raise Failed(f"{type(theirs).__name__} layer {theirs}: expected {b:,} parameters, "
-                         f"got {a:,} in {type(mine).__name__} {mine}")
+            raise Failed(f"the lecture's {_short(theirs)} has {b:,} parameters; yours, {_short(mine)}, "
+                         f"has {a:,}")
     total, expected = layers.count_parameters(model), layers.count_parameters(reference)
     if total != expected:
         raise Failed(f"{total:,} parameters in total, expected {expected:,} (lecture: 421,642)")
@@ -242,7 +251,9 @@ def judge_evaluate(data: dict, args: dict, options) -> str:
 def judge_accuracy(data: dict, args: dict, options) -> tuple[str, dict]:
     from .. import train
 
-    student_blocks(data)  # refuses custom or oversized layers before anything is allocated
+    rows = layers.trace(rebuilt_model(data), (TRACE_BATCH, *spec.MNIST_INPUT))  # meta: costs nothing
+    if not rows or rows[-1].output_shape != (TRACE_BATCH, 10):
+        raise Failed("not trained: the network does not give 10 logits per image yet (see the shape checks)")
     profile = train.select_profile(options.profile)
 
     def build():
@@ -252,13 +263,16 @@ def judge_accuracy(data: dict, args: dict, options) -> tuple[str, dict]:
     details = {"device": report.device, "profile": report.profile, "epochs": report.epochs,
                "seconds": round(report.seconds, 2), "accuracy": round(report.accuracy, 2),
                "accuracy_before": round(report.accuracy_before, 2), "threshold": report.threshold}
+    measured = (f"{report.accuracy:.2f} % MNIST test accuracy for your architecture, trained from scratch "
+                f"by the grader on {report.device} (profile {report.profile}, {report.epochs} epoch(s), "
+                f"{report.seconds:.1f} s)")
     if report.accuracy_before > 30:
         raise Failed(f"the network is {report.accuracy_before:.1f} % accurate before any training: "
                      "flagged for manual review", details=details, flag=True)
     if not report.passed:
-        raise Failed(f"{report.describe()}: below the threshold; check the architecture messages above",
-                     details=details)
-    return report.describe(), details
+        raise Failed(f"{measured}: below the minimum; the architecture messages above say what differs "
+                     "from the lecture's network", details=details)
+    return measured, details
 
 
 def _model_check(id, cell, points, judge, title):

@@ -1,0 +1,151 @@
+"""Each check against the reference answers and against the usual mistakes.
+
+The answers come from the source notebook (the reference is the spec); a
+mistake is a small edit of a reference answer. Judged in process: the sandbox
+has its own tests (test_sandbox.py, test_redteam.py).
+"""
+import nbformat
+import pytest
+
+from autograder import paths
+from autograder.grade import ASSIGNMENTS, judge_in_process
+from autograder.notebook import is_answer, is_setup, nbgrader_meta, source_text
+from autograder.release import solution_source
+from autograder.samples import _apply
+
+A1, A2 = "a1_sizes_and_params", "a2_simplecnn_mnist"
+
+
+def namespace(assignment, edits=None, extra=""):
+    """Run the source's set-up cells and (edited) reference answers; return the namespace."""
+    spec = ASSIGNMENTS[assignment]
+    nb = nbformat.read(paths.source_notebook(assignment, spec.notebook), as_version=4)
+    ns = {"__name__": "__main__"}
+    for cell in nb.cells:
+        if is_setup(cell):
+            exec(source_text(cell), ns)
+        elif is_answer(cell):
+            gid = nbgrader_meta(cell)["grade_id"]
+            exec(_apply(solution_source(source_text(cell)), (edits or {}).get(gid, []), gid), ns)
+    exec(extra, ns)
+    return ns
+
+
+def results(assignment, edits=None, extra="", checks=None):
+    return {r.check: r for r in judge_in_process(assignment, namespace(assignment, edits, extra), checks)}
+
+
+STRUCTURE = {"output_shape", "features", "classifier", "parameters", "logits", "train_one_epoch", "evaluate"}
+
+
+def test_reference_answers_pass_every_check():
+    a1 = results(A1)
+    assert all(r.passed for r in a1.values()), {k: r.message for k, r in a1.items() if not r.passed}
+    a2 = results(A2, checks=STRUCTURE)
+    assert all(r.passed for r in a2.values()), {k: r.message for k, r in a2.items() if not r.passed}
+    assert "421,642" in a2["parameters"].message
+
+
+def test_points_add_up_to_the_notebook_cells():
+    for assignment in ASSIGNMENTS.values():
+        nb = nbformat.read(paths.source_notebook(assignment.name, assignment.notebook), as_version=4)
+        graded = {nbgrader_meta(c)["grade_id"]: nbgrader_meta(c)["points"] for c in nb.cells
+                  if nbgrader_meta(c).get("grade")}
+        assert graded == {cell: sum(c.points for c in checks) for cell, checks in assignment.cells.items()}
+
+
+CNN = "simplecnn_answer"
+CNN_MISTAKES = {
+    "no padding (26x26)": ({CNN: [("nn.Conv2d(1, 32, kernel_size=3, padding=1)", "nn.Conv2d(1, 32, kernel_size=3)")]},
+                           "features", ["26×26", "padding=1"]),
+    "flatten 1568": ({CNN: [("nn.Linear(64 * 7 * 7, 128)", "nn.Linear(32 * 7 * 7, 128)")]},
+                     "classifier", ["3136", "1568"]),
+    "missing ReLU": ({CNN: [("            nn.ReLU(),\n            nn.MaxPool2d", "            nn.MaxPool2d")]},
+                     "features", ["expected ReLU, got MaxPool2d"]),
+    "softmax before CrossEntropyLoss": ({CNN: [("nn.Linear(128, 10),\n", "nn.Linear(128, 10),\n nn.Softmax(dim=1),\n")]},
+                                        "logits", ["CrossEntropyLoss expects raw logits"]),
+    "wrong kernel size": ({CNN: [("nn.Conv2d(32, 64, kernel_size=3, padding=1)", "nn.Conv2d(32, 64, kernel_size=5, padding=2)")]},
+                          "parameters", ["Conv2d(32 → 64, kernel 5×5)", "18,496"]),
+    "forward changed": ({CNN: [("        x = self.classifier(x)\n", "        x = self.classifier(x).relu()\n")]},
+                        "output_shape", ["forward() must run self.features and then self.classifier"]),
+    "custom layer": ({CNN: [("            nn.Flatten(),\n", "            Flat(),\n")]},
+                     "classifier", ["custom module"]),
+}
+
+
+@pytest.mark.parametrize("mistake", CNN_MISTAKES)
+def test_simplecnn_mistakes_name_the_first_difference(mistake):
+    edits, check, words = CNN_MISTAKES[mistake]
+    extra_class = "class Flat(nn.Module):\n    def forward(self, x):\n        return x.flatten(1)\n"
+    ns = namespace(A2, {})
+    exec(extra_class, ns)
+    # re-run the edited answer in a namespace that knows the custom layer
+    edited = namespace(A2, edits, extra="") if "custom" not in mistake else None
+    if edited is None:
+        nb = nbformat.read(paths.source_notebook(A2, ASSIGNMENTS[A2].notebook), as_version=4)
+        cell = next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == CNN)
+        exec(_apply(solution_source(source_text(cell)), edits[CNN], CNN), ns)
+        edited = ns
+    verdicts = {r.check: r for r in judge_in_process(A2, edited, STRUCTURE)}
+    assert verdicts[check].score == 0, verdicts[check].message
+    for word in words:
+        assert word in verdicts[check].message, verdicts[check].message
+
+
+def test_dropout_is_accepted_and_batchnorm_is_not():
+    with_dropout = results(A2, {CNN: [("nn.Linear(64 * 7 * 7, 128),\n", "nn.Linear(64 * 7 * 7, 128),\n nn.Dropout(0.25),\n")]},
+                           checks=STRUCTURE - {"train_one_epoch", "evaluate"})
+    assert all(r.passed for r in with_dropout.values()), {k: r.message for k, r in with_dropout.items()}
+    with_batchnorm = results(A2, {CNN: [("            nn.ReLU(),\n            nn.MaxPool2d(kernel_size=2, stride=2),\n            nn.Conv2d(32",
+                                         "            nn.BatchNorm2d(32),\n            nn.ReLU(),\n            nn.MaxPool2d(kernel_size=2, stride=2),\n            nn.Conv2d(32")]},
+                             checks={"features", "parameters"})
+    assert not with_batchnorm["features"].passed and not with_batchnorm["parameters"].passed
+
+
+def test_blank_simplecnn_fails_without_crashing():
+    blank = "class SimpleCNN(nn.Module):\n    def __init__(self):\n        super().__init__()\n" \
+            "        self.features = nn.Sequential()\n        self.classifier = nn.Sequential()\n" \
+            "    def forward(self, x):\n        return self.classifier(self.features(x))\n"
+    verdicts = results(A2, extra=blank, checks={"output_shape", "features", "classifier", "parameters", "logits"})
+    assert all(r.score == 0 for r in verdicts.values())
+    assert "expected 1×10 logits" in verdicts["output_shape"].message
+
+
+TRAIN, EVAL = "train_answer", "evaluate_answer"
+
+
+@pytest.mark.parametrize("edits, check, words", [
+    ({TRAIN: [("        optimizer.zero_grad()\n", "")]}, "train_one_epoch", ["optimizer.zero_grad()"]),
+    ({TRAIN: [("return running_loss / len(loader)", "return running_loss")]}, "train_one_epoch", ["sum of the batch losses"]),
+    ({TRAIN: [("        optimizer.step()\n", "")]}, "train_one_epoch", ["differ from the lecture's loop"]),
+    ({EVAL: [("    model.eval()\n", "")]}, "evaluate", ["model.eval()"]),
+    ({EVAL: [("return 100 * correct / total", "return correct / total")]}, "evaluate", ["fraction"]),
+], ids=["no zero_grad", "sum not mean", "no step", "no eval()", "fraction"])
+def test_training_loop_and_evaluation_mistakes(edits, check, words):
+    verdict = results(A2, edits, checks={check})[check]
+    assert verdict.score == 0
+    for word in words:
+        assert word in verdict.message, verdict.message
+
+
+@pytest.mark.parametrize("edits, check, score, words", [
+    ({"conv2d_out_answer": [("d * (k - 1) - 1", "k")] * 2}, "conv2d_out", 1, ["without dilation"]),
+    ({"conv2d_out_answer": [("math.floor(", "(")] * 2}, "conv2d_out", 0, ["integers"]),
+    ({"pool2d_out_answer": [("s = k if s is None else s", "s = 1 if s is None else s")]}, "pool2d_out", 0, ["s=None"]),
+    ({"param_counts_answer": [("(c_in // groups)", "c_in")]}, "conv2d_params", 1, ["groups"]),
+    ({"param_counts_answer": [("(n_in + (1 if bias else 0)) * n_out", "(n_in + 1) * n_out")]}, "linear_params", 0, ["without"]),
+    ({"keras_models_answer": [("nn.Linear(32 * 31 * 31, 10)", "nn.Linear(32 * 31 * 31, 10, bias=False)")]},
+     "conv2d_valid_model", 0, ["307,530"]),
+    ({"keras_models_answer": [('nn.Conv2d(3, 32, 3, stride=2, padding=1)', 'nn.Conv2d(3, 32, 3, stride=2)')]},
+     "conv2d_stride2_model", 0, ["failed"]),
+    ({"rgb_convnet_answer": [("nn.Linear(32 * 8 * 8, 10)", "nn.Linear(32 * 8 * 8, 10),\n nn.Linear(10, 10)")]},
+     "rgb_convnet", 0, ["more layers with parameters"]),
+    ({"transfer_answer": [("        parameter.requires_grad = False\n", "        pass\n")]}, "transfer_frozen", 0, ["still train"]),
+    ({"transfer_answer": [("if p.requires_grad)", ")")]}, "count_trainable", 0, ["requires_grad"]),
+], ids=["no dilation", "no floor", "pool stride", "conv groups", "linear bias", "dense size", "stride-2 padding",
+        "extra layer", "not frozen", "count all"])
+def test_sizes_mistakes(edits, check, score, words):
+    verdict = results(A1, edits, checks={check})[check]
+    assert verdict.score == score, verdict.message
+    for word in words:
+        assert word.lower() in verdict.message.lower(), verdict.message

@@ -1,0 +1,120 @@
+"""End to end: nbgrader generate_assignment → sample submissions → autograde → feedback → export."""
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from autograder import course, release, samples
+from autograder.grade import ASSIGNMENTS
+
+pytestmark = pytest.mark.slow
+A1, A2 = "a1_sizes_and_params", "a2_simplecnn_mnist"
+
+
+def new_course(path, names):
+    root = course.prepare_course(path, names)
+    api = course.nbgrader_api(root)
+    for name in names:
+        assert api.generate_assignment(name, force=True, create=True)["success"]
+        samples.write_samples(root, name)
+    return root
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    root = new_course(tmp_path_factory.mktemp("course") / "course", [A1, A2])
+    outcomes = {name: course.autograde(root, name, progress=False) for name in (A1, A2)}
+    for name in (A1, A2):
+        course.feedback(root, name)
+    course.export(root)
+    return root, outcomes
+
+
+def scores(root):
+    with open(root / "grades.csv", newline="") as handle:
+        return {(r["assignment"], r["student_id"]): (float(r["score"]), float(r["max_score"]))
+                for r in csv.DictReader(handle)}
+
+
+def report(root, assignment, student):
+    return json.loads(course.report_path(root, student, assignment).read_text())
+
+
+def test_every_submission_is_graded(graded):
+    root, outcomes = graded
+    for name, by_student in outcomes.items():
+        assert by_student == {s: "graded" for s in samples.sample_names(name)}
+
+
+def test_reference_full_marks_blank_zero(graded):
+    root, _ = graded
+    table = scores(root)
+    for name in (A1, A2):
+        points = ASSIGNMENTS[name].total_points
+        assert table[(name, "reference")] == (points, points), report(root, name, "reference")
+        assert table[(name, "blank")] == (0.0, points)
+
+
+@pytest.mark.parametrize("assignment, student, words", [
+    (A1, "mistake-no-dilation-same-padding", ["without dilation", "mat1 and mat2"]),
+    (A1, "mistake-groups-unfrozen", ["groups", "still train"]),
+    (A2, "mistake-no-padding", ["padding=1", "26×26"]),
+    (A2, "mistake-softmax-no-zero-grad", ["CrossEntropyLoss expects raw logits", "optimizer.zero_grad()"]),
+])
+def test_mistakes_get_partial_scores_naming_the_mistake(graded, assignment, student, words):
+    root, _ = graded
+    score, points = scores(root)[(assignment, student)]
+    assert 0 < score < points
+    messages = " | ".join(r["message"] for r in report(root, assignment, student)["results"])
+    for word in words:
+        assert word in messages, messages
+
+
+def test_accuracy_result_states_device_profile_epochs_seconds(graded):
+    root, _ = graded
+    accuracy = next(r for r in report(root, A2, "reference")["results"] if r["check"] == "accuracy")
+    assert accuracy["score"] == accuracy["points"], accuracy["message"]
+    details = accuracy["details"]
+    assert {"device", "profile", "epochs", "seconds", "accuracy"} <= set(details)
+    assert details["accuracy"] >= details["threshold"]
+
+
+def test_feedback_has_verdicts_but_no_hidden_tests(graded):
+    root, _ = graded
+    pages = list((root / "feedback").rglob("*.html"))
+    assert len(pages) == 2 * 4
+    for page in pages:
+        text = page.read_text()
+        assert "BEGIN HIDDEN TESTS" not in text and "grade_cell(" not in text
+        assert "threshold" not in text.lower()
+    assert "padding=1" in (root / "feedback/mistake-no-padding" / A2 / "simplecnn_mnist.html").read_text()
+    assert not list((root / "feedback").rglob("*.json")), "the kit's reports stay out of feedback"
+
+
+def test_killed_batch_resumes_with_one_grade_per_student(tmp_path):
+    root = new_course(tmp_path / "course", [A1])
+    command = [sys.executable, "-m", "autograder", "autograde", A1, "--course", str(root)]
+    first = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not list((root / "reports" / A1).glob("*.json")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(first.pid, signal.SIGKILL)  # mid-batch: one student done, the next one in progress
+    first.wait()
+    done_before = {p.stem for p in (root / "reports" / A1).glob("*.json")}
+    assert 1 <= len(done_before) < 4
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    for student in done_before:
+        assert f"{student}: skipped (already graded)" in rerun.stdout
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        submissions = gb.assignment_submissions(A1)
+        assert sorted(s.student.id for s in submissions) == sorted(samples.sample_names(A1))
+        by_student = {s.student.id: s.score for s in submissions}
+    assert by_student["reference"] == ASSIGNMENTS[A1].total_points and by_student["blank"] == 0
