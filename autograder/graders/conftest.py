@@ -1,0 +1,30 @@
+import pytest
+
+from autograder.checks import Options
+from autograder.grade import find_assignment, grade_notebook
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("cnn-kit graders")
+    group.addoption("--notebook", help="the notebook to grade")
+    group.addoption("--assignment", help="assignment id (default: from the notebook's name)")
+    group.addoption("--profile", choices=["cpu", "gpu"], help="accuracy profile")
+    group.addoption("--no-accuracy", action="store_true", help="skip the MNIST accuracy check")
+
+
+def pytest_generate_tests(metafunc):
+    if "check_id" in metafunc.fixturenames:
+        notebook = metafunc.config.getoption("--notebook")
+        if not notebook:
+            metafunc.parametrize("check_id", [pytest.param(None, marks=pytest.mark.skip(
+                reason="no notebook to grade: pass --notebook PATH"))])
+            return
+        assignment = find_assignment(notebook, metafunc.config.getoption("--assignment"))
+        metafunc.parametrize("check_id", [c.id for c in assignment.checks])
+
+
+@pytest.fixture(scope="session")
+def report(pytestconfig):
+    options = Options(profile=pytestconfig.getoption("--profile"),
+                      accuracy=not pytestconfig.getoption("--no-accuracy"))
+    return grade_notebook(pytestconfig.getoption("--notebook"), pytestconfig.getoption("--assignment"), options)

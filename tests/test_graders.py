@@ -1,0 +1,29 @@
+"""The pytest graders (autograder/graders) give the same verdicts as grade_notebook."""
+import subprocess
+import sys
+
+from autograder import paths
+from autograder.checks import Options
+from autograder.grade import grade_notebook
+
+A1 = "a1_sizes_and_params/sizes_and_params.ipynb"
+
+
+def run_graders(notebook):
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "autograder/graders",
+                           "--notebook", str(notebook), "--no-accuracy"], cwd=paths.KIT,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_reference_passes_every_pytest_grader():
+    run = run_graders(paths.SOURCE / A1)
+    assert run.returncode == 0 and "15 passed" in run.stdout, run.stdout[-2000:]
+
+
+def test_blank_release_fails_every_pytest_grader_with_the_same_messages():
+    run = run_graders(paths.RELEASE / A1)
+    assert "15 failed" in run.stdout, run.stdout[-2000:]
+    report = grade_notebook(paths.RELEASE / A1, options=Options(accuracy=False))
+    assert report.score == 0
+    for result in report.results:
+        assert result.message[:60] in run.stdout, result.message
