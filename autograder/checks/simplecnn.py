@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 
 import torch
 import torch.nn as nn
@@ -43,8 +44,8 @@ def probes(seed: int) -> list[dict]:
 # --- structure ----------------------------------------------------------------------
 
 
-def student_blocks(data: dict) -> tuple[nn.Module, nn.Module]:
-    """The student's features and classifier, rebuilt from torch.nn layers (meta device)."""
+def student_blocks(data: dict, device="meta") -> tuple[nn.Module, nn.Module]:
+    """The student's features and classifier, rebuilt from torch.nn layers (sizes checked on meta first)."""
     blocks = data["blocks"]
     for name in ("features", "classifier"):
         if name not in blocks:
@@ -53,22 +54,20 @@ def student_blocks(data: dict) -> tuple[nn.Module, nn.Module]:
         if blocks[name]["kind"] != "Sequential":
             raise Failed(f"`self.{name}` should be an nn.Sequential(...), got {blocks[name]['kind']}")
     try:
-        features = layers.rebuild(blocks["features"])
-        classifier = layers.rebuild(blocks["classifier"])
+        features, classifier = layers.rebuild(blocks["features"]), layers.rebuild(blocks["classifier"])
+        layers.check_size(nn.Sequential(features, classifier))
+        if device != "meta":
+            features = layers.rebuild(blocks["features"], device)
+            classifier = layers.rebuild(blocks["classifier"], device)
     except layers.NotRebuildable as exc:
         raise Failed(str(exc)) from None
-    layers.check_size(nn.Sequential(features, classifier))
     return features, classifier
 
 
 def rebuilt_model(data: dict, device="meta") -> nn.Sequential:
-    features, classifier = student_blocks(data)
-    model = nn.Sequential()
-    model.add_module("features", features)
-    model.add_module("classifier", classifier)
-    return model if device == "meta" else layers.rebuild(
-        {"kind": "Sequential", "children": [data["blocks"]["features"], data["blocks"]["classifier"]]},
-        device)
+    """SimpleCNN as one stack, with the student's parameter names (features.*, classifier.*)."""
+    features, classifier = student_blocks(data, device)
+    return nn.Sequential(OrderedDict(features=features, classifier=classifier))
 
 
 def judge_output_shape(data: dict, args: dict, options) -> str:

@@ -1,0 +1,221 @@
+"""The benchmark behind BENCHMARKS.md: `python -m autograder.bench [--seeds 20]`.
+
+In one run on one device it measures
+1. the lecture's pipeline (torchvision + DataLoader, batch 64, Adam 1e-3) against the grader's recipe:
+   training seconds to reach the profile's threshold, final accuracy, and the ratio;
+2. the time to grade one submission of each assignment with `nbgrader autograde` (notebook execution
+   and the kit's checks), split into set-up, sandbox + structure checks, accuracy check, feedback,
+   and the peak RSS of the grading process (GPU memory where there is a GPU);
+3. the extra time that isolation costs: the sandbox with bubblewrap against a plain subprocess;
+4. the reference's accuracy spread across seeds and its false-fail rate at the threshold;
+5. with CUDA: how many accuracy checks can share the GPU before the time per submission stops dropping.
+Absolute times hold for the device named in the output; compare runs by their ratios.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from . import train
+
+
+def device_name() -> str:
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)} (CUDA), torch {torch.__version__}"
+    return f"CPU {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
+
+
+def recipe_vs_lecture(profile: train.Profile, lecture_epochs: int, device) -> dict:
+    recipe = train.train_and_evaluate(train.reference_simplecnn, profile, seed=0, device=device)
+    lecture = train.lecture_pipeline(train.reference_simplecnn, seed=0, epochs=lecture_epochs,
+                                     target=profile.threshold, device=device)
+    reached = recipe.accuracy >= profile.threshold
+    ratio = (lecture["seconds_to_target"] / recipe.seconds
+             if lecture["seconds_to_target"] is not None and reached else None)
+    return {"profile": profile.name, "threshold": profile.threshold,
+            "recipe_seconds": recipe.seconds, "recipe_train_seconds": recipe.train_seconds,
+            "recipe_accuracy": recipe.accuracy, "lecture_seconds_to_target": lecture["seconds_to_target"],
+            "lecture_epoch_seconds": lecture["epoch_seconds"], "lecture_accuracy": lecture["accuracy"],
+            "lecture_epochs": lecture_epochs, "ratio": ratio}
+
+
+def _grade_one(course_dir: str, assignment: str, student: str) -> None:
+    """Child process: autograde and give feedback for one submission, print timings as JSON."""
+    from . import course
+
+    root = Path(course_dir)
+    api = course.nbgrader_api(root)
+    started = time.perf_counter()
+    result = api.autograde(assignment, student, force=True, create=True)
+    autograded = time.perf_counter()
+    api.generate_feedback(assignment, student, force=True)
+    done = time.perf_counter()
+    report = json.loads(course.report_path(root, student, assignment).read_text())
+    gpu = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None
+    print(json.dumps({"success": result["success"], "autograde_seconds": autograded - started,
+                      "feedback_seconds": done - autograded, "kit_seconds": report["seconds"],
+                      "score": report["score"], "points": report["points"], "gpu_bytes": gpu}))
+
+
+def grading_times(repeats: int) -> list[dict]:
+    from . import course, release, samples
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="cnn-kit-bench-") as tmp:
+        names = release.assignments()
+        root = course.prepare_course(Path(tmp) / "course", names)
+        api = course.nbgrader_api(root)
+        for name in names:
+            api.generate_assignment(name, force=True, create=True)
+            samples.write_samples(root, name)
+        for name in names:
+            for _ in range(repeats):
+                process = subprocess.Popen([sys.executable, "-m", "autograder.bench", "--grade-one", str(root),
+                                            name, "reference"], stdout=subprocess.PIPE, text=True)
+                output = process.stdout.read()
+                _, status, usage = os.wait4(process.pid, 0)
+                data = json.loads(output.strip().splitlines()[-1])
+                data.update(assignment=name, peak_rss_mb=usage.ru_maxrss / 1024, exit=status)
+                rows.append(data)
+    return rows
+
+
+def isolation_cost(repeats: int) -> dict:
+    """Seconds to run assignment 1's probes with bubblewrap and with a plain subprocess."""
+    import nbformat
+
+    from . import paths, sandbox
+    from .checks import sizes
+    from .notebook import build_program
+
+    source = nbformat.read(paths.source_notebook(sizes.ASSIGNMENT.name, sizes.ASSIGNMENT.notebook), as_version=4)
+    program = build_program(source, source)
+    probes = sizes.ASSIGNMENT.probes(0)
+    times = {"bwrap": [], "limits only": []}
+    if sandbox.isolation_available() != "bwrap":
+        return {"note": "bubblewrap is not available here"}
+    for _ in range(repeats):
+        for mode in times:
+            os.environ["CNN_KIT_SANDBOX"] = "on" if mode == "bwrap" else "off"
+            started = time.perf_counter()
+            sandbox.run_probes(program.cells, probes)
+            times[mode].append(time.perf_counter() - started)
+    os.environ.pop("CNN_KIT_SANDBOX", None)
+    medians = {mode: statistics.median(values) for mode, values in times.items()}
+    return {"median_seconds": medians, "extra_seconds": medians["bwrap"] - medians["limits only"],
+            "runs": repeats}
+
+
+def spread(profile: train.Profile, seeds: int, device) -> dict:
+    accuracies, seconds = [], []
+    for seed in range(seeds):
+        report = train.train_and_evaluate(train.reference_simplecnn, profile, seed=seed, device=device)
+        accuracies.append(report.accuracy)
+        seconds.append(report.seconds)
+        print(f"  seed {seed:2d}: {report.accuracy:.2f} % in {report.seconds:.1f} s", file=sys.stderr)
+    return {"profile": profile.name, "seeds": seeds, "mean": statistics.mean(accuracies),
+            "std": statistics.stdev(accuracies) if seeds > 1 else 0.0, "min": min(accuracies),
+            "max": max(accuracies), "threshold": profile.threshold,
+            "false_fails": sum(a < profile.threshold for a in accuracies),
+            "median_seconds": statistics.median(seconds), "accuracies": accuracies}
+
+
+def gpu_sharing(profile: train.Profile, max_jobs: int = 8) -> list[dict]:
+    """Concurrent accuracy checks on one GPU: wall time per submission as the number grows."""
+    rows, jobs = [], 1
+    code = ("from autograder import train; p = train.select_profile('gpu'); "
+            "train.train_and_evaluate(train.reference_simplecnn, p, seed=0)")
+    while jobs <= max_jobs:
+        started = time.perf_counter()
+        processes = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(jobs)]
+        for process in processes:
+            process.wait()
+        wall = time.perf_counter() - started
+        rows.append({"jobs": jobs, "wall_seconds": wall, "seconds_per_submission": wall / jobs})
+        jobs *= 2
+    return rows
+
+
+def markdown(result: dict) -> str:
+    lines = [f"Device: **{result['device']}**  ", f"Command: `{result['command']}`  ", f"Date: {result['date']}", ""]
+    lines += ["| profile | grader recipe (s) | recipe accuracy | lecture pipeline: s to threshold | lecture accuracy "
+              "| threshold | ratio lecture/recipe |", "|---|---|---|---|---|---|---|"]
+    for row in result["recipe_vs_lecture"]:
+        to_target = f"{row['lecture_seconds_to_target']:.1f}" if row["lecture_seconds_to_target"] else \
+            f"not reached in {row['lecture_epochs']} epoch(s)"
+        ratio = f"{row['ratio']:.1f}×" if row["ratio"] else "n/a"
+        lines.append(f"| {row['profile']} | {row['recipe_seconds']:.1f} | {row['recipe_accuracy']:.2f} % | {to_target} "
+                     f"| {row['lecture_accuracy']:.2f} % | {row['threshold']:.1f} % | {ratio} |")
+    lines += ["", "| assignment | autograde total (s) | kit: set-up | kit: sandbox + structure | kit: checks "
+              "| kit: accuracy | feedback (s) | peak RSS (MB) | score |", "|---|---|---|---|---|---|---|---|---|"]
+    for row in result["grading"]:
+        kit = row["kit_seconds"]
+        lines.append(f"| {row['assignment']} | {row['autograde_seconds']:.1f} | {kit.get('set-up', 0):.2f} "
+                     f"| {kit.get('sandbox', 0):.2f} | {kit.get('checks', 0):.2f} | {kit.get('accuracy', 0):.1f} "
+                     f"| {row['feedback_seconds']:.1f} | {row['peak_rss_mb']:.0f} | {row['score']:g}/{row['points']:g} |")
+    iso = result["isolation"]
+    if "median_seconds" in iso:
+        m = iso["median_seconds"]
+        lines += ["", f"Isolation (assignment 1's probes, median of {iso['runs']}): bubblewrap {m['bwrap']:.2f} s, "
+                      f"plain subprocess {m['limits only']:.2f} s, extra {iso['extra_seconds']:+.2f} s per submission."]
+    lines += ["", "| profile | seeds | mean | std | min | max | threshold | false fails | median s |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for row in result["spread"]:
+        lines.append(f"| {row['profile']} | {row['seeds']} | {row['mean']:.2f} | {row['std']:.3f} | {row['min']:.2f} "
+                     f"| {row['max']:.2f} | {row['threshold']:.1f} | {row['false_fails']}/{row['seeds']} "
+                     f"| {row['median_seconds']:.1f} |")
+    if result.get("gpu_sharing"):
+        lines += ["", "| concurrent checks | wall (s) | s per submission |", "|---|---|---|"]
+        lines += [f"| {r['jobs']} | {r['wall_seconds']:.1f} | {r['seconds_per_submission']:.2f} |"
+                  for r in result["gpu_sharing"]]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m autograder.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, default=20, help="seeds for the accuracy spread (default 20)")
+    parser.add_argument("--lecture-epochs", type=int, default=None,
+                        help="cap on the lecture pipeline's epochs (default: 2 on CPU, 5 on GPU)")
+    parser.add_argument("--repeats", type=int, default=3, help="repeats of the per-submission timing (default 3)")
+    parser.add_argument("--json", default="bench.json", help="where to write the raw results")
+    parser.add_argument("--grade-one", nargs=3, metavar=("COURSE", "ASSIGNMENT", "STUDENT"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.grade_one:
+        _grade_one(*args.grade_one)
+        return 0
+    cuda = torch.cuda.is_available()
+    profiles = [train.PROFILES["cpu"]] + ([train.PROFILES["gpu"]] if cuda else [])
+    result = {"device": device_name(), "command": "python -m autograder.bench " + " ".join(argv or sys.argv[1:]),
+              "date": time.strftime("%Y-%m-%d"), "recipe_vs_lecture": [], "spread": []}
+    for profile in profiles:
+        device = "cuda" if profile.name == "gpu" else "cpu"
+        epochs = args.lecture_epochs or (5 if device == "cuda" else 2)
+        print(f"[bench] recipe vs lecture, profile {profile.name}", file=sys.stderr)
+        result["recipe_vs_lecture"].append(recipe_vs_lecture(profile, epochs, device))
+    print("[bench] grading one submission per assignment", file=sys.stderr)
+    result["grading"] = grading_times(args.repeats)
+    print("[bench] isolation", file=sys.stderr)
+    result["isolation"] = isolation_cost(args.repeats)
+    for profile in profiles:
+        print(f"[bench] accuracy spread, profile {profile.name}, {args.seeds} seeds", file=sys.stderr)
+        result["spread"].append(spread(profile, args.seeds, "cuda" if profile.name == "gpu" else "cpu"))
+    if cuda:
+        result["gpu_sharing"] = gpu_sharing(train.PROFILES["gpu"])
+    Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    print(markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
