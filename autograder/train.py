@@ -1,0 +1,400 @@
+"""The accuracy check's training recipe: train a model on MNIST from scratch, then test it.
+
+The grader trains the *student's* architecture (a zero-argument factory that
+returns a fresh ``nn.Module``) with one fixed, seeded, fast recipe, the same for
+every student, and demands a minimum accuracy on the 10k test images. The
+recipe is a profile: ``cpu`` (fp32, batch 128, one epoch) or ``gpu`` (bf16
+autocast, batch 512, three epochs); both use channels_last (faster on CPUs
+too), Adam with a OneCycle learning-rate schedule, and keep the data as one
+uint8 tensor on the device, normalised batch by batch, without a DataLoader.
+Same seed and device, same result (bit for bit on a CPU with the same thread
+count; cuDNN may differ in the last digits between runs on a GPU).
+
+Each profile's threshold comes from a calibration run of the lecture's
+SimpleCNN over many seeds (``calibration/<profile>.json``)::
+
+    python -m autograder.train calibrate --profile cpu --seeds 20
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import datetime
+import functools
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from autograder.data import load_mnist
+
+MEAN, STD = 0.1307, 0.3081  # MNIST training-set pixel statistics
+CALIBRATION_DIR = Path(__file__).parent / "calibration"
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str  # "cpu" or "gpu"
+    epochs: int
+    batch_size: int
+    max_lr: float
+    threshold: float  # minimum test accuracy (percent) the accuracy check demands
+    channels_last: bool
+    amp: bool  # bf16 autocast (GPU only)
+
+
+# Thresholds are not guessed: they come from calibration/<name>.json (see calibrate()).
+PROFILES: dict[str, Profile] = {
+    "cpu": Profile("cpu", epochs=1, batch_size=128, max_lr=6e-3, threshold=98.5,
+                   channels_last=True, amp=False),
+    "gpu": Profile("gpu", epochs=3, batch_size=512, max_lr=8e-3, threshold=98.7,
+                   channels_last=True, amp=True),
+}
+
+
+def select_profile(name: str | None = None) -> Profile:
+    """The named profile; by default $CNN_KIT_PROFILE, else "gpu" where CUDA exists, else "cpu"."""
+    if name is None:
+        name = os.environ.get("CNN_KIT_PROFILE") or ("gpu" if torch.cuda.is_available() else "cpu")
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; valid profiles: {', '.join(sorted(PROFILES))}")
+    return PROFILES[name]
+
+
+@dataclass
+class AccuracyReport:
+    device: str
+    profile: str
+    epochs: int
+    seed: int
+    seconds: float  # training plus the final evaluation
+    accuracy: float  # percent, on the 10k test images
+    accuracy_before: float  # percent, of the freshly initialised model
+    threshold: float
+    train_seconds: float = 0.0
+    eval_seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.accuracy >= self.threshold
+
+    def describe(self) -> str:
+        epochs = f"{self.epochs} epoch{'s' if self.epochs != 1 else ''}"
+        return (f"{self.accuracy:.2f} % on {self.device} (profile {self.profile}, {epochs}, "
+                f"seed {self.seed}) in {self.seconds:.1f} s; needs >= {self.threshold:.1f} %")
+
+
+def reference_simplecnn() -> nn.Module:
+    """The lecture's SimpleCNN (421,642 parameters): the reference for calibration."""
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10),
+    )
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def _device(device) -> torch.device:
+    return torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@functools.cache
+def _reuse_freed_memory() -> None:
+    """On glibc, keep freed memory for reuse instead of handing it back to the OS at once.
+
+    Otherwise each batch's activations (megabytes) are mmap'ed and unmapped again, and on a
+    small CPU the page faults cost as much as a third of the accuracy check's time.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (macOS, Windows, musl): nothing to do
+        return
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    libc.mallopt(M_MMAP_THRESHOLD, 1 << 30)
+    libc.mallopt(M_TRIM_THRESHOLD, 1 << 30)
+
+
+@functools.cache
+def _mnist(train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    return load_mnist(train)
+
+
+@functools.cache
+def _mnist_on(train: bool, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """MNIST as uint8 images [N,28,28] and int64 labels [N] on the device, once per process."""
+    images, labels = _mnist(train)
+    return images.to(device), labels.to(device)
+
+
+def _normalise(images_u8: torch.Tensor, mean: float = MEAN, std: float = STD,
+               channels_last: bool = False) -> torch.Tensor:
+    x = images_u8.unsqueeze(1).float().div_(255).sub_(mean).div_(std)
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def _logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    out = model(x)
+    if not isinstance(out, torch.Tensor) or out.shape != (x.shape[0], 10):
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ValueError(f"the model must map images of shape [N, 1, 28, 28] to logits of shape "
+                         f"[N, 10]; for N = {x.shape[0]} it returned {got}")
+    return out
+
+
+# ----------------------------------------------------------------------------- the check
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, images_u8: torch.Tensor, labels: torch.Tensor, device,
+             batch_size: int = 2000, *, mean: float = MEAN, std: float = STD) -> float:
+    """Accuracy in percent of `model` on uint8 images [N,28,28] with int64 labels [N]."""
+    device = _device(device)
+    was_training = model.training
+    model.eval()
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    for i in range(0, len(labels), batch_size):
+        x = _normalise(images_u8[i:i + batch_size].to(device), mean, std)
+        correct += (_logits(model, x).argmax(1) == labels[i:i + batch_size].to(device)).sum()
+    model.train(was_training)
+    return 100.0 * int(correct) / len(labels)
+
+
+def train_and_evaluate(build_model, profile: Profile, seed: int = 0, *, device=None,
+                       progress: bool = False, max_train_batches: int | None = None) -> AccuracyReport:
+    """Train a fresh `build_model()` on the 60k training images with `profile`, test on the 10k."""
+    device = _device(device)
+    if device.type == "cpu":
+        _reuse_freed_memory()
+    x_train, y_train = _mnist_on(True, device)
+    x_test, y_test = _mnist_on(False, device)
+    amp = profile.amp and device.type == "cuda"  # bf16 autocast is for the GPU alone
+
+    torch.manual_seed(seed)  # the initial weights (and any dropout) follow the seed
+    model = build_model()
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"build_model() must return an nn.Module, not {type(model).__name__}")
+    model = model.to(device)
+    if profile.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    accuracy_before = evaluate(model, x_test, y_test, device)
+
+    n = len(y_train)
+    steps = profile.epochs * math.ceil(n / profile.batch_size)
+    if max_train_batches is not None:
+        steps = min(steps, max_train_batches)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the model has no trainable parameters: there is nothing to train")
+    fused = True if device.type == "cuda" else None  # one kernel per step for all parameters
+    optimizer = torch.optim.Adam(params, lr=profile.max_lr, fused=fused)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=profile.max_lr, total_steps=steps)
+    shuffle = torch.Generator().manual_seed(seed)  # on the CPU: the same order on every device
+
+    _sync(device)
+    start = time.perf_counter()
+    model.train()
+    bar = tqdm(total=steps, desc=f"training ({profile.name})", unit="batch", file=sys.stderr,
+               disable=not progress)
+    step = 0
+    while step < steps:
+        order = torch.randperm(n, generator=shuffle).to(device)
+        for i in range(0, n, profile.batch_size):
+            if step == steps:
+                break
+            idx = order[i:i + profile.batch_size]
+            x = _normalise(x_train[idx], channels_last=profile.channels_last)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                loss = F.cross_entropy(_logits(model, x), y_train[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            bar.update()
+            if progress and step % 50 == 0:
+                bar.set_postfix(loss=f"{loss.item():.3f}")
+    bar.close()
+    _sync(device)
+    trained = time.perf_counter()
+    accuracy = evaluate(model, x_test, y_test, device)
+    done = time.perf_counter()
+
+    return AccuracyReport(device=str(device), profile=profile.name, epochs=profile.epochs, seed=seed,
+                          seconds=done - start, accuracy=accuracy, accuracy_before=accuracy_before,
+                          threshold=profile.threshold, train_seconds=trained - start,
+                          eval_seconds=done - trained)
+
+
+# ----------------------------------------------------------------------------- the lecture's recipe
+
+def lecture_pipeline(build_model, *, seed: int = 0, epochs: int = 5, target: float | None = None,
+                     device=None, eval_every: int = 200, progress: bool = False) -> dict:
+    """The lecture's own recipe, for the benchmark: torchvision MNIST + DataLoader(64) + Adam(1e-3).
+
+    With a `target` (percent) the test accuracy is measured every `eval_every` batches and at each
+    epoch's end; `seconds_to_target` counts training time only, never evaluation time.
+    """
+    from torch.utils.data import DataLoader
+    from torchvision import datasets, transforms
+
+    from autograder.data import stage_mnist
+
+    device = _device(device)
+    if device.type == "cpu":
+        _reuse_freed_memory()
+    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
+    train_set = datasets.MNIST(root=stage_mnist(), train=True, download=False, transform=transform)
+    loader = DataLoader(train_set, batch_size=64, shuffle=True,
+                        generator=torch.Generator().manual_seed(seed))
+    x_test, y_test = _mnist_on(False, device)
+    test = functools.partial(evaluate, images_u8=x_test, labels=y_test, device=device,
+                             mean=0.5, std=0.5)  # the lecture's normalisation
+
+    torch.manual_seed(seed)
+    model = build_model().to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    trained = 0.0  # seconds spent training so far
+    seconds_to_target = None
+    epoch_seconds = []
+    batches = 0
+    for epoch in range(epochs):
+        model.train()
+        epoch_start = trained
+        tick = time.perf_counter()
+        for images, labels in tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", file=sys.stderr,
+                                   disable=not progress):
+            images, labels = images.to(device), labels.to(device)
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(images), labels)
+            loss.backward()
+            optimizer.step()
+            batches += 1
+            last_batch = batches % len(loader) == 0
+            if target is not None and seconds_to_target is None and (batches % eval_every == 0 or last_batch):
+                _sync(device)
+                trained += time.perf_counter() - tick
+                if test(model) >= target:
+                    seconds_to_target = trained
+                tick = time.perf_counter()
+        _sync(device)
+        trained += time.perf_counter() - tick
+        epoch_seconds.append(trained - epoch_start)
+    return {"device": str(device), "seed": seed, "epochs": epochs, "target": target,
+            "seconds_to_target": seconds_to_target, "accuracy": test(model),
+            "epoch_seconds": epoch_seconds, "train_seconds": trained}
+
+
+# ----------------------------------------------------------------------------- calibration
+
+THRESHOLD_RULE = ("largest multiple of 0.1 that is <= min(accuracies) - max(0.3, 3 * std), "
+                  "std = sample standard deviation over the seeds")
+
+
+def threshold_from(accuracies: list[float]) -> float:
+    margin = max(0.3, 3 * statistics.stdev(accuracies))
+    return math.floor(round((min(accuracies) - margin) * 10, 6)) / 10
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def calibrate(profile: Profile, seeds: int, *, device=None) -> dict:
+    """Run the reference SimpleCNN with seeds 0..seeds-1 and derive the profile's threshold."""
+    device = _device(device)
+    print(f"calibrating profile {profile.name} on {device}, {seeds} seeds", flush=True)
+    print(f"{'seed':>4}  {'accuracy':>8}  {'seconds':>7}", flush=True)
+    load_before = os.getloadavg()
+    accuracies, seconds = [], []
+    for seed in range(seeds):
+        report = train_and_evaluate(reference_simplecnn, profile, seed, device=device)
+        accuracies.append(report.accuracy)
+        seconds.append(round(report.seconds, 2))
+        print(f"{seed:>4}  {report.accuracy:>8.2f}  {report.seconds:>7.1f}", flush=True)
+
+    summary = {"mean": statistics.mean(accuracies), "std": statistics.stdev(accuracies),
+               "min": min(accuracies), "max": max(accuracies)}
+    print("mean {mean:.3f}  std {std:.3f}  min {min:.2f}  max {max:.2f}".format(**summary))
+    threshold = threshold_from(accuracies)
+    print(f"threshold {threshold:.1f} ({THRESHOLD_RULE})")
+
+    if device.type == "cuda":
+        device_name = calibrated_on = torch.cuda.get_device_name(device)
+    else:
+        device_name = f"{_cpu_name()}, {torch.get_num_threads()} threads"
+        calibrated_on = "cpu"
+        if profile.amp:
+            calibrated_on = "cpu (fp32 emulation of the GPU recipe; re-run on a GPU)"
+    recipe = {k: v for k, v in asdict(profile).items() if k != "threshold"}
+    return {
+        "command": " ".join(["python -m autograder.train", *sys.argv[1:]]),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "device": device_name,
+        "calibrated_on": calibrated_on,
+        "torch": torch.__version__,
+        "profile": recipe,
+        "amp_used": profile.amp and device.type == "cuda",
+        "model": "reference_simplecnn (the lecture's SimpleCNN, 421,642 parameters)",
+        "seeds": list(range(seeds)),
+        "accuracies": accuracies,
+        "seconds": seconds,
+        "seconds_note": "wall clock of training + final evaluation; other processes on the machine "
+                        "inflate it (see load_average)",
+        "load_average": {"start": [round(x, 2) for x in load_before],
+                         "end": [round(x, 2) for x in os.getloadavg()]},
+        **summary,
+        "threshold": threshold,
+        "rule": THRESHOLD_RULE,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m autograder.train", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    cal = sub.add_parser("calibrate", help="set a profile's threshold from the reference over many seeds")
+    cal.add_argument("--profile", choices=sorted(PROFILES), required=True)
+    cal.add_argument("--seeds", type=int, default=20)
+    cal.add_argument("--device", default=None, help="default: cuda if available, else cpu")
+    cal.add_argument("--out", type=Path, default=None, help="default: autograder/calibration/<profile>.json")
+    run = sub.add_parser("run", help="one accuracy check of the reference SimpleCNN")
+    run.add_argument("--profile", choices=sorted(PROFILES), default=None)
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--device", default=None)
+    args = parser.parse_args(argv)
+
+    if args.command == "calibrate":
+        result = calibrate(PROFILES[args.profile], args.seeds, device=args.device)
+        out = args.out or CALIBRATION_DIR / f"{args.profile}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {out}")
+    else:
+        report = train_and_evaluate(reference_simplecnn, select_profile(args.profile), args.seed,
+                                    device=args.device, progress=True)
+        print(report.describe())
+        print(f"train {report.train_seconds:.1f} s, eval {report.eval_seconds:.1f} s, "
+              f"before training {report.accuracy_before:.2f} %")
+
+
+if __name__ == "__main__":
+    main()
