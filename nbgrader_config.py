@@ -25,7 +25,7 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
 # Autograde: run the notebook for its outputs (a training cell may take minutes), then write every
 # graded cell's result from the kit's verdict, judged outside the student's kernel.
-c.Execute.timeout = 600
+c.Execute.timeout = int(os.environ.get("CNN_KIT_CELL_TIMEOUT", "600"))  # seconds per cell
 c.Execute.interrupt_on_timeout = True
 c.OverwriteCells.add_missing_cells = True          # deleted test cells come back (and score from the kit)
 c.Autograde.autograde_preprocessors = [

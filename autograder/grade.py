@@ -6,6 +6,7 @@ gives one verdict everywhere.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -27,6 +28,7 @@ class Report:
     isolation: str = ""
     seconds: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    seed: int | None = None
 
     @property
     def score(self) -> float:
@@ -109,7 +111,12 @@ def grade_submission(submitted, assignment: Assignment, options: Options | None 
     source = read_notebook(paths.source_notebook(assignment.name, assignment.notebook))
     program = build_program(source, submitted)
     report.flags += scan.scan_answers(program.answers)
-    probes = {p["id"]: p for p in assignment.probes(options.seed)}
+    # Probe inputs follow a seed drawn from the answers themselves: reproducible for a submission,
+    # unknowable before it is written, so expected values cannot be precomputed from the kit's source.
+    seed = options.seed if options.seed is not None else \
+        int(hashlib.sha256("\0".join(program.answers.values()).encode()).hexdigest()[:8], 16)
+    report.seed = seed
+    probes = {p["id"]: p for p in assignment.probes(seed)}
     report.seconds["set-up"] = time.perf_counter() - started
 
     run = sandbox.run_probes(program.cells, list(probes.values()))
@@ -166,7 +173,7 @@ def judge_in_process(assignment: str | Assignment, namespace: dict, check_ids=No
 
     options = options or Options()
     assignment = assignment if isinstance(assignment, Assignment) else ASSIGNMENTS[assignment]
-    requests = {p["id"]: p for p in assignment.probes(options.seed)}
+    requests = {p["id"]: p for p in assignment.probes(options.seed or 0)}
     results = []
     for check in assignment.checks:
         if check_ids is not None and check.id not in check_ids:

@@ -7,6 +7,7 @@ that the rebuilt copy computes what the student's model computed.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -25,6 +26,7 @@ ALLOWED = {
 SHAPE_NEUTRAL = {"Dropout", "Dropout2d", "Identity"}
 ACTIVATIONS = {"ReLU", "Sigmoid", "Tanh", "GELU", "LeakyReLU"}
 MAX_PARAMETERS = 50_000_000
+MAX_ACTIVATIONS_PER_IMAGE = 2_000_000   # every layer's output added up; SimpleCNN has about 90,000
 
 
 class NotRebuildable(ValueError):
@@ -76,6 +78,16 @@ def check_size(module: nn.Module) -> None:
     total = count_parameters(module)
     if total > MAX_PARAMETERS:
         raise NotRebuildable(f"{total:,} parameters is far beyond anything this assignment needs")
+
+
+def check_cost(module: nn.Module, input_shape: tuple[int, ...]) -> list[LayerRow]:
+    """Refuse networks whose layer outputs would not fit a grader, before any real forward pass."""
+    rows = trace(module, input_shape)
+    per_image = sum(math.prod(row.output_shape[1:]) for row in rows if row.output_shape)
+    if per_image > MAX_ACTIVATIONS_PER_IMAGE:
+        raise NotRebuildable(f"its layers produce {per_image:,} values per image, far beyond anything this "
+                             "assignment needs")
+    return rows
 
 
 def flat_layers(module: nn.Module, prefix: str = "") -> list[tuple[str, nn.Module]]:

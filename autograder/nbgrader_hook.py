@@ -22,7 +22,7 @@ from traitlets import Unicode
 from .cells import VERDICTS_VAR
 from .checks import Options
 from .grade import ASSIGNMENTS, grade_submission
-from .notebook import nbgrader_meta
+from .notebook import grade_id_of, nbgrader_meta
 
 REPORTS = "reports"  # <course>/reports/<assignment>/<student>.json, beside autograded/, never in feedback
 
@@ -84,7 +84,7 @@ class GradeOutsideKernel(NbGraderPreprocessor):
             report.flags.append(f"the notebook's kernel failed while nbgrader ran it: {kernel_error}")
         by_cell = report.by_cell()
         for cell in nb.cells:
-            grade_id = nbgrader_meta(cell).get("grade_id")
+            grade_id = grade_id_of(cell)
             if grade_id in by_cell and cell.get("cell_type") == "code" and nbgrader_meta(cell).get("grade"):
                 cell.outputs = verdict_outputs(by_cell[grade_id])
         folder = resources.get("metadata", {}).get("path")  # <course>/autograded/<student>/<assignment>

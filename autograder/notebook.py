@@ -7,6 +7,8 @@ notebook, followed by the student's answer cells, matched by nbgrader
 from __future__ import annotations
 
 import json
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,13 +25,25 @@ class NotebookError(ValueError):
 def read_notebook(path: str | Path) -> nbformat.NotebookNode:
     path = Path(path)
     try:
-        size = path.stat().st_size
+        info = path.stat()
     except OSError as exc:
         raise NotebookError(f"{path.name}: cannot be read ({exc.strerror})") from None
-    if size > MAX_NOTEBOOK_BYTES:
-        raise NotebookError(f"{path.name}: {size / 2**20:.0f} MB is over the {MAX_NOTEBOOK_BYTES >> 20} MB "
+    if not stat.S_ISREG(info.st_mode):  # a folder, a FIFO or a device (a link to /dev/zero) never ends
+        raise NotebookError(f"{path.name}: not a regular file")
+    if info.st_size > MAX_NOTEBOOK_BYTES:
+        raise NotebookError(f"{path.name}: {info.st_size / 2**20:.0f} MB is over the {MAX_NOTEBOOK_BYTES >> 20} MB "
                             "limit for a submission (clear the outputs and submit again)")
-    raw = path.read_bytes()
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):  # swapped since the stat above
+                raise NotebookError(f"{path.name}: not a regular file")
+            raw = handle.read(MAX_NOTEBOOK_BYTES + 1)  # the file may have grown since the stat
+    except OSError as exc:
+        raise NotebookError(f"{path.name}: cannot be read ({exc.strerror})") from None
+    if len(raw) > MAX_NOTEBOOK_BYTES:
+        raise NotebookError(f"{path.name}: over the {MAX_NOTEBOOK_BYTES >> 20} MB limit for a submission "
+                            "(clear the outputs and submit again)")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -38,6 +52,8 @@ def read_notebook(path: str | Path) -> nbformat.NotebookNode:
         content = json.loads(text)
     except ValueError as exc:
         raise NotebookError(f"{path.name}: not valid notebook JSON ({exc})") from None
+    except RecursionError:
+        raise NotebookError(f"{path.name}: not a notebook (JSON nested too deeply to read)") from None
     if not isinstance(content, dict) or "nbformat" not in content:
         raise NotebookError(f"{path.name}: JSON, but not a Jupyter notebook")
     try:
@@ -49,22 +65,42 @@ def read_notebook(path: str | Path) -> nbformat.NotebookNode:
     return nb
 
 
-def nbgrader_meta(cell) -> dict:
-    meta = cell.get("metadata", {}).get("nbgrader", {})
+# A submitted notebook is untrusted JSON: nbformat only warns about most schema errors, so every
+# helper below accepts any value where a cell, its metadata or its source should be.
+
+def _metadata(cell) -> dict:
+    meta = cell.get("metadata") if isinstance(cell, dict) else None
     return meta if isinstance(meta, dict) else {}
 
 
+def nbgrader_meta(cell) -> dict:
+    meta = _metadata(cell).get("nbgrader", {})
+    return meta if isinstance(meta, dict) else {}
+
+
+def grade_id_of(cell) -> str | None:
+    grade_id = nbgrader_meta(cell).get("grade_id")
+    return grade_id if isinstance(grade_id, str) and grade_id else None
+
+
+def is_code(cell) -> bool:
+    return isinstance(cell, dict) and cell.get("cell_type") == "code"
+
+
 def is_answer(cell) -> bool:
-    return cell.get("cell_type") == "code" and bool(nbgrader_meta(cell).get("solution"))
+    return is_code(cell) and bool(nbgrader_meta(cell).get("solution"))
 
 
 def is_setup(cell) -> bool:
-    return cell.get("cell_type") == "code" and SETUP_TAG in cell.get("metadata", {}).get("tags", [])
+    tags = _metadata(cell).get("tags", [])
+    return is_code(cell) and isinstance(tags, list) and SETUP_TAG in tags
 
 
 def source_text(cell) -> str:
-    source = cell.get("source", "")
-    return "".join(source) if isinstance(source, list) else str(source)
+    source = cell.get("source", "") if isinstance(cell, dict) else ""
+    if isinstance(source, list):
+        return "".join(part for part in source if isinstance(part, str))
+    return source if isinstance(source, str) else ""
 
 
 @dataclass
@@ -77,16 +113,18 @@ class Program:
 def build_program(source_nb, submitted_nb) -> Program:
     """Set-up cells from the source, answers from the submission, by grade_id."""
     submitted: dict[str, str] = {}
-    for cell in submitted_nb.cells:
-        grade_id = nbgrader_meta(cell).get("grade_id")
-        if grade_id and cell.get("cell_type") == "code" and grade_id not in submitted:
+    cells = submitted_nb.get("cells")
+    for cell in cells if isinstance(cells, list) else []:
+        grade_id = grade_id_of(cell)
+        if grade_id and is_code(cell) and grade_id not in submitted:
             submitted[grade_id] = source_text(cell)  # the first of duplicated ids counts
     program = Program(cells=[])
     for cell in source_nb.cells:
-        grade_id = nbgrader_meta(cell).get("grade_id")
+        grade_id = grade_id_of(cell)
         if is_answer(cell):
             if grade_id in submitted:
-                program.cells.append({"id": grade_id, "source": submitted[grade_id]})
+                # "answer": the sandbox may skip this cell (and say so) if it ends or hangs the process
+                program.cells.append({"id": grade_id, "source": submitted[grade_id], "answer": True})
                 program.answers[grade_id] = submitted[grade_id]
             else:
                 program.missing.append(grade_id)

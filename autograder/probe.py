@@ -11,22 +11,60 @@ that data with its own expected values in another process. A student who forges
 this report must forge correct answers, which is the assignment itself.
 
 Protocol: argv[1] is the request (JSON); events go to the file descriptor in
-argv[2] as JSON lines; each probe's data is saved with torch.save to
-``out/<probe id>.pt`` (loaded by the grader with ``weights_only=True``).
+argv[2] as JSON lines: ``cell`` (before each program cell), ``loaded``,
+``start`` and ``done`` for each probe, ``end``. A ``done`` event carries the
+probe's data saved with torch.save, base64-encoded (loaded by the grader with
+``weights_only=True`` after checking its size); nothing is read back from files
+the student's code could have replaced.
+
+The student's cells run in their own ``__main__`` module; the channel and the
+integrity check are bound before they run, so rebinding names in this module,
+in ``json``, ``os`` or ``builtins`` afterwards changes neither. (Student code in
+this process can still reach everything here through frames or the garbage
+collector; the static scan flags those routes, and the judges check the data.)
 """
+import base64
 import builtins
+import io
 import json
 import os
 import re
 import sys
 import time
 import traceback
+import types
 
-EVENTS = None
 
+class Channel:
+    """The event stream to the grader, with every function it needs bound at creation."""
 
-def emit(**event):
-    os.write(EVENTS, (json.dumps(event) + "\n").encode())
+    def __init__(self, fd, result_bytes):
+        import torch
+
+        self.fd = fd
+        self.result_bytes = result_bytes
+        self._write = os.write
+        self._encode = json.JSONEncoder(ensure_ascii=True).encode
+        self._b64 = base64.b64encode
+        self._save = torch.save
+        self._buffer = io.BytesIO
+        self._len = len
+
+    def emit(self, **event):
+        line = (self._encode(event) + "\n").encode("ascii")
+        view = memoryview(line)
+        while view:
+            view = view[self._write(self.fd, view):]
+
+    def pack(self, data):
+        """The probe's data as text for the `done` event; raises if it is too large."""
+        buffer = self._buffer()
+        self._save(data, buffer)
+        raw = buffer.getvalue()
+        if self._len(raw) > self.result_bytes:
+            raise OverflowError(f"the result is {self._len(raw) >> 20} MB, over the "
+                                f"{self.result_bytes >> 20} MB the grader reads back")
+        return self._b64(raw).decode("ascii")
 
 
 def drop_privileges(uid):
@@ -38,32 +76,44 @@ def drop_privileges(uid):
 
 # --- integrity: what the grader's probes rely on ------------------------------
 
+# Attributes looked up in each class's own __dict__: one that appears later (an override added to
+# nn.Sequential or nn.Conv2d) counts as a change just like one that is replaced.
+CLASS_ATTRIBUTES = ("__call__", "_call_impl", "forward", "parameters", "named_parameters",
+                    "named_children", "named_modules", "children", "modules", "state_dict",
+                    "load_state_dict", "train", "eval", "to", "register_forward_hook", "__setattr__",
+                    "__getattr__", "__getattribute__", "__iter__", "__getitem__", "__len__", "__init__",
+                    "__new__", "_named_members", "_apply", "__torch_function__", "requires_grad",
+                    "requires_grad_", "detach", "clone", "data")
+LAYERS = ("Conv1d", "Conv2d", "Linear", "MaxPool1d", "MaxPool2d", "ReLU", "Flatten", "Dropout",
+          "AdaptiveAvgPool2d", "Upsample", "Softmax", "LogSoftmax", "Sigmoid", "Identity", "CrossEntropyLoss")
+TENSOR_ATTRIBUTES = ("size", "numel", "dim", "backward", "item", "tolist", "clone", "detach", "__eq__",
+                     "argmax", "float", "sum", "requires_grad", "requires_grad_", "shape", "data",
+                     "__torch_function__", "__getitem__", "__reduce_ex__", "exp", "all", "max")
+BUILTINS = ("len", "sum", "isinstance", "type", "getattr", "setattr", "hasattr", "print", "int", "float",
+            "round", "abs", "min", "max", "range", "zip", "open", "__import__", "exec", "compile",
+            "sorted", "list", "dict", "tuple", "str", "repr", "iter", "next", "enumerate", "any", "all",
+            "bool", "super", "vars", "id", "callable", "issubclass", "object")
+
+
 def watched_objects():
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
 
     watched = {}
-    for cls in (nn.Module, nn.Sequential):
-        for name in ("__call__", "_call_impl", "forward", "parameters", "named_parameters",
-                     "named_children", "named_modules", "children", "modules", "state_dict",
-                     "load_state_dict", "train", "eval", "to", "register_forward_hook",
-                     "__setattr__", "__getattr__"):
-            if name in vars(cls):
-                watched[f"{cls.__module__}.{cls.__qualname__}.{name}"] = vars(cls)[name]
-    for layer in ("Conv1d", "Conv2d", "Linear", "MaxPool1d", "MaxPool2d", "ReLU", "Flatten",
-                  "Dropout", "AdaptiveAvgPool2d", "Upsample", "Softmax", "LogSoftmax"):
-        cls = getattr(nn, layer)
-        watched[f"torch.nn.{layer}.forward"] = vars(cls).get("forward")
-        watched[f"torch.nn.{layer}.__init__"] = vars(cls).get("__init__")
-    for name in ("size", "numel", "dim", "backward", "item", "tolist", "clone", "detach",
-                 "__eq__", "argmax", "float", "sum"):
-        watched[f"torch.Tensor.{name}"] = getattr(torch.Tensor, name)
+    classes = [nn.Module, nn.Sequential, nn.Parameter] + [getattr(nn, layer) for layer in LAYERS]
+    for cls in classes:
+        own = vars(cls)
+        for name in CLASS_ATTRIBUTES:
+            watched[f"{cls.__module__}.{cls.__qualname__}.{name}"] = own.get(name)
+    for name in TENSOR_ATTRIBUTES:  # looked up statically: a classmethod gives a new object per getattr
+        watched[f"torch.Tensor.{name}"] = next((vars(k)[name] for k in torch.Tensor.__mro__ if name in vars(k)),
+                                               None)
     for name in ("conv1d", "conv2d", "linear", "relu", "max_pool2d", "cross_entropy",
                  "softmax", "log_softmax", "adaptive_avg_pool2d", "interpolate", "dropout"):
         watched[f"torch.nn.functional.{name}"] = getattr(F, name)
     for name in ("manual_seed", "zeros", "randn", "tensor", "save", "no_grad", "is_tensor",
-                 "equal", "allclose", "set_grad_enabled"):
+                 "equal", "allclose", "set_grad_enabled", "Generator", "Tensor", "max", "exp"):
         watched[f"torch.{name}"] = getattr(torch, name)
     for name in ("optim.Adam.step", "optim.SGD.step", "optim.Optimizer.zero_grad"):
         owner, attr = name.rsplit(".", 1)
@@ -71,10 +121,8 @@ def watched_objects():
         for part in owner.split("."):
             cls = getattr(cls, part)
         watched[f"torch.{name}"] = vars(cls).get(attr)
-    for name in ("len", "sum", "isinstance", "type", "getattr", "setattr", "hasattr", "print",
-                 "int", "float", "round", "abs", "min", "max", "range", "zip", "open",
-                 "__import__", "exec", "compile"):
-        watched[f"builtins.{name}"] = getattr(builtins, name)
+    for name in BUILTINS:
+        watched[f"builtins.{name}"] = getattr(builtins, name, None)
     watched["json.dumps"] = json.dumps
     watched["os.write"] = os.write
     return watched
@@ -94,22 +142,30 @@ def warm_up():
 
 
 class Integrity:
-    """Remembers the identity of what the probes rely on, and reports changes."""
+    """Remembers the identity of what the probes rely on, and reports changes.
+
+    ``changed`` uses only what it bound at creation, so a student rebinding
+    ``watched_objects``, ``sorted`` or this class's methods afterwards does not
+    silence it (the bound method is taken before any student code runs).
+    """
 
     def __init__(self):
         warm_up()
+        self._watched = watched_objects
+        self._getattr, self._sorted, self._modules = getattr, sorted, sys.modules
         self.before = {name: (obj, getattr(obj, "__code__", None))
                       for name, obj in watched_objects().items()}
         self.modules = {name: mod for name, mod in sys.modules.items()
                         if name == "torch" or name.startswith("torch.nn")}
 
     def changed(self):
-        now = watched_objects()
+        now = self._watched()
+        get = self._getattr
         patched = [name for name, (obj, code) in self.before.items()
-                   if now.get(name) is not obj or getattr(now.get(name), "__code__", None) is not code]
+                   if now.get(name) is not obj or get(now.get(name), "__code__", None) is not code]
         patched += [f"sys.modules[{name!r}]" for name, mod in self.modules.items()
-                    if sys.modules.get(name) is not mod]
-        return sorted(patched)
+                    if self._modules.get(name) is not mod]
+        return self._sorted(patched)
 
 
 # --- running the program ---------------------------------------------------------
@@ -117,10 +173,12 @@ class Integrity:
 MAGIC = re.compile(r"^(\s*)([%!].*)$", re.MULTILINE)
 
 
-def run_cells(cells, namespace):
+def run_cells(cells, namespace, channel=None):
     """Execute each cell; an error stops that cell only, as in a notebook."""
     errors = {}
     for cell in cells:
+        if channel is not None:  # the grader knows which cell was running if the process dies or hangs
+            channel.emit(event="cell", id=cell["id"])
         source = MAGIC.sub(r"\1pass  # notebook magic removed: \2", cell["source"])
         try:
             exec(compile(source, f"<cell {cell['id']}>", "exec"), namespace)
@@ -293,6 +351,14 @@ def probe_evaluate(namespace, args):
     return {"value": float(value) if isinstance(value, (int, float)) or torch.is_tensor(value) else repr(value)}
 
 
+def _requires_grad(tensor):
+    """requires_grad read from torch's C tensor type, past any Python-level override."""
+    import torch
+
+    base = getattr(torch._C, "TensorBase", None) or getattr(torch._C, "_TensorBase")
+    return bool(base.requires_grad.__get__(tensor))
+
+
 def probe_transfer(namespace, args):
     """Run the student's freeze-and-replace-head on an instructor feature extractor."""
     import torch
@@ -303,12 +369,15 @@ def probe_transfer(namespace, args):
     torch.manual_seed(args["seed"])
     features = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                              nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
-    before = {k: v.detach().clone() for k, v in features.state_dict().items()}
+    # The parameters are taken before the student's function sees `features`: frozen or changed is
+    # read on these very objects, whatever the function does to the module's methods.
+    params = list(nn.Module.named_parameters(features))
+    before = {name: p.detach().clone() for name, p in params}
     model = build(features, args["num_classes"])
     data = probe_model({"model": model}, {"name": "model", "call": False, "inputs": args["inputs"],
                                           "seed": args["seed"]})
-    data["features_unchanged"] = all(torch.equal(before[k], v) for k, v in features.state_dict().items())
-    data["features_frozen"] = {k: not p.requires_grad for k, p in features.named_parameters()}
+    data["features_unchanged"] = all(torch.equal(before[name], p.detach()) for name, p in params)
+    data["features_frozen"] = {name: not _requires_grad(p) for name, p in params}
     counts = []
     for pattern in args["count_models"]:
         net = nn.Sequential(*[nn.Linear(a, b) for a, b in pattern["layers"]])
@@ -332,36 +401,45 @@ PROBES = {"model": probe_model, "calls": probe_calls, "train_step": probe_train_
 
 
 def main():
-    global EVENTS
-    request_path, EVENTS = sys.argv[1], int(sys.argv[2])
+    request_path, events_fd = sys.argv[1], int(sys.argv[2])
     with open(request_path) as handle:
         request = json.load(handle)
     drop_privileges(request.get("uid"))
-    os.makedirs("out", exist_ok=True)
     import torch
 
     torch.set_num_threads(request.get("threads", 1))
-    saver = torch.save
+    channel = Channel(events_fd, request.get("result_bytes", 64 << 20))
     integrity = Integrity()
-    namespace = {"__name__": "__main__", "__builtins__": builtins}
-    started = time.perf_counter()
-    errors = run_cells(request["cells"], namespace)
-    emit(event="loaded", errors=errors, seconds=round(time.perf_counter() - started, 3),
-         patched=integrity.changed())
-    for probe in request["probes"]:
-        emit(event="start", probe=probe["id"])
-        started = time.perf_counter()
+    changed = integrity.changed  # bound now: rebinding the class's method later changes nothing here
+    emit, pack, clock, flush, leave = (channel.emit, channel.pack, time.perf_counter, sys.stdout.flush,
+                                       os._exit)
+    probes = [(probe["id"], PROBES[probe["kind"]], probe["args"]) for probe in request["probes"]]
+    # The student's own __main__ (as in a kernel): `import __main__` does not reach this module.
+    student = types.ModuleType("__main__")
+    student.__dict__["__builtins__"] = builtins
+    sys.modules["__main__"] = student
+    sys.argv = [""]
+    namespace = student.__dict__
+    started = clock()
+    errors = run_cells(request["cells"], namespace, channel)
+    emit(event="loaded", errors=errors, seconds=round(clock() - started, 3), patched=changed())
+    for probe_id, function, args in probes:
+        emit(event="start", probe=probe_id)
+        started = clock()
+        packed = None
         try:
-            data = PROBES[probe["kind"]](namespace, probe["args"])
-            saver(data, os.path.join("out", probe["id"] + ".pt"))
+            packed = pack(function(namespace, args))
             error = None
         except BaseException as exc:
             error = describe_error(exc)
-        emit(event="done", probe=probe["id"], error=error, patched=integrity.changed(),
-             seconds=round(time.perf_counter() - started, 3))
+        emit(event="done", probe=probe_id, error=error, patched=changed(),
+             seconds=round(clock() - started, 3), data=packed)
     emit(event="end")
-    sys.stdout.flush()
-    os._exit(0)  # skip interpreter shutdown: student atexit hooks do not run
+    try:
+        flush()
+    except BaseException:
+        pass
+    leave(0)  # skip interpreter shutdown: student atexit hooks do not run
 
 
 if __name__ == "__main__":

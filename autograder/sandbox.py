@@ -2,8 +2,9 @@
 
 Isolation, strongest available first:
 - bubblewrap (``bwrap``): a private filesystem view (the Python installation
-  read-only, an empty writable home, nothing of the course folder, the
-  gradebook, other submissions or the grader), no network, own PID namespace;
+  read-only, an empty writable home and /tmp on size-capped tmpfs, nothing of
+  the course folder, the gradebook, other submissions or the grader), no
+  network, own PID namespace;
 - always: resource limits (address space, CPU seconds, file size, processes),
   a wall-clock deadline per probe, a cap on captured output, an environment
   with nothing but a few harmless variables, an empty temporary directory;
@@ -11,12 +12,26 @@ Isolation, strongest available first:
 
 A probe that hangs, crashes the process or blows a limit scores nothing; the
 remaining probes run again in a fresh process, so one bad answer cannot take
-the others down.
+the others down. An answer cell that ends the process or never finishes is
+recorded as that cell's error, and the program runs again without it, as if
+the cell had raised.
+
+Nothing the student's process writes is trusted: its events are size-capped,
+validated JSON lines (anything else is ignored), probe results travel in them
+as torch.save bytes loaded with ``weights_only=True`` after a size check, the
+whole run has a hard deadline that no event extends, and the grader never
+opens a file the student's code could have replaced (a FIFO or a symlink in the
+working directory). ``$CNN_KIT_LOAD_SECONDS`` and ``$CNN_KIT_PROBE_SECONDS``
+lower or raise the two wall-clock limits (tests use them).
 """
 from __future__ import annotations
 
+import base64
+import binascii
+import io
 import json
 import logging
+import math
 import os
 import resource
 import shutil
@@ -26,6 +41,7 @@ import sys
 import tempfile
 import threading
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,17 +51,42 @@ log = logging.getLogger(__name__)
 
 PROBE_SCRIPT = Path(__file__).with_name("probe.py")
 NOBODY = 65534
+# Environment variables that override a Limits field (seconds, > 0); the defaults stay as below.
+LIMIT_VARS = {"CNN_KIT_LOAD_SECONDS": "load_seconds", "CNN_KIT_PROBE_SECONDS": "probe_seconds"}
+TEXT_CAP = 2000  # longest error or cell-error text taken from the student's process
 
 
 @dataclass(frozen=True)
 class Limits:
+    start_seconds: float = 120.0      # wall clock for Python and torch to start, before the first cell
     load_seconds: float = 60.0        # wall clock for running the program cells
     probe_seconds: float = 60.0       # wall clock for each probe
     cpu_seconds: int = 300            # CPU time for the whole process
     memory_bytes: int = 6 << 30       # address space (torch alone maps ~3 GiB)
-    file_bytes: int = 64 << 20        # largest file the process may write
+    file_bytes: int = 64 << 20        # largest file the process may write, and largest probe result
     output_bytes: int = 64 << 10      # stdout+stderr kept for feedback
     processes: int = 64               # processes of the sandbox user
+    home_bytes: int = 256 << 20       # the working directory (a tmpfs under bubblewrap)
+    event_bytes: int = 512 << 20      # most bytes read from one process's event channel
+
+    @classmethod
+    def from_env(cls, environ=None) -> "Limits":
+        """The defaults, with the wall-clock limits of $CNN_KIT_LOAD_SECONDS / $CNN_KIT_PROBE_SECONDS."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        for var, name in LIMIT_VARS.items():
+            text = environ.get(var, "").strip()
+            if not text:
+                continue
+            try:
+                value = float(text)
+            except ValueError:
+                value = math.nan
+            if math.isfinite(value) and value > 0:
+                values[name] = value
+            else:
+                log.warning("ignoring %s=%r: not a positive number of seconds", var, text)
+        return cls(**values)
 
 
 @dataclass
@@ -65,6 +106,7 @@ class SandboxRun:
     isolation: str
     seconds: float
     patched: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # answer cells run without: why
 
 
 _warned = False
@@ -83,7 +125,7 @@ def _warn_once(isolation: str) -> None:
         _warned = True
         log.warning("No bubblewrap sandbox on this machine (apt-get install bubblewrap): "
                     "student code runs with resource limits, a clean environment and an "
-                    "empty directory, but can read files and reach the network.")
+                    "empty directory, but as the grading user: it can read files and reach the network.")
 
 
 def _bind_with_parents(path: Path, args: list[str], made: set[str]) -> None:
@@ -96,9 +138,24 @@ def _bind_with_parents(path: Path, args: list[str], made: set[str]) -> None:
     made.add(str(path))
 
 
-def _bwrap_command(home: Path, python: list[str]) -> list[str]:
+def _hidden_kit(roots: list[Path]) -> list[str]:
+    """The kit's own folders when a bound root contains them (a non-editable install, a venv around it)."""
+    from . import paths
+
+    package = Path(__file__).resolve().parent
+    hidden = []
+    for secret in (paths.KIT.resolve(), package):
+        if any(secret != root and root in secret.parents for root in roots) and \
+                not any(Path(h) in secret.parents or Path(h) == secret for h in hidden):
+            hidden.append(str(secret))
+    return hidden
+
+
+def _bwrap_command(home: Path, python: list[str], limits: Limits) -> list[str]:
+    # /tmp first: a venv or a checkout under /tmp (a CI clone) is bound on top of it, not hidden by it.
     args = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
             "--die-with-parent", "--new-session", "--proc", "/proc", "--dev", "/dev",
+            "--perms", "1777", "--size", str(64 << 20), "--tmpfs", "/tmp",
             "--ro-bind", "/usr", "/usr"]
     for link in ("lib", "lib64", "bin", "sbin"):
         if os.path.islink(f"/{link}"):
@@ -107,7 +164,7 @@ def _bwrap_command(home: Path, python: list[str]) -> list[str]:
             args += ["--ro-bind", f"/{link}", f"/{link}"]
     if os.getuid() != 0:
         args.insert(1, "--unshare-user")
-    made: set[str] = {"/usr", "/proc", "/dev"}
+    made: set[str] = {"/usr", "/proc", "/dev", "/tmp"}
     roots = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(),
              Path(os.path.realpath(sys.executable)).parent.parent}
     roots |= {Path(p).resolve() for p in sys.path if "site-packages" in p and os.path.isdir(p)}
@@ -117,9 +174,15 @@ def _bwrap_command(home: Path, python: list[str]) -> list[str]:
     for venv_root in {Path(sys.prefix)}:  # the venv's own path, unresolved, for pyvenv.cfg
         if str(venv_root) not in made:
             _bind_with_parents(venv_root, args, made)
-    args += ["--perms", "1777", "--size", str(64 << 20), "--tmpfs", "/tmp",
-             "--perms", "0755", "--dir", "/home",
-             "--bind", str(home), "/home/student", "--chdir", "/home/student", "--"]
+    for secret in _hidden_kit(sorted(roots | {Path("/usr")})):
+        args += ["--tmpfs", secret]  # an empty folder over the grader's code and the course's notebooks
+    # The working directory is a size-capped tmpfs that vanishes with the sandbox: nothing the
+    # student writes reaches the grader's disk, and the grader never opens a file from it.
+    args += ["--perms", "0755", "--dir", "/home",
+             "--perms", "0777", "--size", str(limits.home_bytes), "--tmpfs", "/home/student",
+             "--ro-bind", str(home / "_probe.py"), "/home/student/_probe.py",
+             "--ro-bind", str(home / "_request.json"), "/home/student/_request.json",
+             "--chdir", "/home/student", "--"]
     return args + python
 
 
@@ -176,87 +239,132 @@ def _kill(process: subprocess.Popen) -> None:
     process.wait()
 
 
-def _run_once(cells, probes, limits: Limits, isolation: str, events_out: list, output_parts: list):
-    """One sandboxed process; returns the events it managed to send."""
-    with tempfile.TemporaryDirectory(prefix="cnn-kit-") as tmp:
-        home = Path(tmp)
-        shutil.copy(PROBE_SCRIPT, home / "_probe.py")
-        uid = NOBODY if os.getuid() == 0 else None
-        request = {"cells": cells, "probes": probes, "uid": uid, "threads": 1}
-        (home / "_request.json").write_text(json.dumps(request))
-        if uid is not None:
-            os.chown(home, uid, uid)
-        read_fd, write_fd = os.pipe()
-        if isolation == "bwrap":
-            command = _bwrap_command(home, [sys.executable, "-I", "/home/student/_probe.py",
-                                            "/home/student/_request.json", str(write_fd)])
-        else:
-            command = [sys.executable, "-I", str(home / "_probe.py"), str(home / "_request.json"),
-                       str(write_fd)]
-        process = subprocess.Popen(command, cwd=home, env=dict(CLEAN_ENV), stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   pass_fds=(write_fd,), preexec_fn=_limits(limits))
-        os.close(write_fd)
-        output = _Output(process.stdout, limits.output_bytes)
-        events = os.fdopen(read_fd, "rb", buffering=0)
-        lines = _EventReader(events)
-        deadline = time.monotonic() + limits.load_seconds
-        current = None
-        finished = False
-        while True:
-            event = lines.next(deadline)
-            if event is None:  # deadline passed, or the process ended without a word
-                break
-            events_out.append(event)
-            if event["event"] == "loaded":
-                deadline = time.monotonic() + limits.probe_seconds
-            elif event["event"] == "start":
-                current = event["probe"]
-                deadline = time.monotonic() + limits.probe_seconds
-            elif event["event"] == "done":
-                current = None
-                if event["error"] is None:
-                    path = home / "out" / (event["probe"] + ".pt")
-                    try:
-                        event["data"] = torch.load(path, weights_only=True)
-                    except Exception as exc:  # unreadable or forged file
-                        event["error"] = f"its result could not be read back ({type(exc).__name__})"
-            elif event["event"] == "end":
-                finished = True
-                break
-        timed_out = not finished and not lines.closed
-        _kill(process)
-        events.close()
-        output_parts.append(output.text())
-        return current, timed_out, process.returncode
+# --- the event channel ------------------------------------------------------------------------
+
+def _safe(text: str, cap: int = TEXT_CAP) -> str:
+    """Student-made text, capped and printable as UTF-8 (a lone surrogate becomes its escape)."""
+    text = text[:cap]
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")[:cap]
+
+
+def _text(value, default: str = "") -> str:
+    return _safe(value) if isinstance(value, str) else default
+
+
+def _names(value) -> list[str]:
+    return [_safe(v, 200) for v in value[:200] if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def _clean(value):
+    """A probe's loaded data with every string made safe (they end up in messages and notebooks)."""
+    if isinstance(value, str):
+        return _safe(value)
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_clean(v) for v in value)
+    return value
+
+
+def _validate(event) -> dict | None:
+    """The event with only the fields of its kind, each of the right type; None for anything else."""
+    if not isinstance(event, dict):
+        return None
+    kind = event.get("event")
+    if kind == "cell" and isinstance(event.get("id"), str):
+        return {"event": kind, "id": event["id"]}
+    if kind == "loaded":
+        errors = event.get("errors")
+        errors = {_safe(k, 200): _text(v) for k, v in list(errors.items())[:200]
+                  if isinstance(k, str) and isinstance(v, str)} if isinstance(errors, dict) else {}
+        return {"event": kind, "errors": errors, "patched": _names(event.get("patched"))}
+    if kind == "start" and isinstance(event.get("probe"), str):
+        return {"event": kind, "probe": event["probe"]}
+    if kind == "done" and isinstance(event.get("probe"), str):
+        error, seconds = event.get("error"), event.get("seconds")
+        seconds = float(seconds) if isinstance(seconds, (int, float)) and math.isfinite(seconds) else 0.0
+        return {"event": kind, "probe": event["probe"],
+                "error": None if error is None else _text(error, "a malformed error report"),
+                "patched": _names(event.get("patched")), "seconds": seconds, "data": event.get("data")}
+    if kind == "end":
+        return {"event": kind}
+    return None
+
+
+def _decode(text, limit: int):
+    """A probe's data from its `done` event: (data, None) or (None, why not)."""
+    if not isinstance(text, str):
+        return None, "no result came back with it"
+    if len(text) > limit * 4 // 3 + 8:
+        return None, "its result is over the size the grader reads back"
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (ValueError, binascii.Error):
+        return None, "its result could not be read back (not base64)"
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:  # torch.save writes stored, uncompressed entries
+            entries = archive.infolist()
+            if any(e.compress_type != zipfile.ZIP_STORED for e in entries) or \
+                    sum(e.file_size for e in entries) > limit:
+                return None, "its result could not be read back (not packed as torch.save packs it)"
+        data = _clean(torch.load(io.BytesIO(raw), weights_only=True))
+    except Exception as exc:  # unreadable or forged (RecursionError included)
+        return None, f"its result could not be read back ({type(exc).__name__})"
+    if not isinstance(data, dict):
+        return None, "its result could not be read back (not a probe's data)"
+    return data, None
 
 
 class _EventReader:
-    def __init__(self, stream):
+    """JSON lines from the student's process, read in a thread, with a cap per line and in all."""
+
+    def __init__(self, stream, max_line: int, max_total: int):
         self.stream = stream
-        self.buffer = b""
-        self.lines: list[bytes] = []
+        self.max_line, self.max_total = max_line, max_total
+        self.lines: list[bytes | None] = []   # None: a line over the cap, dropped
         self.closed = False
+        self.flooded = False
         self.cond = threading.Condition()
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
+        parts: list[bytes] = []
+        size, total, overlong = 0, 0, False
         while True:
             try:
-                chunk = self.stream.read(65536)
+                chunk = self.stream.read(1 << 16)
             except (OSError, ValueError):
                 chunk = b""
+            total += len(chunk)
+            done: list[bytes | None] = []
+            start = 0
+            while chunk:
+                newline = chunk.find(b"\n", start)
+                piece = chunk[start:] if newline < 0 else chunk[start:newline]
+                if not overlong and size + len(piece) > self.max_line:
+                    overlong, parts, size = True, [], 0
+                if not overlong:
+                    parts.append(piece)
+                    size += len(piece)
+                if newline < 0:
+                    break
+                done.append(None if overlong else b"".join(parts))
+                parts, size, overlong, start = [], 0, False, newline + 1
             with self.cond:
-                if not chunk:
+                self.lines += done
+                if not chunk or total > self.max_total:
+                    self.flooded = total > self.max_total
                     self.closed = True
                     self.cond.notify()
                     return
-                self.buffer += chunk
-                *done, self.buffer = self.buffer.split(b"\n")
-                self.lines += done
                 self.cond.notify()
 
     def next(self, deadline: float):
+        """The next event (validated; {"event": "noise"} for anything else), or None: closed or too late."""
         with self.cond:
             while not self.lines:
                 if self.closed:
@@ -267,61 +375,206 @@ class _EventReader:
                 self.cond.wait(remaining)
             line = self.lines.pop(0)
         try:
-            event = json.loads(line)
-            return event if isinstance(event, dict) and "event" in event else {"event": "noise"}
-        except ValueError:
-            return {"event": "noise"}
+            event = _validate(json.loads(line)) if line is not None else None
+        except (ValueError, RecursionError):
+            event = None
+        return event or {"event": "noise"}
 
 
-def _why(returncode: int | None, timed_out: bool, limits: Limits, where: str) -> str:
-    if timed_out:
-        seconds = limits.load_seconds if where == "loading" else limits.probe_seconds
+# --- one process --------------------------------------------------------------------------------
+
+@dataclass
+class _Attempt:
+    """What one sandboxed process managed to say, and how it ended."""
+    loaded: bool = False
+    finished: bool = False
+    cell_errors: dict = field(default_factory=dict)
+    patched: set = field(default_factory=set)
+    done: dict = field(default_factory=dict)          # probe id -> ProbeRun
+    current_cell: str | None = None                    # the cell running when loading stopped
+    current_probe: str | None = None                   # the probe running when the process stopped
+    timed_out: bool = False
+    hard_timeout: bool = False
+    flooded: bool = False
+    channel_closed: bool = False                       # closed its channel but went on running
+    returncode: int | None = None
+    bwrap: bool = False
+
+
+def _run_once(cells, probes, limits: Limits, isolation: str, output_parts: list) -> _Attempt:
+    """One sandboxed process running `cells` and then `probes`."""
+    attempt = _Attempt(bwrap=isolation == "bwrap")
+    wanted = {p["id"] for p in probes}
+    started_probes: set[str] = set()
+    with tempfile.TemporaryDirectory(prefix="cnn-kit-") as tmp:
+        home = Path(tmp)
+        shutil.copy(PROBE_SCRIPT, home / "_probe.py")
+        # Under bubblewrap the Python installation is bound readable for `nobody`; without it, a root
+        # grader's interpreter may live where `nobody` cannot read (e.g. under /root), so it stays.
+        uid = NOBODY if os.getuid() == 0 and isolation == "bwrap" else None
+        request = {"cells": [{"id": c["id"], "source": c["source"]} for c in cells], "probes": probes,
+                   "uid": uid, "threads": 1, "result_bytes": limits.file_bytes}
+        (home / "_request.json").write_text(json.dumps(request))
+        if uid is not None and isolation != "bwrap":  # without bubblewrap it is the working directory
+            os.chown(home, uid, uid)
+        read_fd, write_fd = os.pipe()
+        if isolation == "bwrap":
+            command = _bwrap_command(home, [sys.executable, "-I", "/home/student/_probe.py",
+                                            "/home/student/_request.json", str(write_fd)], limits)
+        else:
+            command = [sys.executable, "-I", str(home / "_probe.py"), str(home / "_request.json"),
+                       str(write_fd)]
+        started = time.monotonic()
+        process = subprocess.Popen(command, cwd=home, env=dict(CLEAN_ENV), stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   pass_fds=(write_fd,), preexec_fn=_limits(limits))
+        os.close(write_fd)
+        output = _Output(process.stdout, limits.output_bytes)
+        events = os.fdopen(read_fd, "rb", buffering=0)
+        lines = _EventReader(events, max_line=limits.file_bytes * 4 // 3 + (1 << 20),
+                             max_total=limits.event_bytes)
+        # No event moves this one: start-up, the cells, and every probe with one probe's time to spare.
+        hard_deadline = started + limits.start_seconds + limits.load_seconds + \
+            limits.probe_seconds * (len(probes) + 1)
+        deadline = started + limits.start_seconds  # no student code runs before the first cell
+        starting = True
+        while True:
+            event = lines.next(min(deadline, hard_deadline))
+            if event is None:  # deadline passed, the channel closed, or it was flooded
+                break
+            kind, now = event["event"], time.monotonic()
+            if kind == "cell" and not attempt.loaded:
+                if starting:  # the cells' clock starts with the first one
+                    starting, deadline = False, now + limits.load_seconds
+                attempt.current_cell = event["id"]
+            elif kind == "loaded":
+                if not attempt.loaded:  # a second `loaded` (forged) extends nothing
+                    attempt.loaded = True
+                    deadline = now + limits.probe_seconds
+                attempt.cell_errors.update(event["errors"])
+                attempt.patched.update(event["patched"])  # a forged report cannot hide the real one
+            elif kind == "start" and attempt.loaded and event["probe"] in wanted - started_probes - set(attempt.done):
+                started_probes.add(event["probe"])
+                attempt.current_probe = event["probe"]
+                deadline = now + limits.probe_seconds
+            elif kind == "done" and attempt.loaded and event["probe"] in wanted:
+                probe_id = event["probe"]
+                if probe_id in attempt.done:  # a second report for the probe: keep what it says was patched
+                    known = attempt.done[probe_id]
+                    known.patched = sorted(set(known.patched) | set(event["patched"]))
+                    continue
+                data, error = None, event["error"]
+                if error is None:
+                    data, error = _decode(event["data"], limits.file_bytes)
+                attempt.done[probe_id] = ProbeRun(data=data, error=error, patched=event["patched"],
+                                                  seconds=event["seconds"])
+                if attempt.current_probe == probe_id:
+                    attempt.current_probe = None
+                    deadline = time.monotonic() + limits.probe_seconds  # until the next `start`
+            elif kind == "end":
+                attempt.finished = True
+                break
+        attempt.flooded = lines.flooded
+        if lines.closed and not attempt.finished and not attempt.flooded:
+            try:  # the process closed its channel or ended: learn how
+                process.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                attempt.channel_closed = True
+        elif not lines.closed and not attempt.finished:
+            attempt.timed_out = True
+            attempt.hard_timeout = time.monotonic() >= hard_deadline
+        attempt.returncode = process.poll()
+        _kill(process)
+        events.close()
+        output_parts.append(output.text())
+    return attempt
+
+
+def _signal_name(attempt: _Attempt) -> str | None:
+    code = attempt.returncode
+    if code is None:
+        return None
+    number = -code if code < 0 else (code - 128 if attempt.bwrap and 128 < code < 128 + 65 else None)
+    if number is None:
+        return None
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _why(attempt: _Attempt, limits: Limits, where: str) -> str:
+    if attempt.flooded:
+        return f"sent more than {limits.event_bytes >> 20} MB to the grader's channel while {where}"
+    if attempt.timed_out:
+        if attempt.hard_timeout:
+            return f"stopped at the whole run's time limit without finishing ({where}): an endless loop?"
+        if attempt.current_cell is None and not attempt.loaded:
+            return (f"Python and torch did not start within {limits.start_seconds:.0f} s "
+                    "(the grading machine is overloaded?)")
+        seconds = limits.probe_seconds if attempt.loaded else limits.load_seconds
         return f"stopped after {seconds:.0f} s without finishing ({where}): an endless loop?"
-    if returncode is not None and returncode < 0:
-        sig = signal.Signals(-returncode).name
+    if attempt.channel_closed:
+        return f"closed the grader's channel while {where}"
+    sig = _signal_name(attempt)
+    if sig:
         hint = {"SIGXCPU": "CPU time limit reached", "SIGXFSZ": "wrote a file over the size limit",
                 "SIGKILL": "killed (memory or time limit)", "SIGSEGV": "crashed"}.get(sig, "")
         return f"the process died ({sig}{': ' + hint if hint else ''}) while {where}"
-    return f"the process ended early (exit code {returncode}) while {where}: os._exit or sys.exit?"
+    return f"the process ended early (exit code {attempt.returncode}) while {where}: os._exit or sys.exit?"
+
+
+def _cell_error(attempt: _Attempt, limits: Limits) -> str:
+    """The error recorded for an answer cell that ended or stalled the process while it ran."""
+    kind = "TimeoutError" if attempt.timed_out else "ProcessError"
+    return (f"{kind}: {_why(attempt, limits, 'running this cell')}; "
+            "the grader ran the rest of the program without this cell")
 
 
 def run_probes(cells: list[dict], probes: list[dict], limits: Limits | None = None) -> SandboxRun:
-    """Execute `cells` in a sandbox and answer each probe; never raises for student faults."""
-    limits = limits or Limits()
+    """Execute `cells` in a sandbox and answer each probe; never raises for student faults.
+
+    Cells marked ``"answer": True`` (the student's) may be skipped: if one ends the process or never
+    finishes while the program loads, that becomes its error and the program runs again without it.
+    """
+    limits = limits or Limits.from_env()
     isolation = isolation_available()
     _warn_once(isolation)
     started = time.perf_counter()
     results: dict[str, ProbeRun] = {}
+    skipped: dict[str, str] = {}
     cell_errors: dict[str, str] = {}
     outputs: list[str] = []
-    patched_at_load: list[str] = []
+    patched_at_load: set[str] = set()
+    skippable = {c["id"] for c in cells if c.get("answer")}
+    known = {c["id"] for c in cells}
     pending = list(probes)
     while pending:
-        events: list[dict] = []
-        current, timed_out, returncode = _run_once(cells, pending, limits, isolation, events, outputs)
-        loaded = False
-        for event in events:
-            if event["event"] == "loaded":
-                loaded = True
-                cell_errors = event.get("errors") or {}
-                patched_at_load = list(event.get("patched") or [])
-            elif event["event"] == "done" and event.get("probe") in {p["id"] for p in pending}:
-                results[event["probe"]] = ProbeRun(data=event.get("data"), error=event.get("error"),
-                                                   patched=list(event.get("patched") or []),
-                                                   seconds=float(event.get("seconds", 0)))
-        if not loaded:  # the program itself never finished: every probe fails the same way
-            reason = _why(returncode, timed_out, limits, "running your cells")
+        program = [c for c in cells if c["id"] not in skipped]
+        attempt = _run_once(program, pending, limits, isolation, outputs)
+        attempt.cell_errors = {k: v for k, v in attempt.cell_errors.items() if k in known}
+        if attempt.loaded:
+            results.update(attempt.done)
+            cell_errors = {**attempt.cell_errors, **skipped}
+            patched_at_load |= attempt.patched
+        else:  # the program itself never finished
+            culprit = attempt.current_cell
+            if culprit in skippable and culprit not in skipped:
+                skipped[culprit] = _cell_error(attempt, limits)
+                continue  # again, without that cell
+            cell_errors = {**attempt.cell_errors, **skipped}
+            reason = _why(attempt, limits, "running your cells")
             for probe in pending:
                 results.setdefault(probe["id"], ProbeRun(error=reason))
             break
-        if current is not None:
-            results[current] = ProbeRun(error=_why(returncode, timed_out, limits, "checking it"))
+        if attempt.current_probe is not None and attempt.current_probe not in results:
+            results[attempt.current_probe] = ProbeRun(error=_why(attempt, limits, "checking it"))
         remaining = [p for p in pending if p["id"] not in results]
         if len(remaining) == len(pending):  # no progress at all: do not loop
             for probe in remaining:
-                results[probe["id"]] = ProbeRun(error=_why(returncode, timed_out, limits, "checking it"))
+                results[probe["id"]] = ProbeRun(error=_why(attempt, limits, "checking it"))
             break
         pending = remaining
     return SandboxRun(probes=results, cell_errors=cell_errors, output="".join(outputs),
                       isolation=isolation, seconds=time.perf_counter() - started,
-                      patched=patched_at_load)
+                      patched=sorted(patched_at_load), skipped=skipped)

@@ -19,14 +19,29 @@ CALLS = {
     "get_ipython": "talks to the IPython kernel",
     "setattr": "sets attributes dynamically (monkeypatching?)",
     "gc.get_objects": "walks the interpreter's objects", "gc.get_referrers": "walks the interpreter's objects",
+    "gc.get_referents": "walks the interpreter's objects",
     "ctypes.CDLL": "loads native code", "ctypes.pythonapi": "calls the interpreter's C API",
+    "sys._getframe": "walks the interpreter's frames (reaches the grader's probe)",
+    "inspect.currentframe": "walks the interpreter's frames (reaches the grader's probe)",
+    "inspect.stack": "walks the interpreter's frames (reaches the grader's probe)",
+    "inspect.getouterframes": "walks the interpreter's frames (reaches the grader's probe)",
+    "sys.settrace": "traces the interpreter", "sys.setprofile": "traces the interpreter",
+    "threading.settrace": "traces the interpreter", "sys.addaudithook": "hooks the interpreter",
+    "exec": "runs code built at run time", "eval": "runs code built at run time",
+    "compile": "runs code built at run time",
+    "os.write": "writes to raw file descriptors (the grader's channel?)",
+    "os.dup2": "rewires file descriptors", "os.mkfifo": "makes FIFOs",
+    "os.symlink": "makes links", "os.link": "makes links",
+    "atexit.register": "runs code at interpreter exit",
 }
 MODULES = {
     "subprocess": "spawns processes", "multiprocessing": "spawns processes", "socket": "uses the network",
     "urllib": "uses the network", "requests": "uses the network", "http": "uses the network",
     "ctypes": "loads native code", "autograder": "imports the grader", "nbgrader": "imports nbgrader",
     "IPython": "talks to the IPython kernel", "signal": "handles signals", "pty": "spawns processes",
-    "importlib": "imports modules dynamically",
+    "importlib": "imports modules dynamically", "inspect": "inspects frames and objects",
+    "gc": "walks the interpreter's objects", "builtins": "touches the builtins",
+    "__main__": "touches the main module (the grader's probe)", "atexit": "runs code at interpreter exit",
 }
 ATTRIBUTES = {
     "input_transformers_cleanup": "rewrites later cells (IPython input transformers)",
@@ -36,12 +51,31 @@ ATTRIBUTES = {
     "excepthook": "hides errors (sys.excepthook)", "register_magic_function": "adds IPython magics",
     "events": "hooks into IPython events", "__code__": "rewrites function code",
     "__builtins__": "touches the builtins", "modules": "touches sys.modules",
+    "f_back": "walks the interpreter's frames (reaches the grader's probe)",
+    "f_globals": "walks the interpreter's frames (reaches the grader's probe)",
+    "f_locals": "walks the interpreter's frames (reaches the grader's probe)",
+    "f_builtins": "walks the interpreter's frames (reaches the grader's probe)",
+    "tb_frame": "walks the interpreter's frames (reaches the grader's probe)",
+    "gi_frame": "walks the interpreter's frames (reaches the grader's probe)",
+    "cr_frame": "walks the interpreter's frames (reaches the grader's probe)",
+    "__globals__": "reaches into other functions' globals",
+    "__subclasses__": "walks the class hierarchy",
 }
+# Attribute names that are only a trick on one object.
+QUALIFIED = {"modules": "sys.modules"}
+# Modules whose attributes the probes rely on: assigning to an attribute of anything imported
+# from them (under any alias) replaces library code.
+LIBRARY_ROOTS = {"torch", "torchvision", "numpy", "builtins", "math", "os", "sys", "json", "functools",
+                 "operator", "typing", "collections", "IPython"}
 PATCHED_ROOTS = {"torch", "nn", "F", "builtins", "np", "numpy", "math", "os", "sys", "json"}
 STRINGS = {
     "NBGRADER_EXECUTION": "reads NBGRADER_EXECUTION (behaves differently while graded)",
     "CNN_KIT": "reads the grader's settings",
+    "BEGIN SOLUTION": "mentions nbgrader's solution markers", "BEGIN HIDDEN TESTS": "mentions nbgrader's hidden tests",
+    ".ipynb": "opens a notebook file (the instructor's source?)",
 }
+REFLECTION = {"getattr", "setattr", "delattr", "hasattr", "vars"}
+PRIVATE_CALLS = {name.rsplit(".", 1)[-1] for name in CALLS if "._" in name}  # _exit, _getframe
 
 
 def _dotted(node) -> str:
@@ -67,6 +101,51 @@ def _writes_outside(call: ast.Call) -> bool:
     return writing and outside
 
 
+def _assigned_attributes(target):
+    """The attributes an assignment target rebinds: `a.b = `, `(a.b, c) = `, `a.b[k] = `, `*a.b, = `."""
+    if isinstance(target, ast.Attribute):
+        yield target
+    elif isinstance(target, (ast.Tuple, ast.List)):
+        for element in target.elts:
+            yield from _assigned_attributes(element)
+    elif isinstance(target, (ast.Subscript, ast.Starred)):
+        yield from _assigned_attributes(target.value)
+
+
+def _import_names(tree) -> dict[str, str]:
+    """What each name bound by an import stands for: `import os as _os` -> {"_os": "os"}."""
+    names = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    names[alias.asname] = alias.name
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                names[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    return names
+
+
+def _canonical(name: str, imports: dict[str, str]) -> str:
+    root, _, rest = name.partition(".")
+    if root in imports:
+        name = imports[root] + ("." + rest if rest else "")
+    return name.removeprefix("builtins.")
+
+
+def _library_aliases(tree) -> set[str]:
+    """Names this cell binds to library modules or objects: `import torch.nn as N`, `from torch import nn`."""
+    roots = set(PATCHED_ROOTS)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] in LIBRARY_ROOTS:
+                    roots.add((alias.asname or alias.name).split(".")[0])
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in LIBRARY_ROOTS:
+            roots.update(alias.asname or alias.name for alias in node.names)
+    return roots
+
+
 def scan_source(source: str, cell: str) -> list[str]:
     """Flags for one answer cell: 'cell <id>, line <n>: <what it does>'."""
     source = re.sub(r"^(\s*)[%!].*$", r"\1pass", source, flags=re.MULTILINE)
@@ -74,14 +153,18 @@ def scan_source(source: str, cell: str) -> list[str]:
         tree = ast.parse(source)
     except SyntaxError:
         return []  # a syntax error is a mistake, not a trick; the checks report it
+    except (ValueError, RecursionError, MemoryError) as exc:  # surrogates, absurd nesting
+        return [f"cell {cell}: could not be scanned for tricks ({type(exc).__name__}); look at it by hand"]
     flags = []
+    roots = _library_aliases(tree)
+    imports = _import_names(tree)
 
     def flag(node, what):
         flags.append(f"cell {cell}, line {getattr(node, 'lineno', '?')}: {what}")
 
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
-            name = _dotted(node.func)
+            name = _canonical(_dotted(node.func), imports)  # `import os as _os; _os._exit()` is os._exit
             if name in CALLS:
                 flag(node, CALLS[name])
             elif name.startswith("os.exec") or name.startswith("os.spawn"):
@@ -90,6 +173,13 @@ def scan_source(source: str, cell: str) -> list[str]:
                 flag(node, "writes a file outside its working directory")
             if name == "__import__":
                 flag(node, "imports modules dynamically")
+            if name in REFLECTION and len(node.args) > 1:
+                attribute = node.args[1]
+                if not (isinstance(attribute, ast.Constant) and isinstance(attribute.value, str)):
+                    flag(node, f"{name} with a computed attribute name")
+            if name in ("setattr", "delattr") and node.args and \
+                    _dotted(node.args[0]).split(".")[0] in roots:
+                flag(node, f"replaces library code ({name} on {_dotted(node.args[0])})")
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
             for name in names:
@@ -97,16 +187,22 @@ def scan_source(source: str, cell: str) -> list[str]:
                 if root in MODULES:
                     flag(node, MODULES[root])
         elif isinstance(node, ast.Attribute) and node.attr in ATTRIBUTES:
+            if node.attr in QUALIFIED and _canonical(_dotted(node), imports) != QUALIFIED[node.attr]:
+                continue  # model.modules() is not sys.modules
             flag(node, ATTRIBUTES[node.attr])
         elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
             targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
-            for target in targets:
-                if isinstance(target, ast.Attribute) and _dotted(target).split(".")[0] in PATCHED_ROOTS:
-                    flag(node, f"replaces library code ({_dotted(target)})")
+            for attribute in (a for target in targets for a in _assigned_attributes(target)):
+                if _dotted(attribute).split(".")[0] in roots:
+                    flag(node, f"replaces library code ({_dotted(attribute)})")
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
             for needle, what in STRINGS.items():
                 if needle in node.value:
                     flag(node, what)
+            if node.value in ATTRIBUTES:  # getattr(get_ipython(), "set_custom_exc")
+                flag(node, ATTRIBUTES[node.value])
+            elif node.value in PRIVATE_CALLS:  # getattr(sys, "_getframe")
+                flag(node, "names a private interpreter function")
     return sorted(set(flags), key=flags.index)
 
 

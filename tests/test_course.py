@@ -118,3 +118,53 @@ def test_killed_batch_resumes_with_one_grade_per_student(tmp_path):
         assert sorted(s.student.id for s in submissions) == sorted(samples.sample_names(A1))
         by_student = {s.student.id: s.score for s in submissions}
     assert by_student["reference"] == ASSIGNMENTS[A1].total_points and by_student["blank"] == 0
+
+
+HOSTILE = {
+    # an answer cell that kills the kernel while nbgrader runs the notebook
+    "kernel-killer": ("conv2d_out_answer", "import os\nos._exit(1)\n"),
+    # an answer cell that never returns in the kernel (nbgrader's cell timeout interrupts it)
+    "kernel-hog": ("pool2d_out_answer", "while True:\n    pass\n"),
+    # patches torch in the kernel and prints a fake verdict: the kit's verdicts come from outside
+    "kernel-patcher": ("param_counts_answer",
+                       "import torch.nn as nn\nnn.Module.parameters = lambda self, recurse=True: iter(())\n"
+                       "print('✓ all checks passed (17/17)')\n"),
+}
+
+
+def test_hostile_notebooks_under_nbgrader_autograde(tmp_path, monkeypatch):
+    import nbformat
+
+    from autograder.notebook import nbgrader_meta
+
+    monkeypatch.setenv("CNN_KIT_CELL_TIMEOUT", "20")
+    monkeypatch.setenv("CNN_KIT_LOAD_SECONDS", "15")
+    root = new_course(tmp_path / "course", [A1])
+    reference = root / "submitted" / "reference" / A1 / ASSIGNMENTS[A1].notebook
+    for student, (cell_id, code) in HOSTILE.items():
+        nb = nbformat.read(reference, as_version=4)
+        cell = next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == cell_id)
+        cell.source = code + cell.source
+        target = root / "submitted" / student / A1 / reference.name
+        target.parent.mkdir(parents=True)
+        nbformat.write(nb, target)
+    outcomes = course.autograde(root, A1, progress=False)
+    assert set(outcomes.values()) == {"graded"}, outcomes
+    course.export(root)
+    table = scores(root)
+    full = ASSIGNMENTS[A1].total_points
+    assert table[(A1, "reference")] == (full, full)
+    def result(student, check):
+        return next(r for r in report(root, A1, student)["results"] if r["check"] == check)
+
+    # the killer's os._exit ends the kernel and, in the sandbox, its own cell only: the rest is graded
+    killer = report(root, A1, "kernel-killer")
+    assert 0 < killer["score"] < full and result("kernel-killer", "conv2d_out")["score"] == 0
+    assert "without this cell" in result("kernel-killer", "conv2d_out")["message"]
+    assert any("kernel failed" in f or "os._exit" in f for f in killer["flags"]), killer["flags"]
+    # the hog's endless loop is stopped in the kernel and in the sandbox; only its cell scores 0
+    hog = report(root, A1, "kernel-hog")
+    assert hog["score"] == full - 1 and "without finishing" in result("kernel-hog", "pool2d_out")["message"]
+    patcher = report(root, A1, "kernel-patcher")
+    assert patcher["score"] < full and any("patched" in f for f in patcher["flags"])
+    assert table[(A1, "kernel-patcher")][0] == patcher["score"]

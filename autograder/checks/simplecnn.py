@@ -83,6 +83,10 @@ def judge_output_shape(data: dict, args: dict, options) -> str:
                          f"expected {n}×10 logits (one score per digit)")
     model = rebuilt_model(data)
     try:
+        layers.check_cost(model, (1, *spec.MNIST_INPUT))
+    except layers.NotRebuildable as exc:
+        raise Failed(str(exc)) from None
+    try:
         real = layers.load_weights(model, data["state_dict"])
     except (RuntimeError, KeyError) as exc:
         raise Failed(f"SimpleCNN's weights do not belong to features + classifier only: {exc}") from None
@@ -219,9 +223,9 @@ def judge_training(data: dict, args: dict, options) -> str:
     if not math.isclose(value, loss, rel_tol=1e-4):
         if math.isclose(value, loss * args["batches"], rel_tol=1e-4):
             raise Failed(f"returned {value:.4f}, the sum of the batch losses; return the mean "
-                         f"(running_loss / len(loader)) = {loss:.4f}")
-        raise Failed(f"returned {value:.4f}; the mean batch loss of the epoch is {loss:.4f}")
-    return f"weights and mean loss ({loss:.4f}) match the lecture's loop"
+                         "(running_loss / len(loader))")
+        raise Failed(f"returned {value:.4f}, which is not the epoch's mean batch loss (running_loss / len(loader))")
+    return "weights and mean loss match the lecture's loop"
 
 
 def judge_evaluate(data: dict, args: dict, options) -> str:
@@ -232,15 +236,15 @@ def judge_evaluate(data: dict, args: dict, options) -> str:
     loader = probe.synthetic_batches(args["batches"], args["batch_size"], args["seed"] + 1)
     expected = spec.reference_evaluate(model, loader, torch.device("cpu"))
     if math.isclose(value, expected, abs_tol=1e-6):
-        return f"{expected:.2f} % on the check's batches, in eval mode"
+        return "the accuracy in percent, in eval mode, over all batches"
     if math.isclose(value * 100, expected, abs_tol=1e-6):
         raise Failed(f"returned {value:.4f}, a fraction; return a percentage: 100 * correct / total")
     model.train()
     torch.manual_seed(args["seed"] + 2)
     in_train_mode = spec.reference_evaluate(model, loader, torch.device("cpu"), eval_mode=False)
     if math.isclose(value, in_train_mode, abs_tol=1e-6) or not math.isclose(value, expected, abs_tol=1e-6):
-        raise Failed(f"returned {value:.2f} %, expected {expected:.2f} %: call model.eval() before "
-                     "evaluating (Dropout must be off) and count correct predictions over all batches")
+        raise Failed(f"returned {value:.2f} %, not the accuracy of the check's model: call model.eval() "
+                     "before evaluating (Dropout must be off) and count correct predictions over all batches")
     return "ok"
 
 
@@ -250,7 +254,10 @@ def judge_evaluate(data: dict, args: dict, options) -> str:
 def judge_accuracy(data: dict, args: dict, options) -> tuple[str, dict]:
     from .. import train
 
-    rows = layers.trace(rebuilt_model(data), (TRACE_BATCH, *spec.MNIST_INPUT))  # meta: costs nothing
+    try:
+        rows = layers.check_cost(rebuilt_model(data), (TRACE_BATCH, *spec.MNIST_INPUT))  # meta: costs nothing
+    except layers.NotRebuildable as exc:
+        raise Failed(str(exc)) from None
     if not rows or rows[-1].output_shape != (TRACE_BATCH, 10):
         raise Failed("not trained: the network does not give 10 logits per image yet (see the shape checks)")
     profile = train.select_profile(options.profile)

@@ -133,31 +133,6 @@ def _call_text(name: str, c: dict) -> str:
     return f"{name}({args})"
 
 
-def judge_conv2d_out(data, args, options) -> str:
-    configs = args["configs"]
-    wrong = _first_wrong(data["results"], configs, _expected_conv, _as_pair)
-    if wrong is None:
-        return f"matches nn.Conv2d on {len(configs)} random configurations"
-    config, want, got = wrong
-    plain = [(r, c) for r, c in zip(data["results"], configs) if c["d"] == 1]
-    if _first_wrong([r for r, _ in plain], [c for _, c in plain], _expected_conv, _as_pair) is None:
-        raise Failed(f"{_call_text('conv2d_out', config)} {got}, nn.Conv2d gives {want}: right "
-                     "without dilation; the kernel spans d·(k−1)+1 pixels "
-                     "(H_out = ⌊(H_in + 2p − d(k−1) − 1)/s + 1⌋)", score=1)
-    raise Failed(f"{_call_text('conv2d_out', config)} {got}, nn.Conv2d gives {want} as (h_out, w_out) "
-                 "integers: H_out = ⌊(H_in + 2p − d(k−1) − 1)/s + 1⌋ (lecture, section 3)")
-
-
-def judge_pool2d_out(data, args, options) -> str:
-    configs = args["configs"]
-    wrong = _first_wrong(data["results"], configs, _expected_pool, _as_pair)
-    if wrong is None:
-        return f"matches nn.MaxPool2d on {len(configs)} random configurations"
-    config, want, got = wrong
-    raise Failed(f"{_call_text('pool2d_out', config)} {got}, nn.MaxPool2d gives {want}: pooling "
-                 "follows the conv formula with the stride defaulting to the kernel size (s=None → s=k)")
-
-
 def _param_count(layer: nn.Module) -> int:
     return layers.count_parameters(layer)
 
@@ -175,30 +150,42 @@ def _as_int(value):
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def judge_conv2d_params(data, args, options) -> str:
-    configs = args["configs"]
-    wrong = _first_wrong(data["results"], configs, _expected_conv_params, _as_int)
-    if wrong is None:
-        return f"matches nn.Conv2d on {len(configs)} configurations, depthwise included"
-    config, want, got = wrong
-    ungrouped = [(r, c) for r, c in zip(data["results"], configs) if c["groups"] == 1]
-    if _first_wrong([r for r, _ in ungrouped], [c for _, c in ungrouped],
-                    _expected_conv_params, _as_int) is None:
-        raise Failed(f"{_call_text('conv2d_params', config)} {got}, nn.Conv2d has {want}: with groups, "
-                     "each filter sees only in_channels/groups channels (depthwise: groups=in_channels)",
-                     score=1)
-    raise Failed(f"{_call_text('conv2d_params', config)} {got}, nn.Conv2d has {want}: "
-                 "(k·k·in_channels/groups + 1)·out_channels, the +1 only with a bias")
+def formula_judge(name: str, expected_of, convert, truth: str, hint: str, partial=None):
+    """Judge a formula on many configurations; `partial` = (configs it may get right alone, hint)."""
+
+    def judge(data, args, options) -> str:
+        configs = args["configs"]
+        wrong = _first_wrong(data["results"], configs, expected_of, convert)
+        if wrong is None:
+            return f"matches {truth} on {len(configs)} random configurations"
+        config, want, got = wrong
+        head = f"{_call_text(name, config)} {got}, {truth} gives {want}"
+        if partial is not None:
+            keep, partial_hint = partial
+            subset = [(r, c) for r, c in zip(data["results"], configs) if keep(c)]
+            if _first_wrong([r for r, _ in subset], [c for _, c in subset], expected_of, convert) is None:
+                raise Failed(f"{head}: {partial_hint}", score=1)
+        raise Failed(f"{head}: {hint}")
+
+    return judge
 
 
-def judge_linear_params(data, args, options) -> str:
-    configs = args["configs"]
-    wrong = _first_wrong(data["results"], configs, _expected_linear_params, _as_int)
-    if wrong is None:
-        return f"matches nn.Linear on {len(configs)} configurations"
-    config, want, got = wrong
-    raise Failed(f"{_call_text('linear_params', config)} {got}, nn.Linear has {want}: "
-                 "(n_in + 1)·n_out with a bias, n_in·n_out without")
+judge_conv2d_out = formula_judge(
+    "conv2d_out", _expected_conv, _as_pair, "nn.Conv2d",
+    "(h_out, w_out) as integers, H_out = ⌊(H_in + 2p − d(k−1) − 1)/s + 1⌋ (lecture, section 3)",
+    partial=(lambda c: c["d"] == 1, "right without dilation; the kernel spans d·(k−1)+1 pixels "
+                                    "(H_out = ⌊(H_in + 2p − d(k−1) − 1)/s + 1⌋)"))
+judge_pool2d_out = formula_judge(
+    "pool2d_out", _expected_pool, _as_pair, "nn.MaxPool2d",
+    "pooling follows the conv formula with the stride defaulting to the kernel size (s=None → s=k)")
+judge_conv2d_params = formula_judge(
+    "conv2d_params", _expected_conv_params, _as_int, "nn.Conv2d",
+    "(k·k·in_channels/groups + 1)·out_channels, the +1 only with a bias",
+    partial=(lambda c: c["groups"] == 1, "right without groups; with groups, each filter sees only "
+                                         "in_channels/groups channels (depthwise: groups=in_channels)"))
+judge_linear_params = formula_judge(
+    "linear_params", _expected_linear_params, _as_int, "nn.Linear",
+    "(n_in + 1)·n_out with a bias, n_in·n_out without")
 
 
 # --- the lecture's models --------------------------------------------------------------
@@ -219,6 +206,10 @@ def _rebuilt(data: dict, name: str) -> nn.Module:
 def _check_forward(model: nn.Module, data: dict, input_shape, seed: int, name: str) -> None:
     from .. import probe
 
+    try:
+        layers.check_cost(model, input_shape)
+    except layers.NotRebuildable as exc:
+        raise Failed(f"{name}(): {exc}") from None
     real = layers.load_weights(model, data["state_dict"]).eval()
     with torch.no_grad():
         expected = real(probe.probe_input(input_shape, seed))
