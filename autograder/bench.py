@@ -197,22 +197,33 @@ def main(argv=None) -> int:
     cuda = torch.cuda.is_available()
     profiles = [train.PROFILES["cpu"]] + ([train.PROFILES["gpu"]] if cuda else [])
     result = {"device": device_name(), "command": "python -m autograder.bench " + " ".join(argv or sys.argv[1:]),
-              "date": time.strftime("%Y-%m-%d"), "recipe_vs_lecture": [], "spread": []}
+              "date": time.strftime("%Y-%m-%d"), "recipe_vs_lecture": [], "spread": [], "grading": [],
+              "isolation": {}}
+    out = Path(args.json)
+
+    def save(section: str) -> None:  # after every section: a cut-short run keeps what it measured
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"[bench] {section} done, saved to {out}", file=sys.stderr)
+
     for profile in profiles:
         device = "cuda" if profile.name == "gpu" else "cpu"
         epochs = args.lecture_epochs or (5 if device == "cuda" else 2)
         print(f"[bench] recipe vs lecture, profile {profile.name}", file=sys.stderr)
         result["recipe_vs_lecture"].append(recipe_vs_lecture(profile, epochs, device))
+        save("recipe vs lecture")
     print("[bench] grading one submission per assignment", file=sys.stderr)
     result["grading"] = grading_times(args.repeats)
+    save("grading")
     print("[bench] isolation", file=sys.stderr)
     result["isolation"] = isolation_cost(args.repeats)
+    save("isolation")
     for profile in profiles:
         print(f"[bench] accuracy spread, profile {profile.name}, {args.seeds} seeds", file=sys.stderr)
         result["spread"].append(spread(profile, args.seeds, "cuda" if profile.name == "gpu" else "cpu"))
+        save("spread")
     if cuda:
         result["gpu_sharing"] = gpu_sharing(train.PROFILES["gpu"])
-    Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        save("gpu sharing")
     print(markdown(result))
     return 0
 
