@@ -114,7 +114,7 @@ def grade_submission(submitted, assignment: Assignment, options: Options | None 
     # Probe inputs follow a seed drawn from the answers themselves: reproducible for a submission,
     # unknowable before it is written, so expected values cannot be precomputed from the kit's source.
     seed = options.seed if options.seed is not None else \
-        int(hashlib.sha256("\0".join(program.answers.values()).encode()).hexdigest()[:8], 16)
+        int(hashlib.sha256("\0".join(program.answers.values()).encode("utf-8", "surrogatepass")).hexdigest()[:8], 16)
     report.seed = seed
     probes = {p["id"]: p for p in assignment.probes(seed)}
     report.seconds["set-up"] = time.perf_counter() - started
