@@ -46,7 +46,8 @@ def recipe_vs_lecture(profile: train.Profile, lecture_epochs: int, device) -> di
             "recipe_seconds": recipe.seconds, "recipe_train_seconds": recipe.train_seconds,
             "recipe_accuracy": recipe.accuracy, "lecture_seconds_to_target": lecture["seconds_to_target"],
             "lecture_epoch_seconds": lecture["epoch_seconds"], "lecture_accuracy": lecture["accuracy"],
-            "lecture_epochs": lecture_epochs, "ratio": ratio}
+            "lecture_epochs": lecture_epochs, "lecture_train_seconds": lecture["train_seconds"],
+            "lecture_loading_seconds": lecture["loading_seconds"], "ratio": ratio}
 
 
 def _grade_one(course_dir: str, assignment: str, student: str) -> None:
@@ -149,19 +150,25 @@ def gpu_sharing(profile: train.Profile, max_jobs: int = 8) -> list[dict]:
 def markdown(result: dict) -> str:
     lines = [f"Device: **{result['device']}**  ", f"Command: `{result['command']}`  ", f"Date: {result['date']}", ""]
     lines += ["| profile | grader recipe (s) | recipe accuracy | lecture pipeline: s to threshold | lecture accuracy "
-              "| threshold | ratio lecture/recipe |", "|---|---|---|---|---|---|---|"]
+              "| lecture: share waiting for the DataLoader | threshold | ratio lecture/recipe |",
+              "|---|---|---|---|---|---|---|---|"]
     for row in result["recipe_vs_lecture"]:
         to_target = f"{row['lecture_seconds_to_target']:.1f}" if row["lecture_seconds_to_target"] else \
             f"not reached in {row['lecture_epochs']} epoch(s)"
         ratio = f"{row['ratio']:.1f}×" if row["ratio"] else "n/a"
+        loading = f"{100 * row['lecture_loading_seconds'] / row['lecture_train_seconds']:.0f} %"
         lines.append(f"| {row['profile']} | {row['recipe_seconds']:.1f} | {row['recipe_accuracy']:.2f} % | {to_target} "
-                     f"| {row['lecture_accuracy']:.2f} % | {row['threshold']:.1f} % | {ratio} |")
-    lines += ["", "| assignment | autograde total (s) | kit: set-up | kit: sandbox + structure | kit: checks "
-              "| kit: accuracy | feedback (s) | peak RSS (MB) | score |", "|---|---|---|---|---|---|---|---|---|"]
+                     f"| {row['lecture_accuracy']:.2f} % | {loading} | {row['threshold']:.1f} % | {ratio} |")
+    lines += ["", "| assignment | autograde total (s) | nbgrader: notebook run + gradebook | kit: set-up "
+              "| kit: sandbox + structure | kit: checks | kit: accuracy | feedback (s) "
+              "| peak RSS, largest process (MB) | score |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for row in result["grading"]:
         kit = row["kit_seconds"]
-        lines.append(f"| {row['assignment']} | {row['autograde_seconds']:.1f} | {kit.get('set-up', 0):.2f} "
-                     f"| {kit.get('sandbox', 0):.2f} | {kit.get('checks', 0):.2f} | {kit.get('accuracy', 0):.1f} "
+        accuracy = f"{kit['accuracy']:.1f}" if "accuracy" in kit else "none"
+        nbgrader = row["autograde_seconds"] - sum(kit.values())
+        lines.append(f"| {row['assignment']} | {row['autograde_seconds']:.1f} | {nbgrader:.1f} | {kit.get('set-up', 0):.2f} "
+                     f"| {kit.get('sandbox', 0):.2f} | {kit.get('checks', 0):.2f} | {accuracy} "
                      f"| {row['feedback_seconds']:.1f} | {row['peak_rss_mb']:.0f} | {row['score']:g}/{row['points']:g} |")
     iso = result["isolation"]
     if "median_seconds" in iso:

@@ -270,6 +270,7 @@ def lecture_pipeline(build_model, *, seed: int = 0, epochs: int = 5, target: flo
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 
     trained = 0.0  # seconds spent training so far
+    loading = 0.0  # of which: waiting for the DataLoader's next batch (decoding, transforms, collation)
     seconds_to_target = None
     epoch_seconds = []
     batches = 0
@@ -277,8 +278,10 @@ def lecture_pipeline(build_model, *, seed: int = 0, epochs: int = 5, target: flo
         model.train()
         epoch_start = trained
         tick = time.perf_counter()
+        batch_ready = tick
         for images, labels in tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", file=sys.stderr,
                                    disable=not progress):
+            loading += time.perf_counter() - batch_ready
             images, labels = images.to(device), labels.to(device)
             optimizer.zero_grad()
             loss = F.cross_entropy(model(images), labels)
@@ -292,12 +295,13 @@ def lecture_pipeline(build_model, *, seed: int = 0, epochs: int = 5, target: flo
                 if test(model) >= target:
                     seconds_to_target = trained
                 tick = time.perf_counter()
+            batch_ready = time.perf_counter()
         _sync(device)
         trained += time.perf_counter() - tick
         epoch_seconds.append(trained - epoch_start)
     return {"device": str(device), "seed": seed, "epochs": epochs, "target": target,
             "seconds_to_target": seconds_to_target, "accuracy": test(model),
-            "epoch_seconds": epoch_seconds, "train_seconds": trained}
+            "epoch_seconds": epoch_seconds, "train_seconds": trained, "loading_seconds": loading}
 
 
 # ----------------------------------------------------------------------------- calibration
