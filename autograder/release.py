@@ -1,8 +1,9 @@
 """Generate what is derived from source/: the student release and the solutions.
 
 ``release/`` is nbgrader's own ``generate_assignment`` output; ``solutions/`` is
-the source with the hidden tests and the solution markers removed, executed in
-quick mode so it shows its outputs and plots. Both are committed, and a test
+the source with the hidden tests and the solution markers removed (cell ids kept,
+so `cnn-kit grade` gives it full marks), executed in quick mode so it shows its
+outputs and plots. Both are committed, and a test
 regenerates them and fails on any difference.
 """
 from __future__ import annotations
@@ -71,8 +72,7 @@ def solution_notebook(source_nb) -> nbformat.NotebookNode:
             cell.source = solution_source(text)
         elif meta.get("grade") and "BEGIN HIDDEN TESTS" in text:
             cell.source = HIDDEN.sub("", text).rstrip() + "\n# (hidden tests run when the notebook is graded)"
-        cell.metadata.pop("nbgrader", None)
-    return nb
+    return nb  # nbgrader metadata kept: the grader finds answers by grade_id, so solutions/ grades in full
 
 
 def generate_solutions(out_dir: Path, names: list[str] | None = None, execute: bool = True) -> Path:
