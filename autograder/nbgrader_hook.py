@@ -22,6 +22,7 @@ from traitlets import Unicode
 from .cells import VERDICTS_VAR
 from .checks import Options
 from .grade import ASSIGNMENTS, grade_submission
+from .kernel import SandboxedKernelManager
 from .notebook import grade_id_of, nbgrader_meta
 
 REPORTS = "reports"  # <course>/reports/<assignment>/<student>.json, beside autograded/, never in feedback
@@ -32,7 +33,11 @@ def report_file(course: Path, assignment: str, student: str) -> Path:
 
 
 class SafeExecute(Execute):
-    """nbgrader's Execute, with the kit's verdict switch set and kernel failures survived."""
+    """nbgrader's Execute in the kit's sandboxed kernel, with the verdict switch set and kernel failures survived."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
+        super().__init__(*args, **kwargs)
 
     def preprocess(self, nb, resources):
         previous = os.environ.get(VERDICTS_VAR)

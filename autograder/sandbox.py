@@ -128,13 +128,13 @@ def _warn_once(isolation: str) -> None:
                     "empty directory, but as the grading user: it can read files and reach the network.")
 
 
-def _bind_with_parents(path: Path, args: list[str], made: set[str]) -> None:
+def bind_with_parents(path: Path, args: list[str], made: set[str], option: str = "--ro-bind") -> None:
     for parent in reversed(path.parents):
         p = str(parent)
         if p != "/" and p not in made:
             args += ["--perms", "0755", "--dir", p]
             made.add(p)
-    args += ["--ro-bind", str(path), str(path)]
+    args += [option, str(path), str(path)]
     made.add(str(path))
 
 
@@ -151,7 +151,12 @@ def _hidden_kit(roots: list[Path]) -> list[str]:
     return hidden
 
 
-def _bwrap_command(home: Path, python: list[str], limits: Limits) -> list[str]:
+def bwrap_base() -> list[str]:
+    """bubblewrap with no network, own PID/IPC/UTS namespaces, a 64 MB /tmp, and read-only system and Python.
+
+    Nothing else of the host is visible; the kit's own folders are covered by empty ones even when
+    a bound root (a venv, site-packages) contains them. Callers add their binds, then "--" and the command.
+    """
     # /tmp first: a venv or a checkout under /tmp (a CI clone) is bound on top of it, not hidden by it.
     args = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
             "--die-with-parent", "--new-session", "--proc", "/proc", "--dev", "/dev",
@@ -170,19 +175,24 @@ def _bwrap_command(home: Path, python: list[str], limits: Limits) -> list[str]:
     roots |= {Path(p).resolve() for p in sys.path if "site-packages" in p and os.path.isdir(p)}
     for root in sorted(roots, key=lambda p: len(p.parts)):
         if not any(str(root).startswith(m + "/") or str(root) == m for m in made):
-            _bind_with_parents(root, args, made)
+            bind_with_parents(root, args, made)
     for venv_root in {Path(sys.prefix)}:  # the venv's own path, unresolved, for pyvenv.cfg
         if str(venv_root) not in made:
-            _bind_with_parents(venv_root, args, made)
+            bind_with_parents(venv_root, args, made)
     for secret in _hidden_kit(sorted(roots | {Path("/usr")})):
         args += ["--tmpfs", secret]  # an empty folder over the grader's code and the course's notebooks
+    return args
+
+
+def _bwrap_command(home: Path, python: list[str], limits: Limits) -> list[str]:
     # The working directory is a size-capped tmpfs that vanishes with the sandbox: nothing the
     # student writes reaches the grader's disk, and the grader never opens a file from it.
-    args += ["--perms", "0755", "--dir", "/home",
-             "--perms", "0777", "--size", str(limits.home_bytes), "--tmpfs", "/home/student",
-             "--ro-bind", str(home / "_probe.py"), "/home/student/_probe.py",
-             "--ro-bind", str(home / "_request.json"), "/home/student/_request.json",
-             "--chdir", "/home/student", "--"]
+    args = bwrap_base() + [
+        "--perms", "0755", "--dir", "/home",
+        "--perms", "0777", "--size", str(limits.home_bytes), "--tmpfs", "/home/student",
+        "--ro-bind", str(home / "_probe.py"), "/home/student/_probe.py",
+        "--ro-bind", str(home / "_request.json"), "/home/student/_request.json",
+        "--chdir", "/home/student", "--"]
     return args + python
 
 

@@ -167,6 +167,8 @@ def test_gpu_profile_runs_on_cuda():
                                 max_train_batches=30)
     assert report.device.startswith("cuda")
     assert report.accuracy > report.accuracy_before + 20
+    again = train_and_evaluate(reference_simplecnn, PROFILES["gpu"], seed=0, device="cuda", max_train_batches=30)
+    assert again.accuracy == report.accuracy  # same seed, same GPU, same accuracy
 
 
 # --- calibration --------------------------------------------------------------------------
@@ -181,7 +183,6 @@ def test_threshold_rule():
     assert train.threshold_from(wide) == 95.8
 
 
-# (ids not bare "gpu": conftest skips items whose keywords include "gpu", parameter ids too)
 @pytest.mark.parametrize("name", sorted(PROFILES), ids=lambda name: f"profile-{name}")
 def test_calibration_matches_profiles(name):
     path = train.CALIBRATION_DIR / f"{name}.json"
