@@ -175,14 +175,19 @@ def evaluate(model: nn.Module, images_u8: torch.Tensor, labels: torch.Tensor, de
 
 
 def train_and_evaluate(build_model, profile: Profile, seed: int = 0, *, device=None,
-                       progress: bool = False, max_train_batches: int | None = None) -> AccuracyReport:
-    """Train a fresh `build_model()` on the 60k training images with `profile`, test on the 10k."""
+                       progress: bool = False, max_train_batches: int | None = None,
+                       bf16_on_cpu: bool = False) -> AccuracyReport:
+    """Train a fresh `build_model()` on the 60k training images with `profile`, test on the 10k.
+
+    `bf16_on_cpu` applies a profile's bf16 autocast on a CPU too: only to calibrate the GPU profile
+    provisionally where there is no GPU; grading never sets it.
+    """
     device = _device(device)
     if device.type == "cpu":
         _reuse_freed_memory()
     x_train, y_train = _mnist_on(True, device)
     x_test, y_test = _mnist_on(False, device)
-    amp = profile.amp and device.type == "cuda"  # bf16 autocast is for the GPU alone
+    amp = profile.amp and (device.type == "cuda" or bf16_on_cpu)  # bf16 autocast is for the GPU alone
     if device.type == "cuda":  # same seed, same GPU, same accuracy: no run-to-run choice of conv algorithm
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
 
@@ -325,7 +330,7 @@ def _cpu_name() -> str:
         return platform.processor() or platform.machine()
 
 
-def calibrate(profile: Profile, seeds: int, *, device=None) -> dict:
+def calibrate(profile: Profile, seeds: int, *, device=None, bf16_on_cpu: bool = False) -> dict:
     """Run the reference SimpleCNN with seeds 0..seeds-1 and derive the profile's threshold."""
     device = _device(device)
     print(f"calibrating profile {profile.name} on {device}, {seeds} seeds", flush=True)
@@ -333,7 +338,7 @@ def calibrate(profile: Profile, seeds: int, *, device=None) -> dict:
     load_before = os.getloadavg()
     accuracies, seconds = [], []
     for seed in range(seeds):
-        report = train_and_evaluate(reference_simplecnn, profile, seed, device=device)
+        report = train_and_evaluate(reference_simplecnn, profile, seed, device=device, bf16_on_cpu=bf16_on_cpu)
         accuracies.append(report.accuracy)
         seconds.append(round(report.seconds, 2))
         print(f"{seed:>4}  {report.accuracy:>8.2f}  {report.seconds:>7.1f}", flush=True)
@@ -350,7 +355,8 @@ def calibrate(profile: Profile, seeds: int, *, device=None) -> dict:
         device_name = f"{_cpu_name()}, {torch.get_num_threads()} threads"
         calibrated_on = "cpu"
         if profile.amp:
-            calibrated_on = "cpu (fp32 emulation of the GPU recipe; re-run on a GPU)"
+            emulation = "with its bf16 autocast" if bf16_on_cpu else "in fp32"
+            calibrated_on = f"cpu (the GPU recipe emulated {emulation}; re-run on a GPU)"
     recipe = {k: v for k, v in asdict(profile).items() if k != "threshold"}
     return {
         "command": " ".join(["python -m autograder.train", *sys.argv[1:]]),
@@ -359,7 +365,7 @@ def calibrate(profile: Profile, seeds: int, *, device=None) -> dict:
         "calibrated_on": calibrated_on,
         "torch": torch.__version__,
         "profile": recipe,
-        "amp_used": profile.amp and device.type == "cuda",
+        "amp_used": profile.amp and (device.type == "cuda" or bf16_on_cpu),
         "model": "reference_simplecnn (the lecture's SimpleCNN, 421,642 parameters)",
         "seeds": list(range(seeds)),
         "accuracies": accuracies,
@@ -382,6 +388,8 @@ def main(argv: list[str] | None = None) -> None:
     cal.add_argument("--seeds", type=int, default=20)
     cal.add_argument("--device", default=None, help="default: cuda if available, else cpu")
     cal.add_argument("--out", type=Path, default=None, help="default: autograder/calibration/<profile>.json")
+    cal.add_argument("--bf16-on-cpu", action="store_true",
+                     help="apply the profile's bf16 autocast on a CPU too (a provisional GPU threshold without a GPU)")
     run = sub.add_parser("run", help="one accuracy check of the reference SimpleCNN")
     run.add_argument("--profile", choices=sorted(PROFILES), default=None)
     run.add_argument("--seed", type=int, default=0)
@@ -389,7 +397,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     if args.command == "calibrate":
-        result = calibrate(PROFILES[args.profile], args.seeds, device=args.device)
+        if args.seeds < 2:
+            parser.error("--seeds must be at least 2: a threshold needs a spread")
+        result = calibrate(PROFILES[args.profile], args.seeds, device=args.device, bf16_on_cpu=args.bf16_on_cpu)
         out = args.out or CALIBRATION_DIR / f"{args.profile}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2) + "\n")
