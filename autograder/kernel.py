@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 PACKAGE = Path(__file__).resolve().parent
 KEPT_ENV = ("NBGRADER_EXECUTION", "CNN_KIT_VERDICTS", "CNN_KIT_QUICK", "CNN_KIT_PROFILE", "LANG", "TZ")
+# As root, a user namespace without capabilities: root inside can do nothing root outside could.
+ROOT_OPTIONS = ("--unshare-user", "--cap-drop", "ALL") if os.getuid() == 0 else ()
 MEMORY_BYTES = 8 << 30  # address space of the kernel: torch, torchvision and matplotlib map ~4 GiB
 
 
@@ -48,8 +50,8 @@ def kernel_command(command: list[str], cwd: Path, private: Path) -> list[str]:
     """`command` (the kernel's argv) inside bubblewrap, seeing `cwd` and `private` read-write."""
     limits = ["prlimit", f"--as={MEMORY_BYTES}", "--core=0", "--"] if shutil.which("prlimit") else []
     args = limits + sandbox.bwrap_base()
-    if os.getuid() == 0:  # no capabilities inside, even for root
-        args[args.index("bwrap") + 1:args.index("bwrap") + 1] = ["--unshare-user", "--cap-drop", "ALL"]
+    position = args.index("bwrap") + 1
+    args[position:position] = list(ROOT_OPTIONS)
     args += ["--ro-bind", str(PACKAGE), str(PACKAGE)]
     if os.path.isdir("/etc/fonts"):  # matplotlib's fontconfig
         args += ["--ro-bind", "/etc/fonts", "/etc/fonts"]
@@ -79,7 +81,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         command, kw = await super()._async_pre_start_kernel(**kw)
         isolation = sandbox.isolation_available()
         sandbox._warn_once(isolation)
-        if isolation != "bwrap":
+        if isolation != "bwrap" or not sandbox.bwrap_starts(shutil.which("bwrap"), *ROOT_OPTIONS):
             return command, kw
         try:  # the notebook finds MNIST where stage_mnist() looks, read-only
             data.stage_mnist(download=False)

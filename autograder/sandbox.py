@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import io
 import json
 import logging
@@ -116,7 +117,30 @@ def isolation_available() -> str:
     """'bwrap' when bubblewrap works here, else 'limits only'."""
     if shutil.which("bwrap") is None or os.environ.get("CNN_KIT_SANDBOX") == "off":
         return "limits only"
-    return "bwrap"
+    return "bwrap" if bwrap_starts(shutil.which("bwrap")) else "limits only"
+
+
+@functools.cache
+def bwrap_starts(path: str, *extra: str) -> bool:
+    """Whether this bubblewrap (at `path`, with `extra` options) can start a sandbox here, tried once.
+
+    An installed bwrap can still fail (user namespaces switched off, an AppArmor or seccomp policy):
+    then every check would score 0 for reasons that are not the student's, so the kit falls back
+    to its limits alone and says why.
+    """
+    command = bwrap_base()
+    command[0] = path
+    command[1:1] = list(extra)
+    try:
+        run = subprocess.run(command + ["--", "true"], capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        log.warning("bubblewrap is installed but did not start (%s): grading without it", exc)
+        return False
+    if run.returncode != 0:
+        log.warning("bubblewrap is installed but cannot start a sandbox here (%s): grading without it",
+                    run.stderr.decode(errors="replace").strip()[:300] or f"exit status {run.returncode}")
+        return False
+    return True
 
 
 def _warn_once(isolation: str) -> None:
