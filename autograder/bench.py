@@ -8,7 +8,9 @@ In one run on one device it measures
    and the peak RSS of the grading process (GPU memory where there is a GPU);
 3. the extra time that isolation costs: the sandbox with bubblewrap against a plain subprocess;
 4. the reference's accuracy spread across seeds and its false-fail rate at the threshold;
-5. with CUDA: how many accuracy checks can share the GPU before the time per submission stops dropping.
+5. with CUDA: how many accuracy checks can share the GPU before the time per submission stops dropping;
+6. a class of identical correct submissions of assignment 2 under one autograde run, with and without
+   reusing the accuracy check of an identical architecture.
 Absolute times hold for the device named in the output; compare runs by their ratios.
 """
 from __future__ import annotations
@@ -117,6 +119,47 @@ def isolation_cost(repeats: int) -> dict:
             "runs": repeats}
 
 
+def _autograde_class(course_dir: str, reuse: str) -> None:
+    """Child process: autograde assignment 2 for the whole course, reusing training or not."""
+    from . import course
+    from .checks import simplecnn
+
+    if reuse == "off":
+        class Forgetful(dict):
+            def __setitem__(self, key, value):
+                pass
+        simplecnn._TRAINED = Forgetful()
+    course.autograde(Path(course_dir), simplecnn.ASSIGNMENT.name, progress=False)
+
+
+def class_reuse(size: int) -> dict:
+    """Seconds to autograde `size` copies of the reference of assignment 2, with and without reuse."""
+    import shutil
+
+    from . import course, samples
+    from .checks import simplecnn
+
+    name = simplecnn.ASSIGNMENT.name
+    seconds = {}
+    for reuse in ("off", "on"):
+        with tempfile.TemporaryDirectory(prefix="cnn-kit-bench-class-") as tmp:
+            root = course.prepare_course(Path(tmp) / "course", [name])
+            course.nbgrader_api(root).generate_assignment(name, force=True, create=True)
+            samples.write_samples(root, name)
+            submitted = root / "submitted"
+            for folder in submitted.iterdir():
+                if folder.name != "reference":
+                    shutil.rmtree(folder)
+            for i in range(2, size + 1):
+                shutil.copytree(submitted / "reference", submitted / f"reference{i}")
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "autograder.bench", "--autograde-class", str(root), reuse],
+                           check=True)
+            seconds[reuse] = time.perf_counter() - started
+    return {"size": size, "seconds_without_reuse": seconds["off"], "seconds_with_reuse": seconds["on"],
+            "ratio": seconds["off"] / seconds["on"]}
+
+
 def spread(profile: train.Profile, seeds: int, device) -> dict:
     accuracies, seconds = [], []
     for seed in range(seeds):
@@ -149,9 +192,10 @@ def gpu_sharing(profile: train.Profile, max_jobs: int = 8) -> list[dict]:
 
 def markdown(result: dict) -> str:
     lines = [f"Device: **{result['device']}**  ", f"Command: `{result['command']}`  ", f"Date: {result['date']}", ""]
-    lines += ["| profile | grader recipe (s) | recipe accuracy | lecture pipeline: s to threshold | lecture accuracy "
-              "| lecture: share waiting for the DataLoader | threshold | ratio lecture/recipe |",
-              "|---|---|---|---|---|---|---|---|"]
+    if result["recipe_vs_lecture"]:
+        lines += ["| profile | grader recipe (s) | recipe accuracy | lecture pipeline: s to threshold | lecture accuracy "
+                  "| lecture: share waiting for the DataLoader | threshold | ratio lecture/recipe |",
+                  "|---|---|---|---|---|---|---|---|"]
     for row in result["recipe_vs_lecture"]:
         to_target = f"{row['lecture_seconds_to_target']:.1f}" if row["lecture_seconds_to_target"] else \
             f"not reached in {row['lecture_epochs']} epoch(s)"
@@ -159,10 +203,11 @@ def markdown(result: dict) -> str:
         loading = f"{100 * row['lecture_loading_seconds'] / row['lecture_train_seconds']:.0f} %"
         lines.append(f"| {row['profile']} | {row['recipe_seconds']:.1f} | {row['recipe_accuracy']:.2f} % | {to_target} "
                      f"| {row['lecture_accuracy']:.2f} % | {loading} | {row['threshold']:.1f} % | {ratio} |")
-    lines += ["", "| assignment | autograde total (s) | nbgrader: notebook run + gradebook | kit: set-up "
-              "| kit: sandbox + structure | kit: checks | kit: accuracy | feedback (s) "
-              "| peak RSS, largest process (MB) | score |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+    if result["grading"]:
+        lines += ["", "| assignment | autograde total (s) | nbgrader: notebook run + gradebook | kit: set-up "
+                  "| kit: sandbox + structure | kit: checks | kit: accuracy | feedback (s) "
+                  "| peak RSS, largest process (MB) | score |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
     for row in result["grading"]:
         kit = row["kit_seconds"]
         accuracy = f"{kit['accuracy']:.1f}" if "accuracy" in kit else "none"
@@ -175,17 +220,26 @@ def markdown(result: dict) -> str:
         m = iso["median_seconds"]
         lines += ["", f"Isolation (assignment 1's probes, median of {iso['runs']}): bubblewrap {m['bwrap']:.2f} s, "
                       f"plain subprocess {m['limits only']:.2f} s, extra {iso['extra_seconds']:+.2f} s per submission."]
-    lines += ["", "| profile | seeds | mean | std | min | max | threshold | false fails | median s |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    if result["spread"]:
+        lines += ["", "| profile | seeds | mean | std | min | max | threshold | false fails | median s |",
+                  "|---|---|---|---|---|---|---|---|---|"]
     for row in result["spread"]:
         lines.append(f"| {row['profile']} | {row['seeds']} | {row['mean']:.2f} | {row['std']:.3f} | {row['min']:.2f} "
                      f"| {row['max']:.2f} | {row['threshold']:.1f} | {row['false_fails']}/{row['seeds']} "
                      f"| {row['median_seconds']:.1f} |")
+    if result.get("class_reuse"):
+        c = result["class_reuse"]
+        lines += ["", f"A class of {c['size']} identical correct submissions of assignment 2, one autograde run: "
+                      f"{c['seconds_without_reuse']:.1f} s training each, {c['seconds_with_reuse']:.1f} s reusing the "
+                      f"accuracy check of an identical architecture (ratio {c['ratio']:.2f}×)."]
     if result.get("gpu_sharing"):
         lines += ["", "| concurrent checks | wall (s) | s per submission |", "|---|---|---|"]
         lines += [f"| {r['jobs']} | {r['wall_seconds']:.1f} | {r['seconds_per_submission']:.2f} |"
                   for r in result["gpu_sharing"]]
     return "\n".join(lines)
+
+
+SECTIONS = ("lecture", "grading", "isolation", "class", "spread", "sharing")
 
 
 def main(argv=None) -> int:
@@ -196,11 +250,21 @@ def main(argv=None) -> int:
                         help="cap on the lecture pipeline's epochs (default: 2 on CPU, 5 on GPU)")
     parser.add_argument("--repeats", type=int, default=3, help="repeats of the per-submission timing (default 3)")
     parser.add_argument("--json", default="bench.json", help="where to write the raw results")
+    parser.add_argument("--class-size", type=int, default=4, help="submissions in the class section (default 4)")
+    parser.add_argument("--sections", default=",".join(SECTIONS),
+                        help=f"comma-separated sections to run (default all: {','.join(SECTIONS)})")
     parser.add_argument("--grade-one", nargs=3, metavar=("COURSE", "ASSIGNMENT", "STUDENT"), help=argparse.SUPPRESS)
+    parser.add_argument("--autograde-class", nargs=2, metavar=("COURSE", "REUSE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.grade_one:
         _grade_one(*args.grade_one)
         return 0
+    if args.autograde_class:
+        _autograde_class(*args.autograde_class)
+        return 0
+    sections = set(args.sections.split(","))
+    if sections - set(SECTIONS):
+        parser.error(f"unknown sections {sorted(sections - set(SECTIONS))}; valid: {','.join(SECTIONS)}")
     cuda = torch.cuda.is_available()
     profiles = [train.PROFILES["cpu"]] + ([train.PROFILES["gpu"]] if cuda else [])
     result = {"device": device_name(), "command": "python -m autograder.bench " + " ".join(argv or sys.argv[1:]),
@@ -212,23 +276,29 @@ def main(argv=None) -> int:
         out.write_text(json.dumps(result, indent=2) + "\n")
         print(f"[bench] {section} done, saved to {out}", file=sys.stderr)
 
-    for profile in profiles:
+    for profile in profiles if "lecture" in sections else []:
         device = "cuda" if profile.name == "gpu" else "cpu"
         epochs = args.lecture_epochs or (5 if device == "cuda" else 2)
         print(f"[bench] recipe vs lecture, profile {profile.name}", file=sys.stderr)
         result["recipe_vs_lecture"].append(recipe_vs_lecture(profile, epochs, device))
         save("recipe vs lecture")
-    print("[bench] grading one submission per assignment", file=sys.stderr)
-    result["grading"] = grading_times(args.repeats)
-    save("grading")
-    print("[bench] isolation", file=sys.stderr)
-    result["isolation"] = isolation_cost(args.repeats)
-    save("isolation")
-    for profile in profiles:
+    if "grading" in sections:
+        print("[bench] grading one submission per assignment", file=sys.stderr)
+        result["grading"] = grading_times(args.repeats)
+        save("grading")
+    if "isolation" in sections:
+        print("[bench] isolation", file=sys.stderr)
+        result["isolation"] = isolation_cost(args.repeats)
+        save("isolation")
+    if "class" in sections:
+        print(f"[bench] a class of {args.class_size} identical submissions", file=sys.stderr)
+        result["class_reuse"] = class_reuse(args.class_size)
+        save("class")
+    for profile in profiles if "spread" in sections else []:
         print(f"[bench] accuracy spread, profile {profile.name}, {args.seeds} seeds", file=sys.stderr)
         result["spread"].append(spread(profile, args.seeds, "cuda" if profile.name == "gpu" else "cpu"))
         save("spread")
-    if cuda:
+    if cuda and "sharing" in sections:
         result["gpu_sharing"] = gpu_sharing(train.PROFILES["gpu"])
         save("gpu sharing")
     print(markdown(result))

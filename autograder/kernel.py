@@ -59,9 +59,10 @@ def kernel_command(command: list[str], cwd: Path, private: Path) -> list[str]:
     if cache.is_dir():
         args += ["--ro-bind", str(cache), str(cache)]
     args += ["--bind", str(private), str(private), "--bind", str(cwd), str(cwd), "--chdir", str(cwd),
-             # ipykernel would watch this pid, which means nothing in its own PID namespace; it dies
-             # with the grader anyway (--die-with-parent)
-             "--unsetenv", "JPY_PARENT_PID", "--"]
+             # The grader's pid means nothing in the kernel's PID namespace: ipykernel would think its
+             # parent gone and quit. Pid 1 (bubblewrap's own) it never watches, and it stays quiet on
+             # stdout; it dies with the grader anyway (--die-with-parent).
+             "--setenv", "JPY_PARENT_PID", "1", "--"]
     return args + command
 
 

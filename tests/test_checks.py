@@ -149,3 +149,37 @@ def test_sizes_mistakes(edits, check, score, words):
     assert verdict.score == score, verdict.message
     for word in words:
         assert word.lower() in verdict.message.lower(), verdict.message
+
+
+def test_identical_architectures_train_once_per_grading_process(monkeypatch):
+    """The accuracy check trains a pure function of the architecture with a fixed seed: a class of
+    identical networks is trained once; any difference in the architecture trains again."""
+    from torch import nn
+
+    from autograder import probe, spec, train
+    from autograder.checks import Options, simplecnn
+
+    calls = []
+
+    def fake_training(build, profile, seed=0, **kwargs):
+        calls.append(repr(build()))
+        return train.AccuracyReport(device="cpu", profile=profile.name, epochs=profile.epochs, seed=seed,
+                                    seconds=1.0, accuracy=99.0, accuracy_before=10.0,
+                                    threshold=profile.threshold)
+
+    monkeypatch.setattr(train, "train_and_evaluate", fake_training)
+    monkeypatch.setattr(simplecnn, "_TRAINED", {})
+
+    def data(classifier):
+        return {"blocks": {"features": probe.describe(spec.reference_features()),
+                           "classifier": probe.describe(classifier)}}
+
+    options = Options(profile="cpu")
+    first = simplecnn.judge_accuracy(data(spec.reference_classifier()), {}, options)
+    second = simplecnn.judge_accuracy(data(spec.reference_classifier()), {}, options)
+    assert len(calls) == 1 and first[1]["reused"] is False and second[1]["reused"] is True
+    assert first[1]["accuracy"] == second[1]["accuracy"] and "trained earlier in this run" in second[0]
+    wider = nn.Sequential(nn.Flatten(), nn.Linear(64 * 7 * 7, 256), nn.ReLU(), nn.Linear(256, 10))
+    simplecnn.judge_accuracy(data(wider), {}, options)
+    simplecnn.judge_accuracy(data(spec.reference_classifier()), {}, Options(profile="gpu"))
+    assert len(calls) == 3  # another architecture, another profile: trained again
