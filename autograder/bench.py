@@ -70,17 +70,25 @@ def _grade_one(course_dir: str, assignment: str, student: str) -> None:
                       "score": report["score"], "points": report["points"], "gpu_bytes": gpu}))
 
 
+def _sample_course(folder: Path, names: list[str]) -> Path:
+    """A course folder with the assignments released and the kit's sample submissions in it."""
+    from . import course, samples
+
+    root = course.prepare_course(folder / "course", names)
+    api = course.nbgrader_api(root)
+    for name in names:
+        api.generate_assignment(name, force=True, create=True)
+        samples.write_samples(root, name)
+    return root
+
+
 def grading_times(repeats: int) -> list[dict]:
-    from . import course, release, samples
+    from . import release
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="cnn-kit-bench-") as tmp:
         names = release.assignments()
-        root = course.prepare_course(Path(tmp) / "course", names)
-        api = course.nbgrader_api(root)
-        for name in names:
-            api.generate_assignment(name, force=True, create=True)
-            samples.write_samples(root, name)
+        root = _sample_course(Path(tmp), names)
         for name in names:
             for _ in range(repeats):
                 process = subprocess.Popen([sys.executable, "-m", "autograder.bench", "--grade-one", str(root),
@@ -136,16 +144,13 @@ def class_reuse(size: int) -> dict:
     """Seconds to autograde `size` copies of the reference of assignment 2, with and without reuse."""
     import shutil
 
-    from . import course, samples
     from .checks import simplecnn
 
     name = simplecnn.ASSIGNMENT.name
     seconds = {}
     for reuse in ("off", "on"):
         with tempfile.TemporaryDirectory(prefix="cnn-kit-bench-class-") as tmp:
-            root = course.prepare_course(Path(tmp) / "course", [name])
-            course.nbgrader_api(root).generate_assignment(name, force=True, create=True)
-            samples.write_samples(root, name)
+            root = _sample_course(Path(tmp), [name])
             submitted = root / "submitted"
             for folder in submitted.iterdir():
                 if folder.name != "reference":

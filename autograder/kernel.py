@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import sys
 import tempfile
 import weakref
 from pathlib import Path
@@ -49,10 +48,7 @@ def kernel_env(environ) -> dict[str, str]:
 def kernel_command(command: list[str], cwd: Path, private: Path) -> list[str]:
     """`command` (the kernel's argv) inside bubblewrap, seeing `cwd` and `private` read-write."""
     limits = ["prlimit", f"--as={MEMORY_BYTES}", "--core=0", "--"] if shutil.which("prlimit") else []
-    args = limits + sandbox.bwrap_base()
-    position = args.index("bwrap") + 1
-    args[position:position] = list(ROOT_OPTIONS)
-    args += ["--ro-bind", str(PACKAGE), str(PACKAGE)]
+    args = limits + sandbox.bwrap_base(*ROOT_OPTIONS) + ["--ro-bind", str(PACKAGE), str(PACKAGE)]
     if os.path.isdir("/etc/fonts"):  # matplotlib's fontconfig
         args += ["--ro-bind", "/etc/fonts", "/etc/fonts"]
     cache = data.cache_root()
@@ -81,8 +77,8 @@ class SandboxedKernelManager(AsyncKernelManager):
     async def _async_pre_start_kernel(self, **kw):
         command, kw = await super()._async_pre_start_kernel(**kw)
         isolation = sandbox.isolation_available()
-        sandbox._warn_once(isolation)
-        if isolation != "bwrap" or not sandbox.bwrap_starts(shutil.which("bwrap"), *ROOT_OPTIONS):
+        sandbox.warn_once(isolation)
+        if isolation != "bwrap" or not sandbox.bwrap_starts(*ROOT_OPTIONS):
             return command, kw
         try:  # the notebook finds MNIST where stage_mnist() looks, read-only
             data.stage_mnist(download=False)
@@ -90,6 +86,4 @@ class SandboxedKernelManager(AsyncKernelManager):
             log.info("MNIST not staged for the kernel (%s); notebooks that load it will fail there", exc)
         kw["env"] = kernel_env(kw.get("env") or os.environ)
         cwd = Path(kw.get("cwd") or os.getcwd()).resolve()
-        if command and command[0] in ("python", "python3"):
-            command = [sys.executable] + command[1:]
         return kernel_command(command, cwd, self.private), kw

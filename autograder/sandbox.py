@@ -117,22 +117,19 @@ def isolation_available() -> str:
     """'bwrap' when bubblewrap works here, else 'limits only'."""
     if shutil.which("bwrap") is None or os.environ.get("CNN_KIT_SANDBOX") == "off":
         return "limits only"
-    return "bwrap" if bwrap_starts(shutil.which("bwrap")) else "limits only"
+    return "bwrap" if bwrap_starts() else "limits only"
 
 
 @functools.cache
-def bwrap_starts(path: str, *extra: str) -> bool:
-    """Whether this bubblewrap (at `path`, with `extra` options) can start a sandbox here, tried once.
+def bwrap_starts(*extra: str) -> bool:
+    """Whether bubblewrap, with `extra` options, can start a sandbox here; tried once per process.
 
     An installed bwrap can still fail (user namespaces switched off, an AppArmor or seccomp policy):
     then every check would score 0 for reasons that are not the student's, so the kit falls back
     to its limits alone and says why.
     """
-    command = bwrap_base()
-    command[0] = path
-    command[1:1] = list(extra)
     try:
-        run = subprocess.run(command + ["--", "true"], capture_output=True, timeout=60)
+        run = subprocess.run(bwrap_base(*extra) + ["--", "true"], capture_output=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as exc:
         log.warning("bubblewrap is installed but did not start (%s): grading without it", exc)
         return False
@@ -143,7 +140,7 @@ def bwrap_starts(path: str, *extra: str) -> bool:
     return True
 
 
-def _warn_once(isolation: str) -> None:
+def warn_once(isolation: str) -> None:
     global _warned
     if isolation != "bwrap" and not _warned:
         _warned = True
@@ -175,14 +172,15 @@ def _hidden_kit(roots: list[Path]) -> list[str]:
     return hidden
 
 
-def bwrap_base() -> list[str]:
+def bwrap_base(*extra: str) -> list[str]:
     """bubblewrap with no network, own PID/IPC/UTS namespaces, a 64 MB /tmp, and read-only system and Python.
 
     Nothing else of the host is visible; the kit's own folders are covered by empty ones even when
-    a bound root (a venv, site-packages) contains them. Callers add their binds, then "--" and the command.
+    a bound root (a venv, site-packages) contains them. `extra` options come first; callers add their
+    binds, then "--" and the command.
     """
     # /tmp first: a venv or a checkout under /tmp (a CI clone) is bound on top of it, not hidden by it.
-    args = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
+    args = ["bwrap", *extra, "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
             "--die-with-parent", "--new-session", "--proc", "/proc", "--dev", "/dev",
             "--perms", "1777", "--size", str(64 << 20), "--tmpfs", "/tmp",
             "--ro-bind", "/usr", "/usr"]
@@ -573,7 +571,7 @@ def run_probes(cells: list[dict], probes: list[dict], limits: Limits | None = No
     """
     limits = limits or Limits.from_env()
     isolation = isolation_available()
-    _warn_once(isolation)
+    warn_once(isolation)
     started = time.perf_counter()
     results: dict[str, ProbeRun] = {}
     skipped: dict[str, str] = {}

@@ -253,7 +253,7 @@ def judge_evaluate(data: dict, args: dict, options) -> str:
 # --- accuracy on MNIST --------------------------------------------------------------
 
 
-_TRAINED: dict[str, object] = {}  # accuracy reports of this process, by architecture and profile
+_TRAINED: dict = {}  # train.AccuracyReport of this process, by architecture and profile
 
 
 def judge_accuracy(data: dict, args: dict, options) -> tuple[str, dict]:
