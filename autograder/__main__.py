@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from . import paths
+from .settings import Settings, SettingsError
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -26,11 +27,17 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         "when CUDA is available, else cpu)")
 
 
-def _apply_common(args) -> None:
-    if args.mnist:
-        os.environ["CNN_KIT_MNIST"] = str(Path(args.mnist).resolve())
-    if args.profile:
-        os.environ["CNN_KIT_PROFILE"] = args.profile
+def _settings(args) -> Settings:
+    """The settings, built once here: command line first, then CNN_KIT_*, every path made absolute.
+
+    They are also exported as absolute CNN_KIT_* variables, since nbgrader's kernel and the
+    modules not yet handed a Settings read them there (a relative path would change meaning in
+    another folder).
+    """
+    settings = Settings.build(os.environ, Path.cwd(), mnist=args.mnist, profile=args.profile,
+                              course=getattr(args, "course", None))
+    os.environ.update(settings.to_env())
+    return settings
 
 
 def cmd_stage_data(args) -> int:
@@ -72,7 +79,7 @@ def cmd_release(args) -> int:
 def cmd_autograde(args) -> int:
     from . import course
 
-    root = paths.course_dir(args.course)
+    root = args.settings.course
     for assignment in args.assignments:
         for student, outcome in course.autograde(root, assignment).items():
             print(f"{assignment}  {student}: {outcome}")
@@ -89,7 +96,7 @@ def cmd_demo(args) -> int:
     except (MNISTNotFound, MNISTCorrupt) as exc:
         print(exc, file=sys.stderr)
         return 2
-    root = paths.course_dir(args.course)
+    root = args.settings.course
     if root.exists() and not args.resume:
         import shutil
 
@@ -160,7 +167,10 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    _apply_common(args)
+    try:
+        args.settings = _settings(args)
+    except SettingsError as exc:
+        parser.error(str(exc))
     return args.run(args)
 
 
