@@ -1,22 +1,38 @@
 """nbgrader configuration for the CNN course (the kit's folder is the course root).
 
-Grading runs against a copy (see `cnn-kit course`), where this file sits at the
-root of the course folder beside source/, release/, submitted/, autograded/ and
-feedback/.
+`cnn-kit demo` and `cnn-kit autograde` copy it into the course folder they grade, where it sits
+beside source/, release/, submitted/, autograded/ and feedback/ (plain `nbgrader` commands run
+there read it too).
 """
 import os
+import warnings
 
+from sqlalchemy.exc import SAWarning
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
-from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests,
-                                    GetGrades, LimitOutput, SaveAutoGrades)
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput, DeduplicateIds,
+                                    GetGrades, LimitOutput, OverwriteKernelspec, SaveAutoGrades)
 
-from autograder.nbgrader_hook import GradeOutsideKernel, SafeExecute
+from autograder.nbgrader_hook import (ClearHiddenTestsInFeedback, GradeOutsideKernel, RestoreHiddenTests,
+                                     SafeExecute)
+from autograder.settings import Settings
+
+# nbgrader creates each submission's gradebook rows through SQLAlchemy relationships before it adds
+# them to its session; SQLAlchemy 2 warns about that autoflush, and nbgrader adds and commits the
+# rows right after. This one warning, from nbgrader's gradebook module alone, is noise to instructors.
+warnings.filterwarnings("ignore", message=r"Object of type <\w+> not in session", category=SAWarning,
+                        module=r"nbgrader\.api")
 
 c = get_config()  # noqa: F821  (provided by nbgrader when it loads this file)
 
+# The edge for a plain `nbgrader ...` run: CNN_KIT_* settings are read once here, relative paths taken
+# from the folder nbgrader was started in, and passed on as absolute paths (nbgrader's kernel runs in
+# each submission's folder, where a relative path would mean something else).
+settings = Settings.build(os.environ, os.getcwd())
+os.environ.update(settings.to_env())
+
 c.CourseDirectory.course_id = "cnn-course"
-if os.environ.get("CNN_KIT_DB_URL"):  # e.g. postgresql://... for grading a class on several workers
-    c.CourseDirectory.db_url = os.environ["CNN_KIT_DB_URL"]
+if settings.db_url:  # e.g. postgresql://... for grading a class on several workers
+    c.CourseDirectory.db_url = settings.db_url
 
 # Blanks look like the lecture's: `nn.Sequential(` ... `)` with only a comment inside. Functions
 # keep their own `raise NotImplementedError(...)` after the solution region, so stubs fail loudly.
@@ -28,6 +44,8 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 c.Execute.timeout = int(os.environ.get("CNN_KIT_CELL_TIMEOUT", "600"))  # seconds per cell
 c.Execute.interrupt_on_timeout = True
 c.OverwriteCells.add_missing_cells = True          # deleted test cells come back (and score from the kit)
+c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec, RestoreHiddenTests,
+                                      CheckCellMetadata]
 c.Autograde.autograde_preprocessors = [
     SafeExecute,
     GradeOutsideKernel,
@@ -37,9 +55,9 @@ c.Autograde.autograde_preprocessors = [
     AssignLatePenalties,
     CheckCellMetadata,
 ]
-c.GradeOutsideKernel.profile = os.environ.get("CNN_KIT_PROFILE", "")
+c.GradeOutsideKernel.profile = settings.profile or ""
 c.LimitOutput.max_lines = 200
 c.LimitOutput.max_traceback = 40
 
 # Feedback shows the verdicts, never the hidden tests' source.
-c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTestsInFeedback, CSSHTMLHeaderPreprocessor]

@@ -58,6 +58,7 @@ def nbgrader_api(course: Path):
     config = PyFileConfigLoader(CONFIG, path=str(course)).load_config()
     config.CourseDirectory.root = str(course)
     config.Exchange.root = str(course / "exchange")
+    (course / "exchange").mkdir(exist_ok=True)  # unused by the kit; nbgrader checks that it can write there
     config.NbGraderAPI.log_level = "WARN"
     return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
 
@@ -117,28 +118,49 @@ class Row:
     score: float
     points: float
     flags: list[str]
+    submitted: bool = True
 
 
 def grade_rows(course: Path) -> list[Row]:
-    """One row per student and assignment, from the exported CSV and the kit's reports."""
+    """One row per student and assignment, from the exported CSV, the gradebook and the kit's reports.
+
+    nbgrader's export lists every student under every assignment; a student with no submission of
+    an assignment gets a row marked not submitted, not a flagged zero.
+    """
     import json
 
+    api = nbgrader_api(course)
+    with api.gradebook as gradebook:
+        submitted = {(submission.assignment.name, submission.student.id)
+                     for assignment in gradebook.assignments
+                     for submission in gradebook.assignment_submissions(assignment.name)}
     rows = []
     with open(course / "grades.csv", newline="") as handle:
         for line in csv.DictReader(handle):
             student, assignment = line["student_id"], line["assignment"]
+            row = Row(student, assignment, float(line["score"] or 0), float(line["max_score"] or 0), [],
+                      submitted=(assignment, student) in submitted)
             report = report_path(course, student, assignment)
-            flags = json.loads(report.read_text())["flags"] if report.exists() else ["no kit report"]
-            rows.append(Row(student, assignment, float(line["score"] or 0), float(line["max_score"] or 0),
-                            flags))
+            if row.submitted:
+                row.flags = json.loads(report.read_text())["flags"] if report.exists() else \
+                    ["graded without the kit's report (its checks did not run)"]
+            rows.append(row)
     return rows
+
+
+def _one_line(text: str, width: int = 110) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[:width - 1] + "…"
 
 
 def table(rows: list[Row]) -> str:
     width = max([len(r.student) for r in rows] + [7])
     lines = [f"{'student':<{width}}  {'assignment':<20}  score"]
     for r in sorted(rows, key=lambda r: (r.assignment, r.student)):
-        flag = f"  FLAGGED: {r.flags[0]}" + (f" (+{len(r.flags) - 1} more)" if len(r.flags) > 1 else "") \
+        if not r.submitted:
+            lines.append(f"{r.student:<{width}}  {r.assignment:<20}  not submitted")
+            continue
+        flag = f"  FLAGGED: {_one_line(r.flags[0])}" + (f" (+{len(r.flags) - 1} more)" if len(r.flags) > 1 else "") \
             if r.flags else ""
         lines.append(f"{r.student:<{width}}  {r.assignment:<20}  {r.score:g}/{r.points:g}{flag}")
     return "\n".join(lines)

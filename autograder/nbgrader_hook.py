@@ -15,9 +15,12 @@ import json
 import os
 from pathlib import Path
 
+import copy
+
 from nbformat.notebooknode import NotebookNode
-from nbgrader.preprocessors import Execute, NbGraderPreprocessor
-from traitlets import Unicode
+from nbgrader.api import MissingEntry
+from nbgrader.preprocessors import ClearHiddenTests, Execute, NbGraderPreprocessor, OverwriteCells
+from traitlets import List, Unicode
 
 from .cells import VERDICTS_VAR
 from .checks import Options
@@ -26,6 +29,42 @@ from .kernel import SandboxedKernelManager
 from .notebook import grade_id_of, nbgrader_meta
 
 REPORTS = "reports"  # <course>/reports/<assignment>/<student>.json, beside autograded/, never in feedback
+
+
+class RestoreHiddenTests(OverwriteCells):
+    """nbgrader's OverwriteCells, warning only when a locked cell differs from what was *released*.
+
+    A released test cell lacks its hidden tests, so its checksum never matches the source cell's in
+    the gradebook, and nbgrader warns "Attribute 'checksum' ... has changed!" for every test cell of
+    every submission, which reads as tampering. A cell that is exactly the released cell gets its
+    source (hidden tests included) back quietly; any other change is still reported and overwritten.
+    """
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id") if isinstance(cell.get("metadata"), dict) \
+            else None
+        if grade_id:
+            try:
+                source_cell = self.gradebook.find_source_cell(grade_id, self.notebook_id, self.assignment_id)
+            except MissingEntry:
+                source_cell = None
+            if source_cell is not None and source_cell.locked and cell.source != source_cell.source:
+                released = copy.deepcopy(cell)
+                released.source = source_cell.source
+                ClearHiddenTests()._remove_hidden_test_region(released)
+                if cell.source == released.source:
+                    cell.source = source_cell.source
+        return super().preprocess_cell(cell, resources, cell_index)
+
+
+class ClearHiddenTestsInFeedback(ClearHiddenTests):
+    """nbgrader's ClearHiddenTests, accepting the display priority nbconvert's HTML exporter sets.
+
+    The exporter configures ``display_data_priority`` on every preprocessor; nbgrader declares it
+    without ``config=True`` here, so traitlets warned on every feedback page.
+    """
+
+    display_data_priority = List(ClearHiddenTests.display_data_priority.default_value).tag(config=True)
 
 
 def report_file(course: Path, assignment: str, student: str) -> Path:
