@@ -291,14 +291,38 @@ def _names(value) -> list[str]:
     return [_safe(v, 200) for v in value[:200] if isinstance(v, str)] if isinstance(value, list) else []
 
 
-def _clean(value):
-    """A probe's loaded data with every string made safe (they end up in messages and notebooks)."""
+MAX_NODES = 200_000     # values in one probe's data, counted as a tree (shared containers count each time)
+MAX_DEPTH = 40          # containers nested in one probe's data
+MAX_KEY = 300           # characters of a dictionary key
+
+
+class TooLarge(ValueError):
+    """A probe's data is bigger or deeper than any honest answer: refused before the grader uses it."""
+
+
+def _clean(value, budget: list[int] | None = None, depth: int = 0):
+    """A probe's loaded data as a plain tree, every string made safe (they end up in messages and notebooks).
+
+    Bounded: a few kilobytes of pickle can describe a structure of shared containers that expands to
+    gigabytes as a tree, so values are counted as they are copied and the copy stops at the bound.
+    """
+    budget = [MAX_NODES] if budget is None else budget
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise TooLarge(f"more than {MAX_NODES:,} values")
+    if depth > MAX_DEPTH:
+        raise TooLarge(f"nested more than {MAX_DEPTH} levels deep")
     if isinstance(value, str):
         return _safe(value)
     if isinstance(value, dict):
-        return {_clean(k): _clean(v) for k, v in value.items()}
+        cleaned = {}
+        for key, item in value.items():
+            if isinstance(key, str) and len(key) > MAX_KEY:
+                raise TooLarge(f"a key of {len(key):,} characters")
+            cleaned[_clean(key, budget, depth + 1)] = _clean(item, budget, depth + 1)
+        return cleaned
     if isinstance(value, (list, tuple)):
-        return type(value)(_clean(v) for v in value)
+        return type(value)(_clean(v, budget, depth + 1) for v in value)
     return value
 
 
@@ -344,6 +368,8 @@ def _decode(text, limit: int):
                     sum(e.file_size for e in entries) > limit:
                 return None, "its result could not be read back (not packed as torch.save packs it)"
         data = _clean(torch.load(io.BytesIO(raw), weights_only=True))
+    except TooLarge as exc:
+        return None, f"its result is too large for the grader to read back ({exc})"
     except Exception as exc:  # unreadable or forged (RecursionError included)
         return None, f"its result could not be read back ({type(exc).__name__})"
     if not isinstance(data, dict):

@@ -18,6 +18,7 @@ SimpleCNN over many seeds (``calibration/<profile>.json``)::
 from __future__ import annotations
 
 import argparse
+import copy
 import ctypes
 import datetime
 import functools
@@ -157,6 +158,78 @@ def _logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return out
 
 
+class OverBudget(RuntimeError):
+    """Training this network would take longer than the profile allows; the message says how long."""
+
+
+EVAL_BYTES = 1 << 30   # activations held at once while testing (the reference's 2000 images: ~0.7 GB)
+TIMING_BATCH = 64      # images in the forward and backward pass timed before training
+
+
+def _activations_per_image(model: nn.Module, x: torch.Tensor) -> int:
+    """Values every leaf layer outputs for one image of `x`'s batch, added up (a forward pass of `x`)."""
+    total = 0
+
+    def count(module, inputs, output):
+        nonlocal total
+        if isinstance(output, torch.Tensor):
+            total += output.numel()
+
+    hooks = [m.register_forward_hook(count) for m in model.modules() if not list(m.children())]
+    try:
+        with torch.inference_mode():
+            model(x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return max(1, total // x.shape[0])
+
+
+# Wall-clock budget for training and testing one network: BUDGET_RATIO times what the lecture's network
+# would take on the same device at the same moment (a loaded machine slows the reference too), and at
+# least BUDGET_SECONDS[profile]. The reference needs 15-20 s on 2 CPU cores.
+BUDGET_RATIO = 6.0
+BUDGET_SECONDS = {"cpu": 90.0, "gpu": 20.0}
+
+
+def _seconds_per_image(models: list[nn.Module], x: torch.Tensor, device: torch.device, amp: bool) -> list[float]:
+    """Wall seconds of one forward and backward pass per image of `x` for each model, the best of three.
+
+    The models are timed in turn (A B A B ...), so a change in the machine's load hits them alike;
+    on copies, with the random number generators restored afterwards, so timing changes neither the
+    weights nor the seeded training that follows.
+    """
+    models = [copy.deepcopy(model) for model in models]
+    best = [math.inf] * len(models)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        for _ in range(3):  # the first round also warms up kernels and allocations
+            for index, model in enumerate(models):
+                _sync(device)
+                started = time.perf_counter()
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                    _logits(model, x).float().sum().backward()
+                _sync(device)
+                best[index] = min(best[index], time.perf_counter() - started)
+    return [seconds / len(x) for seconds in best]
+
+
+def _budget(model: nn.Module, images_u8: torch.Tensor, profile: Profile, steps: int, device: torch.device,
+            amp: bool) -> tuple[float, float]:
+    """(estimated seconds for this network, the seconds it may take), both for training and both tests.
+
+    The student's network and the reference are timed side by side, so a busy machine, which slows
+    both, neither refuses a correct network nor lets a costly one through.
+    """
+    x = _normalise(images_u8[:TIMING_BATCH].to(device), channels_last=profile.channels_last)
+    with torch.random.fork_rng(devices=[]):  # building it draws weights: keep the seeded stream as it was
+        reference = reference_simplecnn().to(device)
+    if profile.channels_last:
+        reference = reference.to(memory_format=torch.channels_last)
+    images = steps * profile.batch_size + 2 * len(_mnist_on(False, device)[1]) / 3  # tests: forward only
+    mine, lecture = (seconds * images for seconds in _seconds_per_image([model, reference], x, device, amp))
+    return mine, max(BUDGET_SECONDS.get(profile.name, 0.0), BUDGET_RATIO * lecture)
+
+
 # ----------------------------------------------------------------------------- the check
 
 @torch.inference_mode()
@@ -166,6 +239,9 @@ def evaluate(model: nn.Module, images_u8: torch.Tensor, labels: torch.Tensor, de
     device = _device(device)
     was_training = model.training
     model.eval()
+    # Memory-bounded batches: a network with large activations is tested a few images at a time.
+    per_image = _activations_per_image(model, _normalise(images_u8[:2].to(device), mean, std))
+    batch_size = max(1, min(batch_size, EVAL_BYTES // (4 * per_image)))
     correct = torch.zeros((), dtype=torch.int64, device=device)
     for i in range(0, len(labels), batch_size):
         x = _normalise(images_u8[i:i + batch_size].to(device), mean, std)
@@ -198,7 +274,6 @@ def train_and_evaluate(build_model, profile: Profile, seed: int = 0, *, device=N
     model = model.to(device)
     if profile.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    accuracy_before = evaluate(model, x_test, y_test, device)
 
     n = len(y_train)
     steps = profile.epochs * math.ceil(n / profile.batch_size)
@@ -207,6 +282,12 @@ def train_and_evaluate(build_model, profile: Profile, seed: int = 0, *, device=N
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the model has no trainable parameters: there is nothing to train")
+    estimate, budget = _budget(model, x_train, profile, steps, device, amp)
+    if estimate > budget:
+        raise OverBudget(f"training and testing this network would take about {estimate:.0f} s on {device}, "
+                         f"over the grader's budget of {budget:.0f} s ({BUDGET_RATIO:g} times the lecture's "
+                         "network): it computes far more than this assignment needs")
+    accuracy_before = evaluate(model, x_test, y_test, device)
     fused = True if device.type == "cuda" else None  # one kernel per step for all parameters
     optimizer = torch.optim.Adam(params, lr=profile.max_lr, fused=fused)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=profile.max_lr, total_steps=steps)
@@ -233,6 +314,9 @@ def train_and_evaluate(build_model, profile: Profile, seed: int = 0, *, device=N
             scheduler.step()
             step += 1
             bar.update()
+            if time.perf_counter() - start > budget:
+                raise OverBudget(f"training stopped after {step} of {steps} batches: over the grader's "
+                                 f"budget of {budget:.0f} s on {device}")
             if progress and step % 50 == 0:
                 bar.set_postfix(loss=f"{loss.item():.3f}")
     bar.close()
