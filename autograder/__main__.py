@@ -56,10 +56,12 @@ def cmd_grade(args) -> int:
     from .checks import Options
     from .grade import grade_notebook
 
-    report = grade_notebook(args.notebook, args.assignment,
-                            Options(profile=args.profile, accuracy=not args.no_accuracy))
+    notebook = Path(args.notebook).resolve()  # paths typed here are taken from here, once
+    report = grade_notebook(notebook, args.assignment,
+                            Options(profile=args.settings.profile, accuracy=not args.no_accuracy))
     print(report.table())
-    out = Path(args.json or Path(args.notebook).with_suffix(".grade.json").name)
+    out = Path(args.json or notebook.with_suffix(".grade.json").name).resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
     report.write_json(out)
     print(f"JSON: {out}")
     return 0 if report.error is None else 1
