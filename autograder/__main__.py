@@ -4,6 +4,10 @@
              feedback, export, and the grade table
   grade      grade one notebook directly: a table on screen, JSON on disk
   autograde  autograde every submission of a course folder (resumable)
+  report     the class report of a graded assignment (HTML + CSV)
+  export     grades.csv, or a Canvas gradebook CSV with --canvas
+  check-course  solutions get full marks, blank release zero, release/ = source/ (exit 1 if not)
+  ci-template   write the GitHub Actions workflow for a course repository
   release    regenerate the committed release/ and solutions/ from source/
   stage-data stage MNIST for offline use and say where it is
 """
@@ -78,12 +82,31 @@ def cmd_release(args) -> int:
 
 def cmd_autograde(args) -> int:
     from . import course
+    from .report import write_class_report
 
     root = args.settings.course
     for assignment in args.assignments:
         for student, outcome in course.autograde(root, assignment).items():
             print(f"{assignment}  {student}: {outcome}")
+        html_path, _ = write_class_report(root, assignment)
+        print(f"{assignment}  class report: {html_path}")
     return 0
+
+
+def cmd_report(args) -> int:
+    from .report import reports_folder, write_class_report
+
+    root = args.settings.course
+    status = 0
+    for assignment in args.assignments:
+        if not reports_folder(root, assignment).is_dir():
+            print(f"{assignment}: no reports in {root / 'reports' / assignment} (run cnn-kit autograde first)",
+                  file=sys.stderr)
+            status = 1
+            continue
+        html_path, csv_path = write_class_report(root, assignment)
+        print(f"{assignment}: {html_path}\n{' ' * len(assignment)}  {csv_path}")
+    return status
 
 
 def cmd_demo(args) -> int:
@@ -122,6 +145,10 @@ def cmd_demo(args) -> int:
     for name in names:
         course.feedback(root, name)
     print(f"5/6 feedback: {root / 'feedback'}/<student>/<assignment>/*.html")
+    from .report import write_class_report
+
+    for name in names:
+        print(f"    class report: {write_class_report(root, name)[0]}")
     csv_path = course.export(root)
     print(f"6/6 grades exported: {csv_path}\n")
     print(course.table(course.grade_rows(root)))
@@ -155,6 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("assignments", nargs="+")
     p.add_argument("--course", help="course folder (default: $CNN_KIT_COURSE or ./course)")
     p.set_defaults(run=cmd_autograde)
+
+    p = commands.add_parser("report", help="the class report of graded assignments: HTML and CSV")
+    _common(p)
+    p.add_argument("assignments", nargs="+")
+    p.add_argument("--course", help="course folder (default: $CNN_KIT_COURSE or ./course)")
+    p.set_defaults(run=cmd_report)
 
     p = commands.add_parser("release", help="regenerate release/ and solutions/ from source/")
     _common(p)
