@@ -109,6 +109,40 @@ def cmd_report(args) -> int:
     return status
 
 
+def cmd_export(args) -> int:
+    from . import course
+
+    root = args.settings.course
+    if not args.canvas:
+        if args.roster or args.column:
+            print("--roster and --column belong to --canvas", file=sys.stderr)
+            return 2
+        print(f"grades exported: {course.export(root)}")
+        return 0
+    from .canvas import CanvasExportError, export_canvas
+
+    if not args.roster:
+        print("--canvas needs --roster ROSTER.csv (columns: nbgrader_id, Student, ID, "
+              "SIS User ID, SIS Login ID, Section)", file=sys.stderr)
+        return 2
+    columns = {}
+    for item in args.column or []:
+        assignment, sep, header = item.partition("=")
+        if not sep or not assignment or not header:
+            print(f"--column {item!r}: expected ASSIGNMENT='Name (Canvas id)'", file=sys.stderr)
+            return 2
+        columns[assignment] = header
+    try:
+        summary = export_canvas(root, Path(args.roster).resolve(), Path(args.to).resolve() if args.to else None,
+                                columns)
+    except CanvasExportError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print("\n".join(summary.lines()))
+    print(f"Summary: {summary.csv_path.with_name(summary.csv_path.stem + '.summary.txt')}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from . import course, release, samples
     from .data import MNISTCorrupt, MNISTNotFound, stage_mnist
@@ -188,6 +222,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("assignments", nargs="+")
     p.add_argument("--course", help="course folder (default: $CNN_KIT_COURSE or ./course)")
     p.set_defaults(run=cmd_report)
+
+    p = commands.add_parser("export", help="grades.csv (nbgrader export), or a Canvas gradebook CSV")
+    _common(p)
+    p.add_argument("--course", help="course folder (default: $CNN_KIT_COURSE or ./course)")
+    p.add_argument("--canvas", action="store_true", help="Canvas gradebook CSV (autograder.canvas.CanvasExporter)")
+    p.add_argument("--roster", help="CSV: nbgrader_id, Student, ID[, SIS User ID, SIS Login ID, Section]")
+    p.add_argument("--column", action="append", metavar="ASSIGNMENT='NAME (ID)'",
+                   help="the Canvas column of an assignment (else c.CanvasExporter.assignments in "
+                        "nbgrader_config.py); repeatable")
+    p.add_argument("--to", help="the CSV to write (default: <course>/canvas_grades.csv)")
+    p.set_defaults(run=cmd_export)
 
     p = commands.add_parser("release", help="regenerate release/ and solutions/ from source/")
     _common(p)
