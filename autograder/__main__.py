@@ -143,6 +143,32 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_check_course(args) -> int:
+    from .coursecheck import check_course
+
+    findings = check_course(args.assignments or None, release_dir=args.release and args.release.resolve(),
+                            solutions_dir=args.solutions and args.solutions.resolve(),
+                            profile=args.settings.profile, on_finding=lambda f: print(f.line(), flush=True))
+    failed = [f for f in findings if not f.ok]
+    print(f"{len(findings) - len(failed)} of {len(findings)} checks hold" + (f"; {len(failed)} FAIL" if failed else ""))
+    return 1 if failed or not findings else 0
+
+
+CI_TEMPLATE = Path(__file__).parent / "templates" / "course-ci.yml"
+
+
+def cmd_ci_template(args) -> int:
+    target = Path(args.directory).resolve() / ".github" / "workflows" / "course-ci.yml"
+    if target.exists() and not args.force:
+        print(f"{target} exists; --force replaces it", file=sys.stderr)
+        return 1
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(CI_TEMPLATE.read_text())
+    print(f"GitHub Actions workflow written: {target}\n"
+          "The gpu job runs on a self-hosted runner: keep the repository private (see the README).")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from . import course, release, samples
     from .data import MNISTCorrupt, MNISTNotFound, stage_mnist
@@ -233,6 +259,19 @@ def main(argv: list[str] | None = None) -> int:
                         "nbgrader_config.py); repeatable")
     p.add_argument("--to", help="the CSV to write (default: <course>/canvas_grades.csv)")
     p.set_defaults(run=cmd_export)
+
+    p = commands.add_parser("check-course", help="solutions full marks, blank release zero, no drift; "
+                            "exit 1 if not")
+    _common(p)
+    p.add_argument("assignments", nargs="*", help="default: all in source/")
+    p.add_argument("--release", type=Path, help="release folder to check (default: the kit's release/)")
+    p.add_argument("--solutions", type=Path, help="solutions folder to check (default: the kit's solutions/)")
+    p.set_defaults(run=cmd_check_course)
+
+    p = commands.add_parser("ci-template", help="write .github/workflows/course-ci.yml into a course repository")
+    p.add_argument("directory", nargs="?", default=".", help="the repository's root (default: here)")
+    p.add_argument("--force", action="store_true", help="replace an existing course-ci.yml")
+    p.set_defaults(run=cmd_ci_template, mnist=None, profile=None)
 
     p = commands.add_parser("release", help="regenerate release/ and solutions/ from source/")
     _common(p)
