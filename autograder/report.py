@@ -286,7 +286,11 @@ def describe_signature(signature: tuple) -> list[str]:
     if signature[0] == "ops":
         return [f"{kind}({', '.join(f'{k}={v}' for k, v in json.loads(args).items())})"
                 for kind, args in signature[1:]]
-    return [f"{'✓' if passed else '✗'} {check}: {message}" for check, passed, message in signature[1:]]
+    failed = [f"✗ {check}: {message}" for check, passed, message in signature[1:] if not passed]
+    passed = [check for check, ok, _ in signature[1:] if ok]
+    if not failed:
+        return [f"✓ every architecture check passes ({', '.join(passed)})"]
+    return failed + ([f"✓ passes {', '.join(passed)}"] if passed else [])
 
 
 def _check_titles(assignment: str) -> dict[str, str]:

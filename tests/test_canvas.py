@@ -25,6 +25,15 @@ carol,"Carroll, Carol",1003,S-1003,ccarroll,Section 1
 COLUMNS = {A1: "Assignment 1: sizes and parameters (48213)", A2: "Assignment 2: SimpleCNN (48214)"}
 
 
+
+@pytest.fixture(autouse=True)
+def keep_environment():
+    """`main()` exports its settings as CNN_KIT_* variables: give later tests the environment back."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
 @pytest.fixture
 def gradebook_course(tmp_path, monkeypatch):
     """A course folder whose gradebook holds the SCORES, as nbgrader autograde would leave them."""

@@ -1,4 +1,5 @@
 """The course CI template: valid YAML with the required jobs, calling commands that exist and fail loudly."""
+import os
 import re
 import shutil
 import subprocess
@@ -14,6 +15,15 @@ from autograder.notebook import nbgrader_meta
 
 A1 = "a1_sizes_and_params"
 
+
+
+@pytest.fixture(autouse=True)
+def keep_environment():
+    """`main()` exports its settings as CNN_KIT_* variables: give later tests the environment back."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
 
 @pytest.fixture(scope="module")
 def workflow():

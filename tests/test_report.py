@@ -7,6 +7,7 @@ from html.parser import HTMLParser
 import pytest
 
 from autograder import report
+from autograder.__main__ import main
 from autograder.grade import ASSIGNMENTS
 
 A2 = "a2_simplecnn_mnist"
@@ -44,6 +45,15 @@ CLASS = {
     "<i onclick=alert(2)>mallory": kit_report({"features": HOSTILE}, flags=[f"the scan found {HOSTILE}"], seconds=30.0),
     "=cmd|' -C calc'!A0": kit_report({"evaluate": "=HYPERLINK(\"http://evil.example\")"}),
 }
+
+
+@pytest.fixture(autouse=True)
+def keep_environment():
+    """`main()` exports its settings as CNN_KIT_* variables: give later tests the environment back."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 @pytest.fixture
@@ -190,3 +200,11 @@ def test_empty_assignment_renders_without_charts(tmp_path):
     (tmp_path / "reports" / A2).mkdir(parents=True)
     text = report.write_class_report(tmp_path, A2)[0].read_text()
     assert "No graded submissions" in text and "<img" not in text
+
+
+def test_report_command(course, capsys):
+    assert main(["report", A2, "--course", str(course)]) == 0
+    out = capsys.readouterr().out
+    assert str(course / "reports" / A2 / "class-report.html") in out and "class-report.csv" in out
+    assert main(["report", "a9_unknown", "--course", str(course)]) == 1
+    assert "no reports" in capsys.readouterr().err
