@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import csv
 import errno
+import functools
 import html
 import io
 import json
@@ -233,6 +234,7 @@ def load(course: Path, assignment: str) -> ClassReport:
 # --- what identifies a network ------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=None)
 def architecture_checks(assignment: str) -> tuple[str, ...]:
     """The checks that judge a network's structure: those reading the `model` probe, except accuracy."""
     from .grade import ASSIGNMENTS
