@@ -268,8 +268,10 @@ def network_signature(report_json: dict) -> tuple:
     results = report_json.get("results") if isinstance(report_json.get("results"), list) else []
     for r in results:
         ops = r.get("details", {}).get("ops") if isinstance(r, dict) and isinstance(r.get("details"), dict) else None
-        if isinstance(ops, list) and ops and all(isinstance(op, dict) for op in ops):
-            return ("ops", *((_text(op.get("kind")), json.dumps(op.get("args", {}), sort_keys=True, default=str))
+        if isinstance(ops, list) and ops and all(isinstance(op, dict) and isinstance(op.get("args", {}), dict)
+                                                 for op in ops):
+            return ("ops", *((_text(op.get("kind")),
+                              json.dumps(_canonical(_text(op.get("kind")), op.get("args", {})), sort_keys=True, default=str))
                              for op in ops))
     wanted = architecture_checks(_text(report_json.get("assignment")))
     verdicts = []
@@ -279,6 +281,19 @@ def network_signature(report_json: dict) -> tuple:
                 and r["score"] >= r["points"]
             verdicts.append((r["check"], passed, normalise(_text(r.get("message")))))
     return ("verdicts", *verdicts) if verdicts else ()
+
+
+def _canonical(kind: str, args: dict) -> dict:
+    """An op's arguments with spelling differences removed, where the kit has the trace's protocol
+    (``protocol.canonical_args``: ``padding="same"`` and ``padding=1`` are one network); else as recorded."""
+    try:
+        from .protocol import canonical_args
+    except ImportError:
+        return args
+    try:
+        return canonical_args(kind, args)
+    except Exception:  # an odd record is grouped as it was written, never a crash of the report
+        return args
 
 
 def describe_signature(signature: tuple) -> list[str]:
