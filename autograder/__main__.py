@@ -145,7 +145,13 @@ def cmd_export(args) -> int:
 
 def cmd_check_course(args) -> int:
     from .coursecheck import check_course
+    from .release import assignments
 
+    unknown = sorted(set(args.assignments) - set(assignments()))
+    if unknown:
+        print(f"no such assignment in source/: {', '.join(unknown)} (known: {', '.join(assignments())})",
+              file=sys.stderr)
+        return 2
     findings = check_course(args.assignments or None, release_dir=args.release and args.release.resolve(),
                             solutions_dir=args.solutions and args.solutions.resolve(),
                             profile=args.settings.profile, on_finding=lambda f: print(f.line(), flush=True))

@@ -70,6 +70,11 @@ def test_ci_template_command_writes_and_keeps_the_workflow(tmp_path, capsys):
     assert "private" in capsys.readouterr().out
 
 
+def test_check_course_refuses_an_unknown_assignment(capsys):
+    assert main(["check-course", "a9_nothing"]) == 2
+    assert "no such assignment" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_check_course_exit_codes(tmp_path):
     """The committed assignment passes (exit 0); a solution with a mistake, or a release that is not blank, fails (1)."""
