@@ -4,6 +4,10 @@
              feedback, export, and the grade table
   grade      grade one notebook directly: a table on screen, JSON on disk
   autograde  autograde every submission of a course folder (resumable)
+  report     the class report of a graded assignment (HTML + CSV)
+  export     grades.csv, or a Canvas gradebook CSV with --canvas
+  check-course  solutions get full marks, blank release zero, release/ = source/ (exit 1 if not)
+  ci-template   write the GitHub Actions workflow for a course repository
   release    regenerate the committed release/ and solutions/ from source/
   stage-data stage MNIST for offline use and say where it is
 """
@@ -80,11 +84,96 @@ def cmd_release(args) -> int:
 
 def cmd_autograde(args) -> int:
     from . import course
+    from .report import write_class_report
 
     root = args.settings.course
     for assignment in args.assignments:
         for student, outcome in course.autograde(root, assignment).items():
             print(f"{assignment}  {student}: {outcome}")
+        html_path, _ = write_class_report(root, assignment)
+        print(f"{assignment}  class report: {html_path}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import reports_folder, write_class_report
+
+    root = args.settings.course
+    status = 0
+    for assignment in args.assignments:
+        if not reports_folder(root, assignment).is_dir():
+            print(f"{assignment}: no reports in {root / 'reports' / assignment} (run cnn-kit autograde first)",
+                  file=sys.stderr)
+            status = 1
+            continue
+        html_path, csv_path = write_class_report(root, assignment)
+        print(f"{assignment}: {html_path}\n{' ' * len(assignment)}  {csv_path}")
+    return status
+
+
+def cmd_export(args) -> int:
+    from . import course
+
+    root = args.settings.course
+    if not args.canvas:
+        if args.roster or args.column:
+            print("--roster and --column belong to --canvas", file=sys.stderr)
+            return 2
+        print(f"grades exported: {course.export(root)}")
+        return 0
+    from .canvas import CanvasExportError, export_canvas
+
+    if not args.roster:
+        print("--canvas needs --roster ROSTER.csv (columns: nbgrader_id, Student, ID, "
+              "SIS User ID, SIS Login ID, Section)", file=sys.stderr)
+        return 2
+    columns = {}
+    for item in args.column or []:
+        assignment, sep, header = item.partition("=")
+        if not sep or not assignment or not header:
+            print(f"--column {item!r}: expected ASSIGNMENT='Name (Canvas id)'", file=sys.stderr)
+            return 2
+        columns[assignment] = header
+    try:
+        summary = export_canvas(root, Path(args.roster).resolve(), Path(args.to).resolve() if args.to else None,
+                                columns)
+    except CanvasExportError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print("\n".join(summary.lines()))
+    print(f"Summary: {summary.csv_path.with_name(summary.csv_path.stem + '.summary.txt')}")
+    return 0
+
+
+def cmd_check_course(args) -> int:
+    from .coursecheck import check_course
+    from .release import assignments
+
+    unknown = sorted(set(args.assignments) - set(assignments()))
+    if unknown:
+        print(f"no such assignment in source/: {', '.join(unknown)} (known: {', '.join(assignments())})",
+              file=sys.stderr)
+        return 2
+    findings = check_course(args.assignments or None, release_dir=args.release and args.release.resolve(),
+                            solutions_dir=args.solutions and args.solutions.resolve(),
+                            profile=args.settings.profile, on_finding=lambda f: print(f.line(), flush=True))
+    failed = [f for f in findings if not f.ok]
+    print(f"{len(findings) - len(failed)} of {len(findings)} checks hold" + (f"; {len(failed)} FAIL" if failed else ""))
+    return 1 if failed or not findings else 0
+
+
+CI_TEMPLATE = Path(__file__).parent / "templates" / "course-ci.yml"
+
+
+def cmd_ci_template(args) -> int:
+    target = Path(args.directory).resolve() / ".github" / "workflows" / "course-ci.yml"
+    if target.exists() and not args.force:
+        print(f"{target} exists; --force replaces it", file=sys.stderr)
+        return 1
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(CI_TEMPLATE.read_text())
+    print(f"GitHub Actions workflow written: {target}\n"
+          "The gpu job runs on a self-hosted runner: keep the repository private (see the README).")
     return 0
 
 
@@ -124,6 +213,10 @@ def cmd_demo(args) -> int:
     for name in names:
         course.feedback(root, name)
     print(f"5/6 feedback: {root / 'feedback'}/<student>/<assignment>/*.html")
+    from .report import write_class_report
+
+    for name in names:
+        print(f"    class report: {write_class_report(root, name)[0]}")
     csv_path = course.export(root)
     print(f"6/6 grades exported: {csv_path}\n")
     print(course.table(course.grade_rows(root)))
@@ -157,6 +250,36 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("assignments", nargs="+")
     p.add_argument("--course", help="course folder (default: $CNN_KIT_COURSE or ./course)")
     p.set_defaults(run=cmd_autograde)
+
+    p = commands.add_parser("report", help="the class report of graded assignments: HTML and CSV")
+    _common(p)
+    p.add_argument("assignments", nargs="+")
+    p.add_argument("--course", help="course folder (default: $CNN_KIT_COURSE or ./course)")
+    p.set_defaults(run=cmd_report)
+
+    p = commands.add_parser("export", help="grades.csv (nbgrader export), or a Canvas gradebook CSV")
+    _common(p)
+    p.add_argument("--course", help="course folder (default: $CNN_KIT_COURSE or ./course)")
+    p.add_argument("--canvas", action="store_true", help="Canvas gradebook CSV (autograder.canvas.CanvasExporter)")
+    p.add_argument("--roster", help="CSV: nbgrader_id, Student, ID[, SIS User ID, SIS Login ID, Section]")
+    p.add_argument("--column", action="append", metavar="ASSIGNMENT='NAME (ID)'",
+                   help="the Canvas column of an assignment (else c.CanvasExporter.assignments in "
+                        "nbgrader_config.py); repeatable")
+    p.add_argument("--to", help="the CSV to write (default: <course>/canvas_grades.csv)")
+    p.set_defaults(run=cmd_export)
+
+    p = commands.add_parser("check-course", help="solutions full marks, blank release zero, no drift; "
+                            "exit 1 if not")
+    _common(p)
+    p.add_argument("assignments", nargs="*", help="default: all in source/")
+    p.add_argument("--release", type=Path, help="release folder to check (default: the kit's release/)")
+    p.add_argument("--solutions", type=Path, help="solutions folder to check (default: the kit's solutions/)")
+    p.set_defaults(run=cmd_check_course)
+
+    p = commands.add_parser("ci-template", help="write .github/workflows/course-ci.yml into a course repository")
+    p.add_argument("directory", nargs="?", default=".", help="the repository's root (default: here)")
+    p.add_argument("--force", action="store_true", help="replace an existing course-ci.yml")
+    p.set_defaults(run=cmd_ci_template, mnist=None, profile=None)
 
     p = commands.add_parser("release", help="regenerate release/ and solutions/ from source/")
     _common(p)
