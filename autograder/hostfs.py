@@ -214,8 +214,14 @@ def after_autograde(assignment=None, student=None, notebooks=None, **_) -> None:
 
 
 def before_feedback(assignment=None, student=None, notebooks=None, **_) -> None:
-    """GenerateFeedback's pre-convert hook: nothing but regular files and folders gets copied into feedback."""
+    """GenerateFeedback's pre-convert hook: nothing but regular files and folders gets copied into feedback.
+
+    nbgrader has listed the folder's notebooks already and passes its own list: a notebook removed
+    here (a link named ``*.ipynb``) is taken off that list too, so the others still get feedback.
+    """
     for folder, assignment_id, student_id in _autograded_folders(notebooks):
         removed = clean_folder(folder)
         add_report_flags(folder.parents[2], assignment_id, student_id,
                          [f"removed before feedback: {line}" for line in removed])
+    if isinstance(notebooks, list):
+        notebooks[:] = [n for n in notebooks if os.path.lexists(n) and stat.S_ISREG(os.lstat(n).st_mode)]
