@@ -243,7 +243,10 @@ class SandboxedKernelManager(AsyncKernelManager):
         if copy.exists():  # a restart: a fresh copy
             shutil.rmtree(copy)
         copy.mkdir(mode=0o755)
-        self.left_out = copy_submission(cwd, copy, self.limits)
+        try:
+            self.left_out = copy_submission(cwd, copy, self.limits)
+        except OSError as exc:  # no folder, or not one: the kernel starts in an empty one
+            self.left_out = [f"the submission's folder could not be copied ({exc.strerror})"]
         for line in self.left_out:
             log.warning("not copied into the kernel's scratch folder: %s", line)
         kw["env"] = kernel_env(kw.get("env") or os.environ)
