@@ -403,3 +403,22 @@ def test_the_kernels_copy_leaves_out_links_fifos_and_big_files(tmp_path):
     left_out = kernel.copy_submission(source, target)
     assert sorted(str(p.relative_to(target)) for p in target.rglob("*")) == ["data", "data/x.csv", "notebook.ipynb"]
     assert len(left_out) == 3 and any("symlink" in line for line in left_out), left_out
+
+
+def test_autogrades_hook_cleans_the_autograded_folder_nbgrader_names(tmp_path):
+    """nbgrader's post-convert hook gets the submitted notebooks; it cleans their autograded folder."""
+    root = tmp_path / "course"
+    submitted = root / "submitted" / "s" / A1 / NOTEBOOK
+    submitted.parent.mkdir(parents=True)
+    submitted.write_text("{}")
+    private = tmp_path / "secret.txt"
+    private.write_text(SECRET)
+    (root / "gradebook.db").write_text("db")
+    folder = root / "autograded" / "s" / A1
+    plant(folder, root, private)
+    (folder / NOTEBOOK).write_text("{}")
+    hostfs.write_report(root, A1, "s", {"flags": []})
+    hostfs.after_autograde(assignment=A1, student="*", notebooks=[str(submitted)])
+    assert sorted(p.name for p in folder.iterdir()) == ["locked", NOTEBOOK]
+    flags = json.loads(hostfs.report_file(root, A1, "s").read_text())["flags"]
+    assert len(flags) == 8 and all(f.startswith("removed from the autograded folder: ") for f in flags), flags
