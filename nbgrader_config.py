@@ -43,6 +43,14 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # graded cell's result from the kit's verdict, judged outside the student's kernel.
 c.Execute.timeout = int(os.environ.get("CNN_KIT_CELL_TIMEOUT", "600"))  # seconds per cell
 c.Execute.interrupt_on_timeout = True
+# The notebook's kernel (autograder/kernel.py) works in a bounded scratch copy of its folder; the whole
+# notebook has a wall clock, and output beyond a cap is cut with a line saying so (both flagged).
+c.SafeExecute.notebook_seconds = int(os.environ.get("CNN_KIT_NOTEBOOK_SECONDS", "1800"))
+c.SafeExecute.output_bytes = 2 << 20
+# Nothing but regular files and folders stays in autograded/<student>/<assignment>/ for nbgrader's later
+# steps to open or copy (set_permissions, generate_feedback): see autograder/hostfs.py.
+c.Autograde.post_convert_hook = "autograder.hostfs.after_autograde"
+c.GenerateFeedback.pre_convert_hook = "autograder.hostfs.before_feedback"
 c.OverwriteCells.add_missing_cells = True          # deleted test cells come back (and score from the kit)
 c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec, RestoreHiddenTests,
                                       CheckCellMetadata]

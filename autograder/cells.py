@@ -1,23 +1,20 @@
-"""What the hidden test cells call: ``grade_cell(assignment, grade_id)``.
+"""The grading side of the hidden test cells' ``grade_cell(assignment, grade_id)``.
 
-Under ``nbgrader autograde`` with the kit's configuration the verdict for a
-graded cell is written by the kit's preprocessor from outside the student's
-kernel (see ``nbgrader_hook``), and this call only says so. Anywhere else (an
-instructor running the source notebook) it grades the checks of this cell on
-the kernel's own definitions, with the same probes and judges.
+The cells import ``grade_cell`` from ``autograder.student.cells``, which a graded submission's
+kernel can see; under ``nbgrader autograde`` it only says the verdict comes from outside. Anywhere
+else (an instructor running the source notebook) it calls :func:`grade_in_kernel`, which grades the
+checks of this cell on the kernel's own definitions, with the same probes and judges.
 """
 from __future__ import annotations
 
-import os
 import sys
 
-VERDICTS_VAR = "CNN_KIT_VERDICTS"
+from .student.cells import VERDICTS_VAR, grade_cell
+
+__all__ = ["VERDICTS_VAR", "grade_cell", "grade_in_kernel"]
 
 
-def grade_cell(assignment: str, grade_id: str):
-    if os.environ.get(VERDICTS_VAR) == "outside":
-        print("Graded outside this notebook's kernel by the course kit.")
-        return None
+def grade_in_kernel(assignment: str, grade_id: str):
     from .grade import ASSIGNMENTS, judge_in_process
 
     ids = {check.id for check in ASSIGNMENTS[assignment].cells[grade_id]}

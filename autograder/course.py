@@ -1,10 +1,13 @@
 """A course folder and the nbgrader steps over it: release, autograde, feedback, export.
 
-Autograding is resumable: a submission counts as graded once the kit's report
-(`<notebook>.kit.json`) sits beside its autograded notebook, newer than the
-submission. Kill a batch and run it again: finished students are skipped,
-a half-graded one is graded again from scratch, and nbgrader's gradebook keeps
-exactly one grade per student and assignment.
+Every student is graded exactly once. Student ids are folder names under ``submitted/``: a name
+that is not a plain id, a submission folder or notebook that is a link, a FIFO or anything but a
+real folder and a regular file, is refused with a message (and never stops the batch). Autograding
+is resumable: a submission counts as graded when nbgrader's gradebook says so, never because some
+file exists (a file an earlier student's run could have made): the gradebook holds the submission
+with the timestamp now in ``submitted/``, and every autograded cell has its score. Before a
+submission is graded its scores are cleared, so a run killed half-way grades it again from scratch,
+and nbgrader's gradebook keeps exactly one grade per student and assignment.
 """
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import csv
 import logging
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -19,9 +23,9 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from . import paths
+from . import hostfs, paths
 from .grade import ASSIGNMENTS
-from .nbgrader_hook import report_file
+from .hostfs import UnsafePath, check_name, clean_folder, report_file
 
 log = logging.getLogger(__name__)
 CONFIG = "nbgrader_config.py"
@@ -67,37 +71,135 @@ def report_path(course: Path, student: str, assignment: str) -> Path:
     return report_file(course, assignment, student)
 
 
-def is_graded(course: Path, student: str, assignment: str) -> bool:
-    report = report_path(course, student, assignment)
-    submitted = course / "submitted" / student / assignment
-    newest = max((p.stat().st_mtime for p in submitted.rglob("*") if p.is_file()), default=0)
-    return report.exists() and report.stat().st_mtime >= newest
+def _submission(gb, student: str, assignment: str):
+    from nbgrader.api import MissingEntry
+
+    try:
+        return gb.find_submission(assignment, student)
+    except MissingEntry:
+        return None
+
+
+def _autograded_grades(submission) -> list:
+    return [grade for notebook in submission.notebooks for grade in notebook.grades
+            if grade.cell.cell_type == "code"]
+
+
+def is_graded(course: Path, student: str, assignment: str, api=None) -> bool:
+    """Whether the gradebook holds this submission, as submitted now, with every autograded cell scored."""
+    from nbgrader.api import Gradebook
+    from nbgrader.utils import parse_utc
+
+    api = api or nbgrader_api(course)
+    folder = Path(course) / "submitted" / student / assignment
+    submitted = api.coursedir.get_existing_timestamp(str(folder))
+    with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gb:
+        submission = _submission(gb, student, assignment)
+        if submission is None:
+            return False
+        stored = submission.timestamp
+        if (stored is None) != (submitted is None) or \
+                (stored is not None and parse_utc(stored) != parse_utc(submitted)):
+            return False  # submitted again since it was graded
+        grades = _autograded_grades(submission)
+        return bool(grades) and all(grade.auto_score is not None for grade in grades)
+
+
+def _clear_scores(api, student: str, assignment: str) -> None:
+    """Mark a submission as not graded yet: a run killed before nbgrader saves its scores grades it again."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gb:
+        submission = _submission(gb, student, assignment)
+        if submission is not None:
+            for grade in _autograded_grades(submission):
+                grade.auto_score = None
+            gb.db.commit()
+
+
+def check_submission(course: Path, student: str, assignment: str) -> None:
+    """UnsafePath unless `submitted/<student>/<assignment>/` is a real folder whose notebooks are regular files."""
+    check_name("student id", student)
+    check_name("assignment", assignment)
+    folder = hostfs.real_folder(Path(course), "submitted", student, assignment)
+    notebook = ASSIGNMENTS[assignment].notebook if assignment in ASSIGNMENTS else None
+    for entry in os.scandir(folder):
+        if entry.name.endswith(".ipynb") or entry.name == notebook:
+            info = os.lstat(entry.path)
+            if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1:
+                raise UnsafePath(f"submitted/{student}/{assignment}/{entry.name} is "
+                                 f"{hostfs._what(info.st_mode) if not stat.S_ISREG(info.st_mode) else 'a hard link'}"
+                                 ", not a regular file: not graded, check the submission")
 
 
 def students(course: Path, assignment: str) -> list[str]:
-    return sorted(p.parent.name for p in (course / "submitted").glob(f"*/{assignment}") if p.is_dir())
+    """Every name under submitted/ with this assignment, valid or not (autograde refuses the invalid ones)."""
+    submitted = Path(course) / "submitted"
+    if not submitted.is_dir():
+        return []
+    return sorted(name for name in os.listdir(submitted)
+                  if os.path.lexists(os.path.join(submitted, name, assignment)))
+
+
+def _refuse(course: Path, student: str, assignment: str, reason: str) -> str:
+    """The outcome of a refused submission; its report says why (when its id can name a file)."""
+    log.error("%s/%s refused: %s", student, assignment, reason)
+    try:
+        check_name("student id", student)
+        spec = ASSIGNMENTS.get(assignment)
+        hostfs.write_report(course, assignment, student, {
+            "assignment": assignment, "score": 0, "points": spec.total_points if spec else 0,
+            "results": [], "flags": [f"not graded: {reason}"]})
+    except (UnsafePath, OSError):
+        pass
+    return f"refused: {reason}"
 
 
 def autograde(course: Path, assignment: str, *, progress: bool = True) -> dict[str, str]:
-    """Autograde every submission not graded yet; returns student -> 'graded' | 'skipped' | error."""
+    """Autograde every submission not graded yet; student -> 'graded' | 'skipped (already graded)' | why not."""
+    check_name("assignment", assignment)
     api = nbgrader_api(course)
     outcome = {}
     todo = students(course, assignment)
     bar = tqdm(todo, desc=f"autograde {assignment}", unit="submission", disable=not progress, file=sys.stderr)
     for student in bar:
-        bar.set_postfix_str(student)
-        if is_graded(course, student, assignment):
+        bar.set_postfix_str(student[:40])
+        try:
+            check_submission(course, student, assignment)
+        except UnsafePath as exc:
+            outcome[student] = _refuse(course, student, assignment, str(exc))
+            continue
+        except OSError as exc:
+            outcome[student] = _refuse(course, student, assignment, f"its folder cannot be read ({exc})")
+            continue
+        if is_graded(course, student, assignment, api):
             outcome[student] = "skipped (already graded)"
             continue
-        report_path(course, student, assignment).unlink(missing_ok=True)
+        _clear_scores(api, student, assignment)
+        try:
+            report_path(course, student, assignment).unlink(missing_ok=True)
+        except OSError:
+            pass
         result = api.autograde(assignment, student, force=True, create=True)
         outcome[student] = "graded" if result["success"] else f"failed: {result.get('error', '')[-500:]}"
         if not result["success"]:
             log.error("autograde %s/%s failed:\n%s", student, assignment, result.get("log", "")[-2000:])
+        removed = clean_folder(Path(course) / "autograded" / student / assignment)
+        hostfs.add_report_flags(course, assignment, student,
+                                [f"removed from the autograded folder: {line}" for line in removed])
     return outcome
 
 
 def feedback(course: Path, assignment: str) -> Path:
+    """nbgrader generate_feedback, after every autograded folder is emptied of links and special files."""
+    check_name("assignment", assignment)
+    autograded = Path(course) / "autograded"
+    for student in sorted(os.listdir(autograded)) if autograded.is_dir() else []:
+        folder = autograded / student / assignment
+        if os.path.lexists(folder):
+            removed = clean_folder(folder)
+            hostfs.add_report_flags(course, assignment, student,
+                                    [f"removed before feedback: {line}" for line in removed])
     result = nbgrader_api(course).generate_feedback(assignment, force=True)
     if not result["success"]:
         raise RuntimeError(f"generate_feedback {assignment} failed:\n{result.get('error')}")

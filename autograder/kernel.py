@@ -1,26 +1,44 @@
-"""The kernel nbgrader runs a submission in, sandboxed like the kit's probes.
+"""The kernel nbgrader runs a submission in: a scratch copy of the submission, sandboxed, bounded.
 
 nbgrader executes every submitted notebook in a Jupyter kernel for its outputs. Unconfined, that
 kernel runs the student's code as the grading user: it could read the source notebooks and their
-hidden tests and print them into the feedback, read other submissions, or leave a process behind
-that rewrites the gradebook once the grades are in. Under bubblewrap this kernel sees only the
-Python installation and the kit's package (read-only), the staged MNIST files (read-only), its own
-submission folder and a private folder for its connection: no network, no other process, and it
-dies with the grading process. It talks to nbgrader over Unix sockets (ZMQ ``ipc``) in that
-private folder, never over TCP. Its environment holds a few plain settings, never the grader's
-(a database URL with its password, say).
+hidden tests, other submissions, or leave something in its own folder (``autograded/<s>/<a>/``)
+that the host's nbgrader steps later follow or open: a symlink in place of the notebook that
+nbgrader writes through, a FIFO that blocks the batch, a link to ``/dev/zero`` that
+``generate_feedback`` copies until the disk is full.
+
+So the kernel never works in the course folder. It gets a **scratch copy** of its submission folder:
+the folder's regular files (opened with ``O_NOFOLLOW``, each size-capped, links, FIFOs and devices
+left out) are copied into a private staging folder, and under bubblewrap copied again, as the
+sandbox user, into a size-bounded tmpfs mounted *at the submission's path*, so the notebook sees the
+path it expects. Whatever the kernel creates there (symlinks, FIFOs, hard links, huge files, odd
+names, changed permissions) vanishes with the sandbox; nothing is copied back. nbgrader then writes
+the autograded notebook into a folder the kernel never touched.
+
+Under bubblewrap the kernel sees only the Python installation, the kit's *student* package
+(``autograder/__init__.py`` and ``autograder/student/``, read-only: no reference network, no
+checks), the staged MNIST files (read-only), its scratch folder and a private folder for its
+connection: no network, no other process, and it dies with the grading process. It talks to
+nbgrader over Unix sockets (ZMQ ``ipc``), never over TCP. Its environment holds a few plain
+settings, never the grader's (a database URL with its password, say). As root, it runs as
+``nobody`` (``setpriv``), so that the process limit holds. Its limits (:class:`KernelLimits`):
+address space, file size, processes, the scratch folder's size; ``SafeExecute`` adds a wall clock
+per notebook and a cap on the output it keeps.
 
 The sandbox has no GPU device: on a GPU runner the notebook's own (quick, ungraded) training runs on
 the CPU; the grader's accuracy check runs outside it, on the GPU. Without bubblewrap the kernel runs
-unconfined, as nbgrader's own does, and the grader says so once.
+as the grading user in the scratch copy (a private temporary folder) with the same resource limits
+but no private filesystem, and the grader says so once.
 """
 from __future__ import annotations
 
 import logging
 import os
 import shutil
+import stat
 import tempfile
 import weakref
+from dataclasses import dataclass
 from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
@@ -31,39 +49,173 @@ from . import data, sandbox
 log = logging.getLogger(__name__)
 
 PACKAGE = Path(__file__).resolve().parent
+# What the kernel sees of the kit: an import-free package file and the student package, nothing else.
+STUDENT_TREE = (PACKAGE / "__init__.py", PACKAGE / "student")
 KEPT_ENV = ("NBGRADER_EXECUTION", "CNN_KIT_VERDICTS", "CNN_KIT_QUICK", "CNN_KIT_PROFILE", "LANG", "TZ")
-# As root, a user namespace without capabilities: root inside can do nothing root outside could.
-ROOT_OPTIONS = ("--unshare-user", "--cap-drop", "ALL") if os.getuid() == 0 else ()
-MEMORY_BYTES = 8 << 30  # address space of the kernel: torch, torchvision and matplotlib map ~4 GiB
+NOBODY = sandbox.NOBODY
+SUBMISSION_COPY = "/run/cnn-kit/submission"  # where the sandbox sees the staged copy, read-only
+
+
+@dataclass(frozen=True)
+class KernelLimits:
+    """Limits of the notebook's kernel; the probe sandbox's values where they mean the same."""
+    memory_bytes: int = 8 << 30                       # address space: torch, torchvision, matplotlib map ~4 GiB
+    file_bytes: int = sandbox.Limits.file_bytes       # largest file it may write (64 MB)
+    disk_bytes: int = sandbox.Limits.home_bytes       # its scratch folder, a tmpfs under bubblewrap (256 MB)
+    processes: int = 96                               # processes and threads of `nobody` (as root)
+    copy_file_bytes: int = 32 << 20                   # largest file of the submission copied in
+    copy_total_bytes: int = 128 << 20                 # all files of the submission copied in
+    copy_entries: int = 1000                          # most files and folders copied in
+
+
+def _run_as_nobody() -> bool:
+    return os.getuid() == 0 and shutil.which("setpriv") is not None
+
+
+def _root_options() -> tuple[str, ...]:
+    """As root without setpriv: a user namespace without capabilities (root inside can do nothing)."""
+    return ("--unshare-user", "--cap-drop", "ALL") if os.getuid() == 0 and not _run_as_nobody() else ()
 
 
 def kernel_env(environ) -> dict[str, str]:
     """What the kernel may see of the grader's environment."""
     env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8",
-           data.CACHE_VAR: str(data.cache_root())}
+           "OMP_NUM_THREADS": str(min(4, os.cpu_count() or 1)), data.CACHE_VAR: str(data.cache_root())}
     env.update({k: environ[k] for k in KEPT_ENV if k in environ})
     return env
 
 
-def kernel_command(command: list[str], cwd: Path, private: Path) -> list[str]:
-    """`command` (the kernel's argv) inside bubblewrap, seeing `cwd` and `private` read-write."""
-    limits = ["prlimit", f"--as={MEMORY_BYTES}", "--core=0", "--"] if shutil.which("prlimit") else []
-    args = limits + sandbox.bwrap_base(*ROOT_OPTIONS) + ["--ro-bind", str(PACKAGE), str(PACKAGE)]
+def copy_submission(folder: Path, target: Path, limits: KernelLimits = KernelLimits()) -> list[str]:
+    """Copy `folder`'s regular files and folders into the empty folder `target`; return what was left out.
+
+    Every entry is opened relative to its parent's descriptor with ``O_NOFOLLOW`` and checked with
+    ``fstat``: a symlink, FIFO, socket or device is never followed or opened for reading, a file over
+    the size caps is left out, and a folder swapped for a link while copying cannot redirect the copy.
+    """
+    left_out: list[str] = []
+    budget = {"bytes": limits.copy_total_bytes, "entries": limits.copy_entries}
+
+    def walk(dir_fd: int, dest: Path, shown: str, depth: int) -> None:
+        for name in sorted(os.listdir(dir_fd)):
+            where = f"{shown}{name}"
+            if budget["entries"] <= 0:
+                left_out.append(f"{where}: over {limits.copy_entries} files and folders")
+                continue
+            budget["entries"] -= 1
+            try:
+                info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            except OSError as exc:
+                left_out.append(f"{where}: cannot be read ({exc.strerror})")
+                continue
+            if stat.S_ISDIR(info.st_mode) and depth < 8:
+                try:
+                    sub_fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
+                except OSError as exc:
+                    left_out.append(f"{where}/: cannot be read ({exc.strerror})")
+                    continue
+                try:
+                    (dest / name).mkdir(mode=0o755)
+                    walk(sub_fd, dest / name, f"{where}/", depth + 1)
+                finally:
+                    os.close(sub_fd)
+                continue
+            if not stat.S_ISREG(info.st_mode):
+                left_out.append(f"{where}: {describe_mode(info.st_mode)}, not a regular file")
+                continue
+            if info.st_size > min(limits.copy_file_bytes, budget["bytes"]):
+                left_out.append(f"{where}: {info.st_size} bytes, over the size copied into the kernel's folder")
+                continue
+            try:
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+            except OSError as exc:
+                left_out.append(f"{where}: cannot be read ({exc.strerror})")
+                continue
+            with os.fdopen(fd, "rb") as source:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped since the lstat
+                    left_out.append(f"{where}: not a regular file")
+                    continue
+                content = source.read(info.st_size + 1)
+            if len(content) > info.st_size:  # grew since the lstat
+                left_out.append(f"{where}: changed while it was copied")
+                continue
+            budget["bytes"] -= len(content)
+            out = os.open(dest / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            with os.fdopen(out, "wb") as handle:
+                handle.write(content)
+
+    root_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        walk(root_fd, Path(target), "", 0)
+    finally:
+        os.close(root_fd)
+    return left_out
+
+
+def describe_mode(mode: int) -> str:
+    for test, name in ((stat.S_ISLNK, "a symlink"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISDIR, "a folder")):
+        if test(mode):
+            return name
+    return "a special file"
+
+
+def limits_prefix(limits: KernelLimits, as_nobody: bool) -> list[str]:
+    """prlimit's options: the kernel's address space, file size, core dumps and (as nobody) processes."""
+    if not shutil.which("prlimit"):
+        return []
+    options = [f"--as={limits.memory_bytes}", f"--fsize={limits.file_bytes}", "--core=0"]
+    if as_nobody:  # RLIMIT_NPROC counts the real uid's processes: root's are never limited
+        options.append(f"--nproc={limits.processes}")
+    return ["prlimit", *options, "--"]
+
+
+def _folders(path: Path) -> list[str]:
+    """bubblewrap options making `path` and its parents folders that the sandbox user can traverse."""
+    return [arg for folder in [*reversed(path.parents[:-1]), path] for arg in ("--perms", "0755", "--dir", str(folder))]
+
+
+def kernel_command(command: list[str], cwd: Path, private: Path, staged: Path,
+                   limits: KernelLimits = KernelLimits()) -> list[str]:
+    """`command` (the kernel's argv) inside bubblewrap, in a bounded scratch copy of `cwd`.
+
+    `staged` (a host folder holding the copy) is bound read-only; the sandbox copies it into a tmpfs
+    of `limits.disk_bytes` mounted at `cwd`, then runs the kernel there. `private` (its connection
+    file and sockets) is the only host folder it can write to.
+    """
+    as_nobody = _run_as_nobody()
+    args = limits_prefix(limits, as_nobody) + sandbox.bwrap_base(*_root_options())
+    args += _folders(PACKAGE)  # readable for nobody, holding only the stubs
+    for part in STUDENT_TREE:
+        args += ["--ro-bind", str(part), str(part)]
     if os.path.isdir("/etc/fonts"):  # matplotlib's fontconfig
         args += ["--ro-bind", "/etc/fonts", "/etc/fonts"]
     cache = data.cache_root()
     if cache.is_dir():
-        args += ["--ro-bind", str(cache), str(cache)]
-    args += ["--bind", str(private), str(private), "--bind", str(cwd), str(cwd), "--chdir", str(cwd),
+        args += _folders(cache.parent) + ["--ro-bind", str(cache), str(cache)]
+    args += _folders(private.parent) + _folders(cwd.parent)
+    args += ["--bind", str(private), str(private),
+             "--perms", "0755", "--dir", "/run", "--perms", "0755", "--dir", os.path.dirname(SUBMISSION_COPY),
+             "--ro-bind", str(staged), SUBMISSION_COPY,
+             "--perms", "0777", "--size", str(limits.disk_bytes), "--tmpfs", str(cwd),
+             "--chdir", str(cwd),
              # The grader's pid means nothing in the kernel's PID namespace: ipykernel would think its
              # parent gone and quit. Pid 1 (bubblewrap's own) it never watches, and it stays quiet on
              # stdout; it dies with the grader anyway (--die-with-parent).
              "--setenv", "JPY_PARENT_PID", "1", "--"]
-    return args + command
+    if as_nobody:
+        args += ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--no-new-privs",
+                 "--inh-caps=-all", "--bounding-set=-all", "--"]
+    # Copied as the sandbox user, so the kernel owns (and may change) its scratch files.
+    return args + ["/bin/sh", "-c", 'cp -R "$0"/. . && exec "$@"', SUBMISSION_COPY] + command
 
 
 class SandboxedKernelManager(AsyncKernelManager):
-    """An AsyncKernelManager whose kernel starts inside bubblewrap and connects over Unix sockets."""
+    """An AsyncKernelManager whose kernel starts in a bounded scratch copy, inside bubblewrap, over Unix sockets.
+
+    `left_out` lists what of the submission folder was not copied for the kernel, and why; `isolation`
+    says how the kernel ran ('bwrap' or 'limits only').
+    """
 
     transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
 
@@ -72,18 +224,43 @@ class SandboxedKernelManager(AsyncKernelManager):
         kwargs.setdefault("connection_file", os.path.join(private, "kernel.json"))
         super().__init__(**kwargs)
         self.private = Path(private)
-        weakref.finalize(self, shutil.rmtree, private, True)
+        self.staging = Path(tempfile.mkdtemp(prefix="cnn-kit-scratch-"))  # 0700: only the grader enters
+        self.limits = KernelLimits()
+        self.left_out: list[str] = []
+        self.isolation = "limits only"
+        for folder in (private, str(self.staging)):
+            weakref.finalize(self, shutil.rmtree, folder, True)
 
     async def _async_pre_start_kernel(self, **kw):
         command, kw = await super()._async_pre_start_kernel(**kw)
+        # Interrupts travel as a message on the control channel: a signal to the kernel's process group
+        # would stop at bubblewrap, whose child runs in a session of its own.
+        self.kernel_spec.interrupt_mode = "message"
         isolation = sandbox.isolation_available()
         sandbox.warn_once(isolation)
-        if isolation != "bwrap" or not sandbox.bwrap_starts(*ROOT_OPTIONS):
-            return command, kw
+        cwd = Path(kw.get("cwd") or os.getcwd()).resolve()
+        copy = self.staging / "submission"
+        if copy.exists():  # a restart: a fresh copy
+            shutil.rmtree(copy)
+        copy.mkdir(mode=0o755)
+        try:
+            self.left_out = copy_submission(cwd, copy, self.limits)
+        except OSError as exc:  # no folder, or not one: the kernel starts in an empty one
+            self.left_out = [f"the submission's folder could not be copied ({exc.strerror})"]
+        for line in self.left_out:
+            log.warning("not copied into the kernel's scratch folder: %s", line)
+        kw["env"] = kernel_env(kw.get("env") or os.environ)
+        if isolation != "bwrap" or not sandbox.bwrap_starts(*_root_options()):
+            # No private filesystem: the kernel works in the scratch copy itself, as the grading user.
+            self.isolation = "limits only"
+            kw["cwd"] = str(copy)
+            return limits_prefix(self.limits, False) + command, kw
+        self.isolation = "bwrap"
         try:  # the notebook finds MNIST where stage_mnist() looks, read-only
             data.stage_mnist(download=False)
         except (data.MNISTNotFound, data.MNISTCorrupt) as exc:
             log.info("MNIST not staged for the kernel (%s); notebooks that load it will fail there", exc)
-        kw["env"] = kernel_env(kw.get("env") or os.environ)
-        cwd = Path(kw.get("cwd") or os.getcwd()).resolve()
-        return kernel_command(command, cwd, self.private), kw
+        if _run_as_nobody():  # nobody reads the connection file and makes its sockets here
+            os.chmod(self.private, 0o1777)
+            os.chown(self.connection_file, NOBODY, NOBODY)
+        return kernel_command(command, cwd, self.private, copy, self.limits), kw

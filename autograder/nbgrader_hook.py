@@ -11,24 +11,23 @@ anything else is full marks.
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
+import time
 from pathlib import Path
-
-import copy
 
 from nbformat.notebooknode import NotebookNode
 from nbgrader.api import MissingEntry
 from nbgrader.preprocessors import ClearHiddenTests, Execute, NbGraderPreprocessor, OverwriteCells
-from traitlets import List, Unicode
+from traitlets import Integer, List, Unicode
 
-from .cells import VERDICTS_VAR
 from .checks import Options
 from .grade import ASSIGNMENTS, grade_submission
+from .hostfs import REPORTS, report_file, write_report  # noqa: F401  (REPORTS, report_file: public here too)
 from .kernel import SandboxedKernelManager
 from .notebook import grade_id_of, nbgrader_meta
-
-REPORTS = "reports"  # <course>/reports/<assignment>/<student>.json, beside autograded/, never in feedback
+from .student.cells import VERDICTS_VAR
 
 
 class RestoreHiddenTests(OverwriteCells):
@@ -67,18 +66,44 @@ class ClearHiddenTestsInFeedback(ClearHiddenTests):
     display_data_priority = List(ClearHiddenTests.display_data_priority.default_value).tag(config=True)
 
 
-def report_file(course: Path, assignment: str, student: str) -> Path:
-    return Path(course) / REPORTS / assignment / f"{student}.json"
+def _output_size(content: dict) -> int:
+    """Bytes an output message adds to the notebook (its text, data, traceback)."""
+    size = 0
+    for key in ("text", "evalue"):
+        if isinstance(content.get(key), str):
+            size += len(content[key])
+    for value in (content.get("data") or {}).values():
+        size += len(value) if isinstance(value, str) else len(json.dumps(value, default=str))
+    for line in content.get("traceback") or []:
+        size += len(line) if isinstance(line, str) else 0
+    return size
 
 
 class SafeExecute(Execute):
-    """nbgrader's Execute in the kit's sandboxed kernel, with the verdict switch set and kernel failures survived."""
+    """nbgrader's Execute in the kit's sandboxed kernel, with the verdict switch set and kernel failures survived.
+
+    Besides nbgrader's time limit per cell, the whole notebook has a wall clock (`notebook_seconds`:
+    the cell running at that moment is interrupted, later cells are not run) and a cap on the output
+    it keeps (`output_bytes`: output beyond it is cut, with a line saying so). Whatever trips these,
+    or was left out of the kernel's scratch copy, becomes a flag in the kit's report.
+    """
+
+    output_bytes = Integer(2 << 20, help="most bytes of output (text, images, tracebacks) kept per notebook"
+                           ).tag(config=True)
+    notebook_seconds = Integer(1800, help="wall clock for running the whole notebook, in seconds").tag(config=True)
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
         super().__init__(*args, **kwargs)
 
+    def create_kernel_manager(self):
+        self._kit_km = super().create_kernel_manager()
+        return self._kit_km
+
     def preprocess(self, nb, resources):
+        flags = resources.setdefault("cnn_kit", {}).setdefault("flags", [])
+        self._kit_km, self._kit_kept, self._kit_cut, self._kit_not_run, self._kit_index = None, 0, 0, 0, -1
+        self._kit_deadline = time.monotonic() + self.notebook_seconds
         previous = os.environ.get(VERDICTS_VAR)
         os.environ[VERDICTS_VAR] = "outside"
         try:
@@ -86,13 +111,59 @@ class SafeExecute(Execute):
         except Exception as exc:  # DeadKernelError, CellTimeoutError, kernel start failures ...
             self.log.warning("The notebook's kernel failed (%s: %s); grading goes on from outside it",
                              type(exc).__name__, exc)
-            resources.setdefault("cnn_kit", {})["kernel_error"] = f"{type(exc).__name__}: {exc}"
+            resources["cnn_kit"]["kernel_error"] = f"{type(exc).__name__}: {exc}"
+            late = time.monotonic() >= self._kit_deadline
+            why = (f"the notebook reached its time limit ({self.notebook_seconds} s for the whole notebook)"
+                   if late else "the notebook's kernel failed before it")
+            for cell in nb.cells[self._kit_index + 1:]:
+                if cell.get("cell_type") == "code":
+                    self._kit_not_run += late
+                    cell.outputs = [NotebookNode(output_type="stream", name="stderr", text=f"Not run: {why}.\n")]
             return nb, resources
         finally:
             if previous is None:
                 os.environ.pop(VERDICTS_VAR, None)
             else:
                 os.environ[VERDICTS_VAR] = previous
+            flags += self._kit_flags()
+
+    def _kit_flags(self) -> list[str]:
+        flags = [f"not copied into the notebook's kernel: {line}" for line in getattr(self._kit_km, "left_out", [])]
+        if self._kit_cut:
+            flags.append(f"the notebook's output was cut: {self._kit_cut} bytes over the {self.output_bytes} "
+                         "bytes kept")
+        if self._kit_not_run or time.monotonic() > self._kit_deadline:
+            flags.append(f"the notebook ran over its time limit ({self.notebook_seconds} s for the whole "
+                         f"notebook); {self._kit_not_run} cell(s) not run")
+        return flags
+
+    def _get_timeout(self, cell):
+        """nbgrader's limit per cell, but never past the notebook's own deadline."""
+        timeout = super()._get_timeout(cell)
+        remaining = max(1, int(self._kit_deadline - time.monotonic()) + 1)
+        return remaining if timeout is None else min(timeout, remaining)
+
+    def preprocess_cell(self, cell, resources, index):
+        self._kit_index = index
+        if cell.get("cell_type") == "code" and time.monotonic() >= self._kit_deadline:
+            self._kit_not_run += 1
+            cell.outputs = [NotebookNode(output_type="stream", name="stderr",
+                                         text=f"Not run: the notebook reached its time limit "
+                                              f"({self.notebook_seconds} s for the whole notebook).\n")]
+            return cell, resources
+        return super().preprocess_cell(cell, resources, index)
+
+    def output(self, outs, msg, display_id, cell_index):
+        size = _output_size(msg.get("content") or {})
+        if self._kit_kept + size > self.output_bytes:
+            if not self._kit_cut:
+                outs.append(NotebookNode(output_type="stream", name="stderr",
+                                         text=f"\n[output cut: this notebook's output is over {self.output_bytes} "
+                                              "bytes; the rest is not kept]\n"))
+            self._kit_cut += max(size, 1)
+            return None
+        self._kit_kept += size
+        return super().output(outs, msg, display_id, cell_index)
 
 
 def verdict_outputs(results) -> list[NotebookNode]:
@@ -126,6 +197,7 @@ class GradeOutsideKernel(NbGraderPreprocessor):
         kernel_error = resources.get("cnn_kit", {}).get("kernel_error")
         if kernel_error:
             report.flags.append(f"the notebook's kernel failed while nbgrader ran it: {kernel_error}")
+        report.flags += resources.get("cnn_kit", {}).get("flags", [])
         by_cell = report.by_cell()
         for cell in nb.cells:
             grade_id = grade_id_of(cell)
@@ -134,9 +206,7 @@ class GradeOutsideKernel(NbGraderPreprocessor):
         folder = resources.get("metadata", {}).get("path")  # <course>/autograded/<student>/<assignment>
         student = resources.get("nbgrader", {}).get("student")
         if folder and student:
-            target = report_file(Path(folder).resolve().parents[2], assignment.name, student)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+            write_report(Path(folder).resolve().parents[2], assignment.name, student, report.to_json())
         for flag in report.flags:
             self.log.warning("FLAG %s: %s", name, flag)
         self.log.info("%s: %g/%g", name, report.score, report.points)

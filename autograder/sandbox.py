@@ -209,9 +209,11 @@ def bwrap_base(*extra: str) -> list[str]:
     roots = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(),
              Path(os.path.realpath(sys.executable)).parent.parent}
     roots |= {Path(p).resolve() for p in sys.path if "site-packages" in p and os.path.isdir(p)}
+    bound = {"/usr"}  # a root inside one of these is already visible; a parent made with --dir is not
     for root in sorted(roots, key=lambda p: len(p.parts)):
-        if not any(str(root).startswith(m + "/") or str(root) == m for m in made):
+        if not any(str(root).startswith(m + "/") or str(root) == m for m in bound):
             bind_with_parents(root, args, made)
+            bound.add(str(root))
     for venv_root in {Path(sys.prefix)}:  # the venv's own path, unresolved, for pyvenv.cfg
         if str(venv_root) not in made:
             bind_with_parents(venv_root, args, made)

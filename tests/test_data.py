@@ -298,3 +298,18 @@ def test_idx_header_is_validated(tmp_path: Path) -> None:
     (raw / "t10k-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x01" + images[4:] + bytes(3 * 28 * 28))
     with pytest.raises(MNISTCorrupt, match="IDX magic"):
         load_mnist(False, tmp_path)
+
+
+def test_the_student_package_needs_nothing_of_the_grader() -> None:
+    """What a notebook imports (staging, the hidden cells' call) loads no grader module and no torch."""
+    import subprocess
+    import sys
+
+    code = ("import sys, autograder.student.data, autograder.student.cells\n"
+            "kit = sorted(m for m in sys.modules if m.startswith('autograder') and "
+            "not m.startswith('autograder.student') and m != 'autograder')\n"
+            "print(kit, 'torch' in sys.modules)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[] False", run.stdout
+    assert data.stage_mnist.__module__ == "autograder.student.data"

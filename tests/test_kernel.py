@@ -1,5 +1,6 @@
-"""The kernel nbgrader runs a submission in sees only its own folder: no kit sources, no other
-submissions, no grader environment, no network, no other process."""
+"""The kernel nbgrader runs a submission in sees only a scratch copy of its own folder and the kit's
+student package: no grader code, no course sources, no other submissions, no grader environment, no
+network, no other process; nothing it writes reaches the course folder; its limits hold."""
 import json
 import os
 import socket
@@ -10,7 +11,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from autograder import data, paths, sandbox
+from autograder import data, kernel, paths, sandbox
 from autograder.kernel import SandboxedKernelManager
 
 pytestmark = pytest.mark.skipif(sandbox.isolation_available() != "bwrap", reason="needs bubblewrap")
@@ -19,6 +20,9 @@ SPY = """
 import json, os, socket
 seen = {}
 seen["source"] = os.path.exists(SOURCE)
+seen["kit"] = sorted(os.listdir(KIT_PACKAGE))
+seen["uid"] = os.getuid()
+seen["submitted_file"] = open("extra.txt").read()
 seen["other_student"] = os.path.exists(OTHER)
 seen["secret_env"] = "CNN_KIT_DB_URL" in os.environ or any("hunter2" in v for v in os.environ.values())
 seen["grader_pid"] = os.path.exists(f"/proc/{GRADER_PID}")
@@ -30,7 +34,7 @@ except OSError:
     seen["network"] = False
 with open("own_file.txt", "w") as f:
     f.write("a student may write in their own folder")
-from autograder.data import stage_mnist
+from autograder.student.data import stage_mnist
 seen["mnist"] = sorted(os.listdir(stage_mnist() / "MNIST" / "raw"))
 print(json.dumps(seen))
 """
@@ -41,11 +45,13 @@ def test_sandboxed_kernel_sees_only_its_own_folder(tmp_path, monkeypatch):
     mine.mkdir(parents=True)
     other.mkdir(parents=True)
     (other / "bob.ipynb").write_text("{}")
+    (mine / "extra.txt").write_text("a file submitted with the notebook")
     monkeypatch.setenv("CNN_KIT_DB_URL", "postgresql://grader:hunter2@localhost/gradebook")
     server = socket.create_server(("127.0.0.1", 0))
     connections = []
     threading.Thread(target=lambda: connections.append(server.accept()), daemon=True).start()
     code = (f"SOURCE = {str(paths.SOURCE)!r}; OTHER = {str(other)!r}; GRADER_PID = {os.getpid()}; "
+            f"KIT_PACKAGE = {str(kernel.PACKAGE)!r}; "
             f"PORT = {server.getsockname()[1]}\n" + SPY)
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
     NotebookClient(nb, timeout=120, kernel_name="python3", kernel_manager_class=SandboxedKernelManager,
@@ -56,7 +62,12 @@ def test_sandboxed_kernel_sees_only_its_own_folder(tmp_path, monkeypatch):
     assert seen["secret_env"] is False and seen["grader_pid"] is False
     assert seen["network"] is False and not connections
     assert seen["processes"] <= 3, seen  # bubblewrap's init, the kernel, and nothing of the host
-    assert (mine / "own_file.txt").exists()
+    assert seen["submitted_file"] == "a file submitted with the notebook"  # its scratch copy
+    assert not (mine / "own_file.txt").exists(), "the kernel wrote into the course folder"
+    assert sorted(os.listdir(mine)) == ["extra.txt"]
+    assert seen["kit"] == ["__init__.py", "student"], "the kernel sees grader code"
+    if os.getuid() == 0:
+        assert seen["uid"] == sandbox.NOBODY
     assert set(data.FILES) <= set(seen["mnist"])  # the staged MNIST, read-only
 
 
@@ -75,3 +86,42 @@ def test_nothing_outlives_the_sandboxed_kernel(tmp_path):
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
     time.sleep(6)
     assert not (tmp_path / "late.txt").exists(), "a process the notebook started outlived its kernel"
+
+
+LIMITS = [
+    # 400 MB into the scratch folder: the file-size limit (64 MB) or the folder's size stops it
+    "written = 0\ntry:\n    with open('big.bin', 'wb') as f:\n        for _ in range(400):\n"
+    "            f.write(b'\\0' * (1 << 20)); written += 1\nexcept Exception as exc:\n    print('stopped', type(exc).__name__)\n"
+    "print('MB', written)",
+    # the reference network is not there to read or import
+    "try:\n    import autograder.spec\n    print('imported')\nexcept ImportError:\n    print('no spec')",
+    # 8 MB printed: cut at the cap, with a line saying so
+    "import sys\nfor _ in range(8):\n    sys.stdout.write('y' * (1 << 20)); sys.stdout.flush()",
+    # 200 processes: the process limit of `nobody` stops it
+    "import os, time\nchildren = 0\nfor _ in range(200):\n    try:\n        if os.fork() == 0:\n"
+    "            time.sleep(3); os._exit(0)\n        children += 1\n    except OSError:\n        break\nprint('children', children)",
+    # an endless cell: stopped at the notebook's wall clock
+    "while True:\n    pass",
+    "print('after the deadline')",
+]
+
+
+def test_the_kernel_run_has_limits(tmp_path):
+    from autograder.nbgrader_hook import SafeExecute
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code) for code in LIMITS])
+    execute = SafeExecute(output_bytes=1 << 20, notebook_seconds=40, timeout=600)
+    resources = {"metadata": {"path": str(tmp_path)}}
+    started = time.monotonic()
+    execute.preprocess(nb, resources)
+    assert time.monotonic() - started < 90
+    text = [json.dumps(cell.outputs) for cell in nb.cells]
+    assert "stopped" in text[0] and int(text[0].split("MB ")[1].split("\\n")[0]) <= 64, text[0]
+    assert "no spec" in text[1]
+    assert "output cut" in text[2] and len(text[2]) < 2 << 20
+    if os.getuid() == 0:  # the process limit holds for nobody, the user a root grader drops to
+        assert int(text[3].split("children ")[1].split("\\n")[0]) < 200, text[3]
+    assert "Not run: the notebook reached its time limit" in text[5]
+    flags = resources["cnn_kit"]["flags"]
+    assert any("output was cut" in f for f in flags) and any("time limit" in f for f in flags), flags
+    assert not list(tmp_path.iterdir()), "the kernel wrote into the course folder"
