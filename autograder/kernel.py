@@ -188,8 +188,8 @@ def kernel_command(command: list[str], cwd: Path, private: Path, staged: Path,
     args += _folders(PACKAGE)  # readable for nobody, holding only the stubs
     for part in STUDENT_TREE:
         args += ["--ro-bind", str(part), str(part)]
-    if os.path.isdir("/etc/fonts"):  # matplotlib's fontconfig
-        args += ["--ro-bind", "/etc/fonts", "/etc/fonts"]
+    if os.path.isdir("/etc/fonts"):  # matplotlib's fontconfig (/etc traversable for nobody)
+        args += _folders(Path("/etc")) + ["--ro-bind", "/etc/fonts", "/etc/fonts"]
     cache = data.cache_root()
     if cache.is_dir():
         args += _folders(cache.parent) + ["--ro-bind", str(cache), str(cache)]

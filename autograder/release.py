@@ -78,6 +78,8 @@ def solution_notebook(source_nb) -> nbformat.NotebookNode:
 def generate_solutions(out_dir: Path, names: list[str] | None = None, execute: bool = True) -> Path:
     from nbclient import NotebookClient
 
+    from .kernel import SandboxedKernelManager
+
     for name in names or assignments():
         for source_path in sorted((paths.SOURCE / name).glob("*.ipynb")):
             nb = solution_notebook(nbformat.read(source_path, as_version=4))
@@ -89,7 +91,10 @@ def generate_solutions(out_dir: Path, names: list[str] | None = None, execute: b
                 os.environ.update(env)
                 try:
                     with tempfile.TemporaryDirectory() as run_dir:
-                        NotebookClient(nb, timeout=600, kernel_name="python3",
+                        # The kernel a submission runs in under grading (sandboxed, Unix sockets); no
+                        # execution timestamps, so a regeneration differs only where the content does.
+                        NotebookClient(nb, timeout=600, kernel_name="python3", record_timing=False,
+                                       kernel_manager_class=SandboxedKernelManager,
                                        resources={"metadata": {"path": run_dir}}).execute()
                 finally:
                     for k, v in previous.items():
