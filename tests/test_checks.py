@@ -186,3 +186,29 @@ def test_identical_architectures_train_once_per_grading_process(monkeypatch):
     simplecnn.judge_accuracy(data(wider), {"seed": 0}, options)
     simplecnn.judge_accuracy(data(spec.reference_classifier()), {"seed": 0}, Options(profile="gpu"))
     assert len(calls) == 3  # another architecture, another profile: trained again
+
+
+def test_graded_cells_without_a_verdict_fail_closed(monkeypatch):
+    """No verdict from the kit (unknown assignment, grading raised, a check missing) is an error output
+    in every graded cell (nbgrader scores it 0) and a flag, never the kernel's own output."""
+    from autograder import nbgrader_hook
+
+    spec = ASSIGNMENTS[A2]
+
+    def graded_outputs(assignment, raising=None):
+        nb = nbformat.read(paths.RELEASE / A2 / spec.notebook, as_version=4)
+        for cell in nb.cells:
+            if nbgrader_meta(cell).get("grade"):
+                cell.outputs = [nbformat.v4.new_output("stream", text="Graded outside this notebook's kernel…")]
+        if raising:
+            monkeypatch.setattr(nbgrader_hook, "grade_submission", raising)
+        nb, _ = nbgrader_hook.GradeOutsideKernel().preprocess(nb, {"nbgrader": {"assignment": assignment}})
+        return [cell.outputs for cell in nb.cells if nbgrader_meta(cell).get("grade")]
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("grader bug")
+
+    for outputs in (graded_outputs("not-an-assignment"), graded_outputs(A2, boom)):
+        assert outputs and all(any(o.output_type == "error" for o in cell) for cell in outputs), outputs
+        assert not any("Graded outside" in str(cell) for cell in outputs)
+    assert nbgrader_hook.verdict_outputs([])[-1].output_type == "error"
