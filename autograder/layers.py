@@ -1,9 +1,10 @@
-"""Rebuild a student's network from its plain description, and trace it.
+"""Rebuild a student's network from the operations its forward applies (the probe's trace).
 
-The grader never runs the student's module objects: it rebuilds the same
-stack from standard ``torch.nn`` layers (on the ``meta`` device for shapes and
-parameter counts, so that even an absurd layer costs no memory) and checks
-that the rebuilt copy computes what the student's model computed.
+The grader never runs the student's module objects: it rebuilds the traced op
+sequence from standard ``torch.nn`` layers (``protocol.LAYERS``; on the ``meta``
+device for shapes, parameter counts and FLOPs, so that even an absurd layer
+costs no memory), loads the student's weights by op index, and the checks
+compare what the rebuilt copy computes with what the student's model computed.
 """
 from __future__ import annotations
 
@@ -172,28 +173,6 @@ def load_op_weights(network: Network, op_tensors) -> nn.Sequential:
     return module
 
 
-def rebuild(description: dict, device: str | torch.device = "meta") -> nn.Module:
-    """A fresh torch.nn module with the described structure (weights freshly initialised)."""
-    kind = description.get("kind")
-    if "children" in description:
-        return nn.Sequential(*[rebuild(child, device) for child in description["children"]])
-    if "children_named" in description and not description.get("torch"):
-        raise NotRebuildable(
-            f"`{kind}` is a custom module: build the blocks from torch.nn layers inside "
-            "nn.Sequential(...), as in the lecture")
-    if kind not in ALLOWED or not description.get("torch"):
-        raise NotRebuildable(f"`{kind}` is not a layer this assignment uses")
-    args = {k: _int_like(v) for k, v in description.get("args", {}).items()}
-    if kind == "Upsample" and isinstance(args.get("scale_factor"), tuple):
-        args["scale_factor"] = tuple(float(v) for v in args["scale_factor"])
-    with torch.device(device):
-        try:
-            module = ALLOWED[kind](**args)
-        except (TypeError, ValueError, RuntimeError) as exc:
-            raise NotRebuildable(f"`{kind}` with {args}: {exc}") from None
-    return module
-
-
 def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
 
@@ -247,10 +226,3 @@ def trace(module: nn.Module, input_shape: tuple[int, ...]) -> list[LayerRow]:
 def strip_neutral(rows: list[LayerRow]) -> list[LayerRow]:
     """Rows without shape-neutral extras such as Dropout."""
     return [row for row in rows if row.kind not in SHAPE_NEUTRAL]
-
-
-def load_weights(module: nn.Module, state_dict: dict[str, torch.Tensor]) -> nn.Module:
-    """Materialise `module` on the CPU with the student's weights."""
-    module = module.to_empty(device="cpu")
-    module.load_state_dict(state_dict, strict=True)
-    return module

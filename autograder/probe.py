@@ -1,12 +1,14 @@
 """What runs next to student code, inside the sandbox.
 
-This file is copied on its own into the sandbox and run as a script: it imports
-nothing from the kit, so nothing of the grader (expected values, thresholds,
-the reference solution) is reachable from student code.
+This file is copied into the sandbox and run as a script, with one companion:
+``protocol.py`` (bound read-only beside it as ``_protocol.py``), the standard-library
+definition of the probe kinds, payloads and layer table. It imports nothing else
+from the kit, so nothing of the grader (expected values, thresholds, the
+reference solution) is reachable from student code.
 
 It executes the program cells (the instructor's set-up cells and the student's
-answer cells), then answers the grader's probes with plain data only: layer
-descriptions, tensors, numbers. It never judges anything; the grader compares
+answer cells), then answers the grader's probes with plain data only: the
+operations a model's forward applies (``trace_model``), tensors, numbers. It never judges anything; the grader compares
 that data with its own expected values in another process. A student who forges
 this report must forge correct answers, which is the assignment itself.
 

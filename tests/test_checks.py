@@ -212,3 +212,14 @@ def test_graded_cells_without_a_verdict_fail_closed(monkeypatch):
         assert outputs and all(any(o.output_type == "error" for o in cell) for cell in outputs), outputs
         assert not any("Graded outside" in str(cell) for cell in outputs)
     assert nbgrader_hook.verdict_outputs([])[-1].output_type == "error"
+
+
+def test_a_network_far_costlier_than_the_reference_is_not_trained():
+    """Within the size and activation bounds, but ~40× the lecture's FLOPs per image: refused before any
+    training, with the reason (and a flag under grade_submission)."""
+    costly = {CNN: [("nn.Conv2d(32, 64, kernel_size=3, padding=1)", "nn.Conv2d(32, 1024, kernel_size=5, padding=2)"),
+                    ("nn.Linear(64 * 7 * 7, 128)", "nn.Linear(1024 * 7 * 7, 128)")]}
+    from autograder.checks import Options
+
+    verdict = judge_in_process(A2, namespace(A2, costly), {"accuracy"}, Options(profile="cpu"))[0]
+    assert verdict.score == 0 and "MFLOPs per image" in verdict.message and "20×" in verdict.message, verdict.message
