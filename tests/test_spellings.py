@@ -362,3 +362,46 @@ def test_a_network_that_cannot_give_logits_is_not_trained(trained_once):
     edits, _ = MISTAKES["first conv without padding (forward then fails)"]
     result = judge_in_process(A2, namespace(A2, edits), {"accuracy"}, Options(profile="cpu"))[0]
     assert result.score == 0 and "not trained" in result.message
+
+
+# --- assignment 1: the same judging -----------------------------------------------------------------------
+
+A1 = "a1_sizes_and_params"
+RGB_FUNCTIONAL = """
+    class RGBNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 16, 3, padding="same")
+            self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
+            self.fc = nn.Linear(32 * 8 * 8, 10)
+
+        def forward(self, x):
+            x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+            x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+            return self.fc(x.view(x.size(0), -1))
+
+    def rgb_convnet():
+        return RGBNet()
+"""
+KERAS_FUNCTIONAL = """
+    class GAP(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 32, 3, padding=1)
+            self.out = nn.Linear(32, 10)
+
+        def forward(self, x):
+            x = torch.relu(self.conv(x))
+            x = F.adaptive_avg_pool2d(x, 1)
+            return self.out(torch.flatten(x, 1))
+
+    def gap_model():
+        return GAP()
+"""
+
+
+@pytest.mark.parametrize("check, spelling", [("rgb_convnet", RGB_FUNCTIONAL), ("gap_model", KERAS_FUNCTIONAL)],
+                         ids=["rgb-convnet-functional-module", "gap-model-functional-module"])
+def test_assignment1_networks_judged_by_what_they_compute(check, spelling):
+    verdict = {r.check: r for r in judge_in_process(A1, namespace(A1, extra=code(spelling)), {check})}[check]
+    assert verdict.passed, verdict.message
