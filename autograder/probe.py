@@ -266,8 +266,9 @@ class Recorder:
         tensors, params, trainable, names = {}, 0, 0, set()
         if module is not None:
             own, names = _own_tensors(module)
-            for key, tensor in own.items():
-                tensors[key] = self.snapshot.get(id(tensor), tensor).detach().clone()
+            for key, tensor in own.items():  # the snapshot is already a private copy
+                saved = self.snapshot.get(id(tensor))
+                tensors[key] = saved if saved is not None else tensor.detach().clone()
                 if key in names:
                     params += tensor.numel()
                     trainable += tensor.numel() if _requires_grad(tensor) else 0
@@ -350,6 +351,7 @@ def trace_fx(model, snapshot):
     modules = dict(model.named_modules())
     functions = _functions()
     recorder = Recorder(snapshot)
+    node_ops = {}             # node -> index of the op it records
     current = None            # the node holding the tensor the next op must take
     values = {}               # non-tensor nodes: "shape" (x.shape / x.size()), "batch" (its [0]), "other"
 
@@ -401,6 +403,7 @@ def trace_fx(model, snapshot):
             what = target if isinstance(target, str) else getattr(target, "__name__", repr(target))
             raise NotTraceable(f"`{what}` does not simply take the previous operation's output: forward() "
                                "must apply its operations one after the other (no branches, sums or reuse)")
+        node_ops[node] = len(recorder.ops)
         if node.op == "call_module":
             module = modules[target]
             kind = standard_kind(module)
@@ -421,13 +424,14 @@ def trace_fx(model, snapshot):
             else:
                 recorder.add(protocol.RESHAPE, {"shape": shape}, f"Tensor.{target}")
         elif node.op == "call_method" and target in PASS_THROUGH:
-            pass
+            node_ops.pop(node)
         else:
             what = target if isinstance(target, str) else \
                 f"{getattr(target, '__module__', '') or ''}.{getattr(target, '__name__', repr(target))}".lstrip(".")
             raise NotTraceable(f"forward() applies `{what}`, which is not one of this assignment's "
                                "operations (torch.nn layers, F.relu, F.max_pool2d, torch.flatten, x.view(x.size(0), -1) ...)")
         current = node
+    recorder.graph = (fx.GraphModule(model, graph), node_ops)
     return recorder
 
 
@@ -501,23 +505,24 @@ def trace_model(model, x):
 
 
 def _record_shapes(model, recorder, x):
-    """Output shapes of the recorded ops on one real input (informational; None where it fails)."""
+    """Output shapes of the recorded ops on one real input (informational; None where it fails):
+    the traced graph run by torch.fx's interpreter, each op's output shape read as it passes."""
     import torch
+    import torch.fx as fx
+
+    graph_module, node_ops = recorder.graph
+    ops = recorder.ops
+
+    class Shapes(fx.Interpreter):
+        def run_node(self, node):
+            result = super().run_node(node)
+            if node in node_ops and torch.is_tensor(result):
+                ops[node_ops[node]]["output_shape"] = list(result.shape)
+            return result
 
     try:
-        import torch.nn as nn
-
-        y = x.to("meta")  # replayed with torch's own layers built from the records, on the meta device
-        for op in recorder.ops:
-            kind, args = op["kind"], op["args"]
-            if kind == protocol.RESHAPE:
-                y = y.reshape([y.shape[0] if v == protocol.BATCH else v for v in args["shape"]])
-            else:
-                ctor = {k: (tuple(v) if isinstance(v, list) else v) for k, v in args.items()}
-                with torch.device("meta"):
-                    layer = getattr(nn, kind)(**ctor)
-                y = layer(y)
-            op["output_shape"] = list(y.shape)
+        with torch.no_grad():
+            Shapes(graph_module).run(x)
     except Exception:
         pass
 
@@ -550,8 +555,7 @@ def probe_model(namespace, args):
         raise TypeError(f"`{args['name']}` should give an nn.Module, got {type(model).__name__}")
     key = protocol.shape_key
     data = {"outputs": {}, "train_outputs": {}, "errors": {}, "train_errors": {}}
-    # Weights and flags before any forward: a model that changes itself while it runs is judged on these.
-    data["state_dict"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    # Flags before any forward (the weights travel with the ops, snapshotted before any forward too).
     data["requires_grad"] = {k: _requires_grad(p) for k, p in nn.Module.named_parameters(model)}
     shapes = args["inputs"]
     nn.Module.train(model, True)
