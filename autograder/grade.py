@@ -156,7 +156,7 @@ def grade_submission(submitted, assignment: Assignment, options: Options | None 
             if check.id == "accuracy":
                 accuracy_seconds = time.perf_counter() - check_started
         report.results.append(result)
-        report.flags += result.flags
+        report.flags += [flag for flag in result.flags if flag not in report.flags]  # one reason, one flag
     report.seconds["checks"] = time.perf_counter() - judging - accuracy_seconds
     if accuracy_seconds:
         report.seconds["accuracy"] = accuracy_seconds

@@ -1,9 +1,10 @@
-"""Rebuild a student's network from its plain description, and trace it.
+"""Rebuild a student's network from the operations its forward applies (the probe's trace).
 
-The grader never runs the student's module objects: it rebuilds the same
-stack from standard ``torch.nn`` layers (on the ``meta`` device for shapes and
-parameter counts, so that even an absurd layer costs no memory) and checks
-that the rebuilt copy computes what the student's model computed.
+The grader never runs the student's module objects: it rebuilds the traced op
+sequence from standard ``torch.nn`` layers (``protocol.LAYERS``; on the ``meta``
+device for shapes, parameter counts and FLOPs, so that even an absurd layer
+costs no memory), loads the student's weights by op index, and the checks
+compare what the rebuilt copy computes with what the student's model computed.
 """
 from __future__ import annotations
 
@@ -13,20 +14,15 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-# Layer kinds a student may use in these assignments, with their arguments.
-ALLOWED = {
-    "Conv1d": nn.Conv1d, "Conv2d": nn.Conv2d, "Linear": nn.Linear,
-    "MaxPool1d": nn.MaxPool1d, "MaxPool2d": nn.MaxPool2d, "AvgPool2d": nn.AvgPool2d,
-    "AdaptiveAvgPool2d": nn.AdaptiveAvgPool2d, "AdaptiveMaxPool2d": nn.AdaptiveMaxPool2d,
-    "Upsample": nn.Upsample, "Flatten": nn.Flatten, "Dropout": nn.Dropout,
-    "Dropout2d": nn.Dropout2d, "BatchNorm1d": nn.BatchNorm1d, "BatchNorm2d": nn.BatchNorm2d,
-    "Softmax": nn.Softmax, "LogSoftmax": nn.LogSoftmax, "ReLU": nn.ReLU, "Sigmoid": nn.Sigmoid,
-    "Tanh": nn.Tanh, "Identity": nn.Identity, "GELU": nn.GELU, "LeakyReLU": nn.LeakyReLU,
-}
-SHAPE_NEUTRAL = {"Dropout", "Dropout2d", "Identity"}
-ACTIVATIONS = {"ReLU", "Sigmoid", "Tanh", "GELU", "LeakyReLU"}
+from . import protocol
+
+# The layer kinds a student may use: protocol.LAYERS, each the torch.nn class of that name.
+ALLOWED = {kind: getattr(nn, kind) for kind in protocol.LAYERS}
+SHAPE_NEUTRAL = protocol.SHAPE_NEUTRAL
+ACTIVATIONS = protocol.ACTIVATIONS
 MAX_PARAMETERS = 50_000_000
 MAX_ACTIVATIONS_PER_IMAGE = 2_000_000   # every layer's output added up; SimpleCNN has about 90,000
+MAX_OPS = 200
 
 
 class NotRebuildable(ValueError):
@@ -48,25 +44,132 @@ def _int_like(value):
     return value
 
 
-def rebuild(description: dict, device: str | torch.device = "meta") -> nn.Module:
-    """A fresh torch.nn module with the described structure (weights freshly initialised)."""
-    kind = description.get("kind")
-    if "children" in description:
-        return nn.Sequential(*[rebuild(child, device) for child in description["children"]])
-    if "children_named" in description and not description.get("torch"):
-        raise NotRebuildable(
-            f"`{kind}` is a custom module: build the blocks from torch.nn layers inside "
-            "nn.Sequential(...), as in the lecture")
-    if kind not in ALLOWED or not description.get("torch"):
-        raise NotRebuildable(f"`{kind}` is not a layer this assignment uses")
-    args = {k: _int_like(v) for k, v in description.get("args", {}).items()}
-    if kind == "Upsample" and isinstance(args.get("scale_factor"), tuple):
+class Reshape(nn.Module):
+    """x.view(shape) / x.reshape(shape), where "batch" in the shape stands for x.size(0)."""
+
+    def __init__(self, shape):
+        super().__init__()
+        self.shape = [protocol.BATCH if v == protocol.BATCH else int(v) for v in shape]
+
+    def forward(self, x):
+        return x.reshape([x.shape[0] if v == protocol.BATCH else v for v in self.shape])
+
+
+@dataclass
+class Network:
+    """A traced network rebuilt from standard layers: canonical ops, the module, shapes on meta."""
+    ops: list[protocol.Op]
+    module: nn.Sequential
+    rows: list[LayerRow]
+
+    @property
+    def output_shape(self):
+        return self.rows[-1].output_shape if self.rows else None
+
+    def canonical(self) -> tuple:
+        return tuple(op.canonical() for op in self.ops)
+
+
+def build_layer(op: protocol.Op, device="meta") -> nn.Module:
+    if op.kind == protocol.RESHAPE:
+        shape = op.args.get("shape")
+        if not isinstance(shape, list) or not all(v == protocol.BATCH or (isinstance(v, int) and not isinstance(v, bool))
+                                                  for v in shape):
+            raise NotRebuildable(f"a reshape to {shape!r} is not one this assignment uses")
+        return Reshape(shape)
+    if op.kind not in ALLOWED:
+        raise NotRebuildable(f"`{op.kind}` is not a layer this assignment uses (standard torch.nn layers only, "
+                             "not subclasses or look-alikes)")
+    args = {k: _int_like(v) for k, v in protocol.canonical_args(op.kind, op.args).items()}
+    if op.kind == "Upsample" and isinstance(args.get("scale_factor"), tuple):
         args["scale_factor"] = tuple(float(v) for v in args["scale_factor"])
     with torch.device(device):
         try:
-            module = ALLOWED[kind](**args)
+            return ALLOWED[op.kind](**args)
         except (TypeError, ValueError, RuntimeError) as exc:
-            raise NotRebuildable(f"`{kind}` with {args}: {exc}") from None
+            raise NotRebuildable(f"`{op.kind}` with {args}: {exc}") from None
+
+
+def _flatten_equivalent(op: protocol.Op, shape) -> protocol.Op:
+    """x.view(-1, C·H·W) and x.view(x.size(0), C·H·W) are nn.Flatten() when they keep the batch."""
+    if op.kind != protocol.RESHAPE or shape is None or len(shape) < 2:
+        return op
+    per_image = math.prod(shape[1:])
+    if op.args.get("shape") in ([protocol.BATCH, -1], [-1, per_image], [protocol.BATCH, per_image]):
+        return protocol.Op("Flatten", {"start_dim": 1, "end_dim": -1}, 0, 0, None, op.name)
+    return op
+
+
+def rebuild_ops(records, input_shape) -> Network:
+    """The traced ops rebuilt from standard layers on the meta device, with the shape after each.
+
+    Spellings become one canonical op (x.view(n, -1) is Flatten, padding='same' is the number);
+    a layer that cannot take its input gets the error in its row, and the rows after it no shape.
+    """
+    if not isinstance(records, list) or not records:
+        raise NotRebuildable("no operations were recorded")
+    if len(records) > MAX_OPS:
+        raise NotRebuildable(f"{len(records)} operations is far beyond anything this assignment needs")
+    try:
+        ops = [protocol.Op.from_dict(record) for record in records]
+    except ValueError as exc:
+        raise NotRebuildable(f"malformed trace: {exc}") from None
+    x = torch.empty(*input_shape, device="meta")
+    canonical, modules, rows = [], [], []
+    for index, op in enumerate(ops):
+        op = _flatten_equivalent(op, tuple(x.shape) if x is not None else None)
+        layer = build_layer(op)
+        canonical.append(op)
+        modules.append(layer)
+        params = count_parameters(layer)
+        name = op.name or str(index)
+        if x is None:
+            rows.append(LayerRow(name, op.kind, None, params, "not reached"))
+            continue
+        try:
+            x = layer(x)
+            rows.append(LayerRow(name, op.kind, tuple(x.shape), params))
+        except Exception as exc:
+            rows.append(LayerRow(name, op.kind, None, params, str(exc).splitlines()[0][:300] if str(exc) else
+                                 type(exc).__name__))
+            x = None
+    module = nn.Sequential(*modules)
+    check_size(module)
+    return Network(canonical, module, rows)
+
+
+def estimate_flops(rows: list[LayerRow], module: nn.Sequential, input_shape) -> int:
+    """Forward FLOPs per image: 2·MACs of convolutions and linear layers, one per output value elsewhere."""
+    total = 0
+    previous = input_shape
+    for row, layer in zip(rows, module):
+        if row.output_shape is None:
+            break
+        out = math.prod(row.output_shape[1:])
+        if isinstance(layer, (nn.Conv1d, nn.Conv2d)):
+            total += 2 * out * (layer.in_channels // layer.groups) * math.prod(layer.kernel_size)
+        elif isinstance(layer, nn.Linear):
+            total += 2 * (out // max(layer.out_features, 1)) * layer.in_features * layer.out_features
+        else:
+            total += max(out, math.prod(previous[1:]) if previous else 0)
+        previous = row.output_shape
+    return total
+
+
+def load_op_weights(network: Network, op_tensors) -> nn.Sequential:
+    """The rebuilt network on the CPU with the student's tensors, loaded by op index."""
+    if not isinstance(op_tensors, list) or len(op_tensors) != len(network.ops):
+        raise NotRebuildable("the traced weights do not match the traced operations")
+    module = network.module.to_empty(device="cpu")
+    for index, (layer, tensors) in enumerate(zip(module, op_tensors)):
+        if not isinstance(tensors, dict) or not all(isinstance(k, str) and torch.is_tensor(v)
+                                                    for k, v in tensors.items()):
+            raise NotRebuildable(f"the weights of operation {index} are malformed")
+        try:
+            layer.load_state_dict(tensors, strict=True)
+        except RuntimeError as exc:
+            raise NotRebuildable(f"the weights of operation {index} ({network.ops[index].kind}) do not fit it: "
+                                 f"{str(exc)[:300]}") from None
     return module
 
 
@@ -123,10 +226,3 @@ def trace(module: nn.Module, input_shape: tuple[int, ...]) -> list[LayerRow]:
 def strip_neutral(rows: list[LayerRow]) -> list[LayerRow]:
     """Rows without shape-neutral extras such as Dropout."""
     return [row for row in rows if row.kind not in SHAPE_NEUTRAL]
-
-
-def load_weights(module: nn.Module, state_dict: dict[str, torch.Tensor]) -> nn.Module:
-    """Materialise `module` on the CPU with the student's weights."""
-    module = module.to_empty(device="cpu")
-    module.load_state_dict(state_dict, strict=True)
-    return module

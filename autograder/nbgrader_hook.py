@@ -23,7 +23,7 @@ from nbgrader.preprocessors import ClearHiddenTests, Execute, NbGraderPreprocess
 from traitlets import Integer, List, Unicode
 
 from .checks import Options
-from .grade import ASSIGNMENTS, grade_submission
+from .grade import ASSIGNMENTS, Report, grade_submission
 from .hostfs import REPORTS, report_file, write_report  # noqa: F401  (REPORTS, report_file: public here too)
 from .kernel import SandboxedKernelManager
 from .notebook import grade_id_of, nbgrader_meta
@@ -167,7 +167,9 @@ class SafeExecute(Execute):
 
 
 def verdict_outputs(results) -> list[NotebookNode]:
-    """The outputs of a graded cell, from the checks it holds."""
+    """The outputs of a graded cell, from the checks it holds; none at all is an error (scores 0)."""
+    if not results:
+        return not_graded_outputs("the kit has no verdict for this cell")
     score = sum(r.score for r in results)
     points = sum(r.points for r in results)
     lines = [f"{'✓' if r.passed else '✗'} {r.message} ({r.score:g}/{r.points:g})" for r in results]
@@ -182,31 +184,67 @@ def verdict_outputs(results) -> list[NotebookNode]:
     return [stream]
 
 
+def not_graded_outputs(reason: str) -> list[NotebookNode]:
+    """A graded cell the kit gave no verdict: an error output, which nbgrader scores 0 (fail closed)."""
+    text = f"Not graded: {reason}. This cell scores 0 until the instructor regrades it."
+    return [NotebookNode(output_type="stream", name="stdout", text=text + "\n"),
+            NotebookNode(output_type="error", ename="NotGraded", evalue=reason, traceback=[text])]
+
+
 class GradeOutsideKernel(NbGraderPreprocessor):
-    """Write every graded cell's outputs from the kit's verdicts."""
+    """Write every graded cell's outputs from the kit's verdicts.
+
+    Fails closed: a graded cell without a verdict (an assignment the kit does not know, a grading that
+    raised, a check missing for the cell) gets an error output, never the kernel's own output, and the
+    submission a flag with the reason.
+    """
 
     profile = Unicode("", help="accuracy profile ('cpu', 'gpu'); empty picks by device").tag(config=True)
 
     def preprocess(self, nb, resources):
-        assignment = ASSIGNMENTS.get(resources.get("nbgrader", {}).get("assignment"))
-        if assignment is None:
-            self.log.warning("No kit checks for assignment %r", resources.get("nbgrader", {}).get("assignment"))
-            return nb, resources
+        assignment_name = resources.get("nbgrader", {}).get("assignment")
+        assignment = ASSIGNMENTS.get(assignment_name)
         name = resources.get("unique_key", "notebook")
-        report = grade_submission(nb, assignment, Options(profile=self.profile or None), name=name)
+        report, reason = None, None
+        if assignment is None:
+            reason = f"the kit has no checks for assignment {assignment_name!r}"
+        else:
+            try:
+                report = grade_submission(nb, assignment, Options(profile=self.profile or None), name=name)
+            except Exception as exc:  # a grader fault: never full marks by default
+                self.log.exception("Grading %s raised", name)
+                reason = f"grading raised {type(exc).__name__}: {str(exc)[:300]}"
+        if report is None:
+            report = Report(str(assignment_name), name, [], error=reason)
+            report.flags.append(f"not graded: {reason}")
         kernel_error = resources.get("cnn_kit", {}).get("kernel_error")
         if kernel_error:
             report.flags.append(f"the notebook's kernel failed while nbgrader ran it: {kernel_error}")
         report.flags += resources.get("cnn_kit", {}).get("flags", [])
-        by_cell = report.by_cell()
+        by_cell: dict = {}
+        if assignment is not None and report.results:
+            index = {r.check: r for r in report.results}
+            for cell_id, checks in assignment.cells.items():
+                found = [index[c.id] for c in checks if c.id in index]
+                if len(found) == len(checks):
+                    by_cell[cell_id] = found
+                else:
+                    missing = ", ".join(c.id for c in checks if c.id not in index)
+                    report.flags.append(f"not graded: cell {cell_id} has no verdict for {missing}")
         for cell in nb.cells:
             grade_id = grade_id_of(cell)
-            if grade_id in by_cell and cell.get("cell_type") == "code" and nbgrader_meta(cell).get("grade"):
-                cell.outputs = verdict_outputs(by_cell[grade_id])
+            if cell.get("cell_type") == "code" and nbgrader_meta(cell).get("grade"):
+                if grade_id in by_cell:
+                    cell.outputs = verdict_outputs(by_cell[grade_id])
+                else:
+                    why = reason or f"no check of the kit grades cell {grade_id!r}"
+                    cell.outputs = not_graded_outputs(why)
+                    if reason is None:
+                        report.flags.append(f"not graded: {why}")
         folder = resources.get("metadata", {}).get("path")  # <course>/autograded/<student>/<assignment>
         student = resources.get("nbgrader", {}).get("student")
         if folder and student:
-            write_report(Path(folder).resolve().parents[2], assignment.name, student, report.to_json())
+            write_report(Path(folder).resolve().parents[2], report.assignment, student, report.to_json())
         for flag in report.flags:
             self.log.warning("FLAG %s: %s", name, flag)
         self.log.info("%s: %g/%g", name, report.score, report.points)

@@ -1,12 +1,14 @@
 """What runs next to student code, inside the sandbox.
 
-This file is copied on its own into the sandbox and run as a script: it imports
-nothing from the kit, so nothing of the grader (expected values, thresholds,
-the reference solution) is reachable from student code.
+This file is copied into the sandbox and run as a script, with one companion:
+``protocol.py`` (bound read-only beside it as ``_protocol.py``), the standard-library
+definition of the probe kinds, payloads and layer table. It imports nothing else
+from the kit, so nothing of the grader (expected values, thresholds, the
+reference solution) is reachable from student code.
 
 It executes the program cells (the instructor's set-up cells and the student's
-answer cells), then answers the grader's probes with plain data only: layer
-descriptions, tensors, numbers. It never judges anything; the grader compares
+answer cells), then answers the grader's probes with plain data only: the
+operations a model's forward applies (``trace_model``), tensors, numbers. It never judges anything; the grader compares
 that data with its own expected values in another process. A student who forges
 this report must forge correct answers, which is the assignment itself.
 
@@ -84,11 +86,10 @@ CLASS_ATTRIBUTES = ("__call__", "_call_impl", "forward", "parameters", "named_pa
                     "__getattr__", "__getattribute__", "__iter__", "__getitem__", "__len__", "__init__",
                     "__new__", "_named_members", "_apply", "__torch_function__", "requires_grad",
                     "requires_grad_", "detach", "clone", "data")
-LAYERS = ("Conv1d", "Conv2d", "Linear", "MaxPool1d", "MaxPool2d", "ReLU", "Flatten", "Dropout",
-          "AdaptiveAvgPool2d", "Upsample", "Softmax", "LogSoftmax", "Sigmoid", "Identity", "CrossEntropyLoss")
 TENSOR_ATTRIBUTES = ("size", "numel", "dim", "backward", "item", "tolist", "clone", "detach", "__eq__",
                      "argmax", "float", "sum", "requires_grad", "requires_grad_", "shape", "data",
-                     "__torch_function__", "__getitem__", "__reduce_ex__", "exp", "all", "max")
+                     "__torch_function__", "__getitem__", "__reduce_ex__", "exp", "all", "max", "view",
+                     "reshape", "flatten", "relu", "softmax")
 BUILTINS = ("len", "sum", "isinstance", "type", "getattr", "setattr", "hasattr", "print", "int", "float",
             "round", "abs", "min", "max", "range", "zip", "open", "__import__", "exec", "compile",
             "sorted", "list", "dict", "tuple", "str", "repr", "iter", "next", "enumerate", "any", "all",
@@ -101,7 +102,8 @@ def watched_objects():
     import torch.nn.functional as F
 
     watched = {}
-    classes = [nn.Module, nn.Sequential, nn.Parameter] + [getattr(nn, layer) for layer in LAYERS]
+    classes = [nn.Module, nn.Sequential, nn.ModuleList, nn.Parameter, nn.CrossEntropyLoss] + \
+        [getattr(nn, layer) for layer in protocol.LAYERS]
     for cls in classes:
         own = vars(cls)
         for name in CLASS_ATTRIBUTES:
@@ -109,11 +111,13 @@ def watched_objects():
     for name in TENSOR_ATTRIBUTES:  # looked up statically: a classmethod gives a new object per getattr
         watched[f"torch.Tensor.{name}"] = next((vars(k)[name] for k in torch.Tensor.__mro__ if name in vars(k)),
                                                None)
-    for name in ("conv1d", "conv2d", "linear", "relu", "max_pool2d", "cross_entropy",
-                 "softmax", "log_softmax", "adaptive_avg_pool2d", "interpolate", "dropout"):
+    for name in ("conv1d", "conv2d", "linear", "relu", "max_pool2d", "cross_entropy", "softmax", "log_softmax",
+                 "adaptive_avg_pool2d", "interpolate", "dropout", "avg_pool2d", "dropout2d", "gelu",
+                 "leaky_relu", "sigmoid", "tanh"):
         watched[f"torch.nn.functional.{name}"] = getattr(F, name)
-    for name in ("manual_seed", "zeros", "randn", "tensor", "save", "no_grad", "is_tensor",
-                 "equal", "allclose", "set_grad_enabled", "Generator", "Tensor", "max", "exp"):
+    for name in ("manual_seed", "zeros", "randn", "tensor", "save", "no_grad", "is_tensor", "equal", "allclose",
+                 "set_grad_enabled", "Generator", "Tensor", "max", "exp", "flatten", "relu", "softmax", "dropout",
+                 "max_pool2d", "sigmoid", "tanh"):
         watched[f"torch.{name}"] = getattr(torch, name)
     for name in ("optim.Adam.step", "optim.SGD.step", "optim.Optimizer.zero_grad"):
         owner, attr = name.rsplit(".", 1)
@@ -195,29 +199,29 @@ def describe_error(exc):
     return f"{text[:500]} ({where})" if where else text[:500]
 
 
-# --- describing modules -------------------------------------------------------------
+# --- tracing: a model as the sequence of operations its forward applies ----------------------------
 
-LAYER_ARGS = {
-    "Conv1d": ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
-               "groups", "padding_mode"),
-    "Conv2d": ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
-               "groups", "padding_mode"),
-    "Linear": ("in_features", "out_features"),
-    "MaxPool1d": ("kernel_size", "stride", "padding", "dilation", "ceil_mode"),
-    "MaxPool2d": ("kernel_size", "stride", "padding", "dilation", "ceil_mode"),
-    "AvgPool2d": ("kernel_size", "stride", "padding", "ceil_mode"),
-    "AdaptiveAvgPool2d": ("output_size",),
-    "AdaptiveMaxPool2d": ("output_size",),
-    "Upsample": ("size", "scale_factor", "mode"),
-    "Flatten": ("start_dim", "end_dim"),
-    "Dropout": ("p",),
-    "Dropout2d": ("p",),
-    "BatchNorm1d": ("num_features",),
-    "BatchNorm2d": ("num_features",),
-    "Softmax": ("dim",),
-    "LogSoftmax": ("dim",),
-    "ReLU": (), "Sigmoid": (), "Tanh": (), "Identity": (), "GELU": (), "LeakyReLU": ("negative_slope",),
-}
+def _load_protocol():
+    """The protocol module: from the kit's package, or beside this script in the sandbox."""
+    try:
+        from . import protocol  # imported as autograder.probe (the grader, unit tests)
+        return protocol
+    except ImportError:
+        import importlib.util
+
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_protocol.py")
+        spec = importlib.util.spec_from_file_location("_cnn_kit_protocol", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+        spec.loader.exec_module(module)
+        return module
+
+
+protocol = _load_protocol()
+
+
+class NotTraceable(Exception):
+    """The forward does something the tracer cannot turn into a plain sequence of standard operations."""
 
 
 def plain(value):
@@ -228,21 +232,299 @@ def plain(value):
     return repr(value)
 
 
-def describe(module):
-    """A module as plain data: kind, constructor arguments, children."""
+def standard_kind(module):
+    """The layer kind of `module` if its type *is* the torch.nn class of that name, else None."""
     import torch.nn as nn
 
     kind = type(module).__name__
-    node = {"kind": kind, "torch": type(module).__module__.startswith("torch.nn")}
-    if isinstance(module, nn.Sequential):
-        node["children"] = [describe(child) for child in module]
-    elif node["torch"] and kind in LAYER_ARGS:
-        node["args"] = {name: plain(getattr(module, name, None)) for name in LAYER_ARGS[kind]}
-        if hasattr(module, "bias") and kind in ("Conv1d", "Conv2d", "Linear"):
-            node["args"]["bias"] = module.bias is not None
-    else:
-        node["children_named"] = {name: describe(child) for name, child in module.named_children()}
-    return node
+    return kind if kind in protocol.LAYERS and type(module) is getattr(nn, kind, None) else None
+
+
+def module_args(module, kind):
+    args = {name: plain(getattr(module, name, None)) for name in protocol.LAYERS[kind]}
+    if kind in protocol.WITH_BIAS:
+        args["bias"] = module.bias is not None
+    return args
+
+
+def _own_tensors(module):
+    """A standard layer's own parameters and buffers, read from its dicts (past any method override)."""
+    state = vars(module)
+    tensors = {name: t for name, t in state.get("_parameters", {}).items() if t is not None}
+    tensors.update({name: t for name, t in state.get("_buffers", {}).items() if t is not None})
+    return tensors, set(state.get("_parameters", {}))
+
+
+class Recorder:
+    """Collects ops; the op tensors come from a snapshot taken before any of the student's code ran."""
+
+    def __init__(self, snapshot):
+        self.snapshot = snapshot
+        self.ops, self.tensors = [], []
+
+    def add(self, kind, args, name, module=None, output_shape=None):
+        tensors, params, trainable, names = {}, 0, 0, set()
+        if module is not None:
+            own, names = _own_tensors(module)
+            for key, tensor in own.items():  # the snapshot is already a private copy
+                saved = self.snapshot.get(id(tensor))
+                tensors[key] = saved if saved is not None else tensor.detach().clone()
+                if key in names:
+                    params += tensor.numel()
+                    trainable += tensor.numel() if _requires_grad(tensor) else 0
+        self.ops.append(protocol.Op(kind, args, params, trainable, output_shape, name).to_dict())
+        self.tensors.append(tensors)
+
+
+def _functions():
+    """Functional spellings: target -> (kind, positional parameter names, defaults)."""
+    import torch
+    import torch.nn.functional as F
+
+    table = {}
+
+    def add(targets, kind, names, **defaults):
+        for target in targets:
+            table[target] = (kind, names, defaults)
+
+    add((F.relu, torch.relu, torch.relu_, F.relu_), "ReLU", ("input", "inplace"))
+    add((F.max_pool2d,), "MaxPool2d", ("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode",
+                                       "return_indices"))
+    add((torch.max_pool2d,), "MaxPool2d", ("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode"))
+    add((F.max_pool1d,), "MaxPool1d", ("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode",
+                                       "return_indices"))
+    add((F.avg_pool2d,), "AvgPool2d", ("input", "kernel_size", "stride", "padding", "ceil_mode"))
+    add((F.adaptive_avg_pool2d,), "AdaptiveAvgPool2d", ("input", "output_size"))
+    add((F.adaptive_max_pool2d,), "AdaptiveMaxPool2d", ("input", "output_size"))
+    add((torch.flatten,), "Flatten", ("input", "start_dim", "end_dim"), start_dim=0, end_dim=-1)
+    add((F.dropout,), "Dropout", ("input", "p", "training", "inplace"), p=0.5)
+    add((torch.dropout,), "Dropout", ("input", "p", "train"))
+    add((F.dropout2d,), "Dropout2d", ("input", "p", "training", "inplace"), p=0.5)
+    add((F.softmax, torch.softmax), "Softmax", ("input", "dim"))
+    add((F.log_softmax, torch.log_softmax), "LogSoftmax", ("input", "dim"))
+    add((torch.sigmoid, F.sigmoid), "Sigmoid", ("input",))
+    add((torch.tanh, F.tanh), "Tanh", ("input",))
+    add((F.gelu,), "GELU", ("input",))
+    add((F.leaky_relu,), "LeakyReLU", ("input", "negative_slope", "inplace"))
+    return table
+
+
+METHODS = {"relu": ("ReLU", ("input",), {}), "relu_": ("ReLU", ("input",), {}),
+           "flatten": ("Flatten", ("input", "start_dim", "end_dim"), {"start_dim": 0, "end_dim": -1}),
+           "softmax": ("Softmax", ("input", "dim"), {}), "log_softmax": ("LogSoftmax", ("input", "dim"), {}),
+           "sigmoid": ("Sigmoid", ("input",), {}), "tanh": ("Tanh", ("input",), {})}
+PASS_THROUGH = {"contiguous"}
+
+
+def _functional_args(kind, names, defaults, args, kwargs):
+    """A functional call's arguments as the describing arguments of the equivalent layer."""
+    import torch.nn as nn
+
+    bound = dict(defaults)
+    bound.update(zip(names, args))
+    bound.update(kwargs)
+    if bound.get("return_indices"):
+        raise NotTraceable(f"{kind} with return_indices=True is not one of this assignment's operations")
+    bound = {k: v for k, v in bound.items()
+             if k not in ("input", "inplace", "training", "train", "return_indices")}
+    if kind == "Dropout" and "p" in bound:
+        bound = {"p": bound["p"]}
+    try:
+        layer = getattr(nn, kind)(**bound)
+    except Exception as exc:
+        raise NotTraceable(f"{kind} with {bound}: {type(exc).__name__}: {exc}") from None
+    return module_args(layer, kind)
+
+
+def trace_fx(model, snapshot):
+    """The ops of model.forward by torch.fx symbolic tracing (standard layers are leaves)."""
+    import operator
+
+    import torch
+    import torch.fx as fx
+
+    class Tracer(fx.Tracer):
+        def is_leaf_module(self, module, qualname):
+            return standard_kind(module) is not None
+
+    graph = Tracer().trace(model)
+    modules = dict(model.named_modules())
+    functions = _functions()
+    recorder = Recorder(snapshot)
+    node_ops = {}             # node -> index of the op it records
+    current = None            # the node holding the tensor the next op must take
+    values = {}               # non-tensor nodes: "shape" (x.shape / x.size()), "batch" (its [0]), "other"
+
+    def tensor_inputs(node):
+        found = []
+        fx.node.map_arg((node.args, node.kwargs), lambda n: found.append(n) if n not in values else None)
+        return found
+
+    def resolve(arg):
+        if isinstance(arg, fx.Node):
+            if values.get(arg) == protocol.BATCH:
+                return protocol.BATCH
+            raise NotTraceable("a reshape whose size is computed from the tensor: write x.view(x.size(0), -1) "
+                               "or nn.Flatten()")
+        if isinstance(arg, (list, tuple)):
+            return [resolve(a) for a in arg]
+        return arg
+
+    for node in graph.nodes:
+        if node.op == "placeholder":
+            if current is not None:
+                raise NotTraceable("forward() takes more than the input tensor")
+            current = node
+            continue
+        if node.op == "output":
+            if node.args[0] is not current:
+                raise NotTraceable("forward() does not return the result of its last operation")
+            break
+        if node.op == "get_attr":
+            raise NotTraceable(f"forward() uses the tensor `{node.target}` directly: keep weights inside "
+                               "torch.nn layers (nn.Conv2d, nn.Linear)")
+        target = node.target
+        # Shape arithmetic: x.size(0), x.shape[0], x.size() -- values, not operations.
+        if node.op == "call_method" and target == "size":
+            values[node] = protocol.BATCH if node.args[1:] == (0,) or node.kwargs.get("dim") == 0 else \
+                "shape" if len(node.args) == 1 and not node.kwargs else "other"
+            continue
+        if node.op == "call_function" and target is getattr and node.args[1] == "shape":
+            values[node] = "shape"
+            continue
+        if node.op == "call_function" and target is operator.getitem and node.args[0] in values:
+            values[node] = protocol.BATCH if values[node.args[0]] == "shape" and node.args[1] == 0 else "other"
+            continue
+        if node.op == "call_method" and target == "dim":
+            values[node] = "other"
+            continue
+        inputs = tensor_inputs(node)
+        if len(inputs) != 1 or inputs[0] is not current:
+            what = target if isinstance(target, str) else getattr(target, "__name__", repr(target))
+            raise NotTraceable(f"`{what}` does not simply take the previous operation's output: forward() "
+                               "must apply its operations one after the other (no branches, sums or reuse)")
+        node_ops[node] = len(recorder.ops)
+        if node.op == "call_module":
+            module = modules[target]
+            kind = standard_kind(module)
+            recorder.add(kind, module_args(module, kind), target, module)
+        elif node.op == "call_function" and target in functions:
+            kind, names, defaults = functions[target]
+            recorder.add(kind, _functional_args(kind, names, defaults, node.args, node.kwargs),
+                         f"{getattr(target, '__module__', '')}.{getattr(target, '__name__', '')}")
+        elif node.op == "call_method" and target in METHODS:
+            kind, names, defaults = METHODS[target]
+            recorder.add(kind, _functional_args(kind, names, defaults, node.args, node.kwargs), f"Tensor.{target}")
+        elif node.op == "call_method" and target in ("view", "reshape"):
+            shape = node.args[1:] if len(node.args) > 2 or not isinstance(node.args[1], (list, tuple)) \
+                else node.args[1]
+            shape = resolve(list(shape) if not node.kwargs else list(node.kwargs.get("shape", shape)))
+            if shape == [protocol.BATCH, -1]:
+                recorder.add("Flatten", {"start_dim": 1, "end_dim": -1}, f"Tensor.{target}")
+            else:
+                recorder.add(protocol.RESHAPE, {"shape": shape}, f"Tensor.{target}")
+        elif node.op == "call_method" and target in PASS_THROUGH:
+            node_ops.pop(node)
+        else:
+            what = target if isinstance(target, str) else \
+                f"{getattr(target, '__module__', '') or ''}.{getattr(target, '__name__', repr(target))}".lstrip(".")
+            raise NotTraceable(f"forward() applies `{what}`, which is not one of this assignment's "
+                               "operations (torch.nn layers, F.relu, F.max_pool2d, torch.flatten, x.view(x.size(0), -1) ...)")
+        current = node
+    recorder.graph = (fx.GraphModule(model, graph), node_ops)
+    return recorder
+
+
+def trace_hooks(model, x, snapshot):
+    """The ops of one real forward, recorded by forward hooks on the standard layers, in call order.
+
+    Hooks see layers only: a functional operation between two layers breaks the chain (the next
+    layer's input is not the previous layer's output), and that is refused here, not guessed.
+    """
+    import torch
+    import torch.nn as nn
+
+    recorder = Recorder(snapshot)
+    chain = {"last": x, "broken": None}
+
+    def hook(name, module, kind):
+        def record(_module, inputs, output):
+            if chain["broken"] is None and (not inputs or inputs[0] is not chain["last"]):
+                chain["broken"] = f"the input of `{name}` is not the previous layer's output"
+            recorder.add(kind, module_args(module, kind), name, module, plain(list(output.shape)))
+            chain["last"] = output
+        return record
+
+    handles = []
+    for name, module in nn.Module.named_modules(model):
+        kind = standard_kind(module)
+        if kind is not None:
+            handles.append(nn.Module.register_forward_hook(module, hook(name, module, kind)))
+        elif not list(nn.Module.children(module)) and any(True for _ in nn.Module.parameters(module)):
+            raise NotTraceable(f"`{name}` ({type(module).__name__}) is not a standard torch.nn layer")
+    try:
+        with torch.no_grad():
+            out = model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    if chain["broken"] is None and out is not chain["last"]:
+        chain["broken"] = "forward() returns something other than its last layer's output"
+    if chain["broken"]:
+        raise NotTraceable(chain["broken"] + " (operations outside torch.nn layers cannot be recorded here)")
+    return recorder
+
+
+def trace_model(model, x):
+    """(ops, op tensors, tracer, error): fx first; where it fails, forward hooks; else why neither works."""
+    import torch
+    import torch.nn as nn
+
+    snapshot = {id(t): t.detach().clone() for t in list(nn.Module.parameters(model)) + list(nn.Module.buffers(model))}
+    was_training = model.training
+    try:
+        recorder = trace_fx(model, snapshot)
+        _record_shapes(model, recorder, x)
+        return recorder.ops, recorder.tensors, "fx", None
+    except NotTraceable as exc:
+        return [], [], None, str(exc)  # the graph is known and not a plain stack: hooks would not help
+    except Exception as exc:
+        fx_error = describe_error(exc)
+    finally:
+        nn.Module.train(model, was_training)
+    try:
+        recorder = trace_hooks(model, x, snapshot)
+        return recorder.ops, recorder.tensors, "hooks", None
+    except Exception as exc:
+        hooks_error = describe_error(exc) if not isinstance(exc, NotTraceable) else str(exc)
+    finally:
+        nn.Module.train(model, was_training)
+    return [], [], None, (f"its forward() could not be traced (torch.fx: {fx_error}; forward hooks: "
+                          f"{hooks_error}): write forward() as a plain sequence of torch.nn layers and "
+                          "functions, without `if`s or loops that depend on the input")
+
+
+def _record_shapes(model, recorder, x):
+    """Output shapes of the recorded ops on one real input (informational; None where it fails):
+    the traced graph run by torch.fx's interpreter, each op's output shape read as it passes."""
+    import torch
+    import torch.fx as fx
+
+    graph_module, node_ops = recorder.graph
+    ops = recorder.ops
+
+    class Shapes(fx.Interpreter):
+        def run_node(self, node):
+            result = super().run_node(node)
+            if node in node_ops and torch.is_tensor(result):
+                ops[node_ops[node]]["output_shape"] = list(result.shape)
+            return result
+
+    try:
+        with torch.no_grad():
+            Shapes(graph_module).run(x)
+    except Exception:
+        pass
 
 
 def probe_input(shape, seed):
@@ -262,27 +544,37 @@ def obtain(namespace, name, call):
 # --- probes: each returns plain data -------------------------------------------------
 
 def probe_model(namespace, args):
-    """Build a model, describe it, run it on fixed inputs, keep its weights."""
+    """Build a model, trace it, run it on fixed inputs in eval and training mode, keep its weights."""
     import torch
+    import torch.nn as nn
 
-    torch.manual_seed(args.get("seed", 0))
+    seed = args.get("seed", 0)
+    torch.manual_seed(seed)
     model = obtain(namespace, args["name"], args.get("call", True))
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"`{args['name']}` should give an nn.Module, got {type(model).__name__}")
-    data = {"outputs": {}, "errors": {}}
-    model.eval()
-    for shape in args["inputs"]:
-        x = probe_input(shape, args.get("seed", 0))
-        try:
-            with torch.no_grad():
-                out = model(x)
-            data["outputs"][str(shape)] = out.detach().clone() if torch.is_tensor(out) else repr(out)
-        except Exception as exc:
-            data["errors"][str(shape)] = describe_error(exc)
-    data["description"] = describe(model)
-    data["blocks"] = {name: describe(child) for name, child in model.named_children()}
-    data["state_dict"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    data["requires_grad"] = {k: bool(p.requires_grad) for k, p in model.named_parameters()}
+    key = protocol.shape_key
+    data = {"outputs": {}, "train_outputs": {}, "errors": {}, "train_errors": {}}
+    # Flags before any forward (the weights travel with the ops, snapshotted before any forward too).
+    data["requires_grad"] = {k: _requires_grad(p) for k, p in nn.Module.named_parameters(model)}
+    shapes = args["inputs"]
+    nn.Module.train(model, True)
+    data["ops"], data["op_tensors"], data["tracer"], data["trace_error"] = trace_model(
+        model, probe_input(shapes[0], seed + protocol.Seed.INPUT))
+    for training, outputs, errors in ((False, data["outputs"], data["errors"]),
+                                      (True, data["train_outputs"], data["train_errors"])):
+        nn.Module.train(model, training)
+        for shape in shapes:
+            x = probe_input(shape, seed + protocol.Seed.INPUT)
+            try:
+                if training:
+                    torch.manual_seed(seed + protocol.Seed.TRAIN_FORWARD)
+                with torch.no_grad():
+                    out = model(x)
+                outputs[key(shape)] = out.detach().clone() if torch.is_tensor(out) else repr(out)[:1000]
+            except Exception as exc:
+                errors[key(shape)] = describe_error(exc)
+    nn.Module.train(model, False)
     return data
 
 
@@ -328,7 +620,7 @@ def probe_train_step(namespace, args):
     torch.set_num_threads(1)
     function = obtain(namespace, args["name"], call=False)
     model = reference_net(args["net"], args["seed"])
-    loader = synthetic_batches(args["batches"], args["batch_size"], args["seed"] + 1)
+    loader = synthetic_batches(args["batches"], args["batch_size"], args["seed"] + protocol.Seed.LOADER)
     optimizer = torch.optim.Adam(model.parameters(), lr=args["lr"])
     criterion = torch.nn.CrossEntropyLoss()
     value = function(model, loader, criterion, optimizer, torch.device("cpu"))
@@ -345,8 +637,8 @@ def probe_evaluate(namespace, args):
     function = obtain(namespace, args["name"], call=False)
     model = reference_net(args["net"], args["seed"])
     model.train()
-    loader = synthetic_batches(args["batches"], args["batch_size"], args["seed"] + 1)
-    torch.manual_seed(args["seed"] + 2)
+    loader = synthetic_batches(args["batches"], args["batch_size"], args["seed"] + protocol.Seed.LOADER)
+    torch.manual_seed(args["seed"] + protocol.Seed.EVAL_DROPOUT)
     value = function(model, loader, torch.device("cpu"))
     return {"value": float(value) if isinstance(value, (int, float)) or torch.is_tensor(value) else repr(value)}
 
@@ -396,8 +688,9 @@ def probe_transfer(namespace, args):
     return data
 
 
-PROBES = {"model": probe_model, "calls": probe_calls, "train_step": probe_train_step,
-          "evaluate": probe_evaluate, "transfer": probe_transfer}
+PROBES = {protocol.Kind.MODEL: probe_model, protocol.Kind.CALLS: probe_calls,
+          protocol.Kind.TRAIN_STEP: probe_train_step, protocol.Kind.EVALUATE: probe_evaluate,
+          protocol.Kind.TRANSFER: probe_transfer}
 
 
 def main():

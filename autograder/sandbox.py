@@ -51,6 +51,7 @@ import torch
 log = logging.getLogger(__name__)
 
 PROBE_SCRIPT = Path(__file__).with_name("probe.py")
+PROTOCOL = Path(__file__).with_name("protocol.py")  # shipped beside the probe, its only import from the kit
 NOBODY = 65534
 # Environment variables that override a Limits field (seconds, > 0); the defaults stay as below.
 LIMIT_VARS = {"CNN_KIT_LOAD_SECONDS": "load_seconds", "CNN_KIT_PROBE_SECONDS": "probe_seconds"}
@@ -229,6 +230,7 @@ def _bwrap_command(home: Path, python: list[str], limits: Limits) -> list[str]:
         "--perms", "0755", "--dir", "/home",
         "--perms", "0777", "--size", str(limits.home_bytes), "--tmpfs", "/home/student",
         "--ro-bind", str(home / "_probe.py"), "/home/student/_probe.py",
+        "--ro-bind", str(home / "_protocol.py"), "/home/student/_protocol.py",
         "--ro-bind", str(home / "_request.json"), "/home/student/_request.json",
         "--chdir", "/home/student", "--"]
     return args + python
@@ -483,6 +485,7 @@ def _run_once(cells, probes, limits: Limits, isolation: str, output_parts: list)
     with tempfile.TemporaryDirectory(prefix="cnn-kit-") as tmp:
         home = Path(tmp)
         shutil.copy(PROBE_SCRIPT, home / "_probe.py")
+        shutil.copy(PROTOCOL, home / "_protocol.py")
         # Under bubblewrap the Python installation is bound readable for `nobody`; without it, a root
         # grader's interpreter may live where `nobody` cannot read (e.g. under /root), so it stays.
         uid = NOBODY if os.getuid() == 0 and isolation == "bwrap" else None

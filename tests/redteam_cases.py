@@ -609,7 +609,9 @@ CASES: list[Case] = [
              except NameError:
                  pass
          """)), below_full=True, others=None,
-         zero={"features": ("padding=1",), "output_shape": (), "classifier": ("fix the features first",)},
+         # The classifier is judged on its own operations now (a padding mistake costs the features and,
+         # as the forward then fails, the output shape; not the classifier).
+         zero={"features": ("padding=1",), "output_shape": ()},
          flags=("input transformers", "talks to the IPython kernel")),
     Case("ipython-custom-exc", "installs an IPython exception hook; its loop has no zero_grad",
          edits=(replace("train_answer", "        optimizer.zero_grad()\n", ""), prepend("train_answer", """
@@ -748,14 +750,58 @@ CASES: list[Case] = [
 
                  def forward(self, x):
                      return self.table.setdefault(x.shape[0], torch.zeros(x.shape[0], 10))
-         """),), zero=_all_zero(MODEL_CHECKS, "no `self.features`")),
+         """),), zero=_all_zero(MODEL_CHECKS, "could not be read as a sequence of layers")),
     Case("forward-ignores-blocks", "right layers, but forward() returns a constant",
          edits=(replace("simplecnn_answer", FORWARD, "        return torch.zeros(x.shape[0], 10)"),),
-         below_full=True, zero={"output_shape": ("forward() must run self.features",)}),
+         below_full=True, zero=_all_zero(MODEL_CHECKS, "could not be read as a sequence of layers", "zeros")),
+    # The trace sees the softmax now: the output shape is right (10 per image), the classifier has an extra
+    # layer and the outputs are not logits; as before, 3 points lost.
     Case("softmax-in-forward", "right layers, softmax applied in forward()",
          edits=(replace("simplecnn_answer", FORWARD, FORWARD.replace("return x", "return torch.softmax(x, dim=1)")),),
-         below_full=True, zero={"output_shape": ("forward() must run self.features",),
-                                "logits": ("probabilities", "raw logits")}),
+         below_full=True, zero={"classifier": ("extra layer", "Softmax"), "logits": ("raw logits",)}),
+
+    # --- cheats: networks that try to fool the tracer (each must gain nothing) ---------------------------
+    Case("tracer-branch-on-training", "forward() is right in training mode (how torch.fx traces it) and "
+         "returns something else in eval mode",
+         edits=(replace("simplecnn_answer", FORWARD, FORWARD.replace(
+             "        return x", "        if not self.training:\n            x = x.flip(0)\n        return x")),),
+         zero=_all_zero(MODEL_CHECKS, "not what the operations its forward() applies compute")),
+    Case("tracer-hidden-hook", "a forward hook that torch.fx does not see doubles the last layer's output",
+         edits=(append("simplecnn_answer", """
+                    _Original = SimpleCNN
+
+                    def SimpleCNN():
+                        model = _Original()
+                        model.classifier[-1].register_forward_hook(lambda module, inputs, output: output * 2)
+                        return model
+                """),),
+         zero=_all_zero(MODEL_CHECKS, "not what the operations its forward() applies compute")),
+    Case("tracer-module-changes-between-calls", "the first call (the trace) runs the lecture's network, later "
+         "calls a smaller classifier swapped in",
+         edits=(replace("simplecnn_answer", FORWARD, """        self.calls = getattr(self, "calls", 0) + 1
+        if self.calls == 2:
+            self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(64 * 7 * 7, 10))
+        return self.classifier(self.features(x))"""),),
+         zero=_all_zero(MODEL_CHECKS, "not what the operations its forward() applies compute")),
+    Case("conv2d-lookalike", "a Conv2d subclass with torch's name and module that gives constants in "
+         "training mode",
+         edits=(prepend("simplecnn_answer", """
+             class Conv2d(nn.Conv2d):
+                 def forward(self, x):
+                     if self.training:
+                         return torch.zeros(x.shape[0], self.out_channels, x.shape[2], x.shape[3])
+                     return super().forward(x)
+
+             Conv2d.__module__ = nn.Conv2d.__module__
+             Conv2d.__qualname__ = "Conv2d"
+         """), replace("simplecnn_answer", "nn.Conv2d(1, 32, kernel_size=3, padding=1)",
+                       "Conv2d(1, 32, kernel_size=3, padding=1)")),
+         zero=_all_zero(MODEL_CHECKS, "could not be read as a sequence of layers")),
+    Case("right-only-for-compared-batch", "forward() is right only for a batch of 3 (the batch size whose "
+         "logits the old check compared); other batches come back reversed",
+         edits=(replace("simplecnn_answer", FORWARD, FORWARD.replace(
+             "        return x", "        if x.shape[0] != 3:\n            x = x.flip(0)\n        return x")),),
+         zero=_all_zero(MODEL_CHECKS, "could not be read as a sequence of layers", "could not be traced")),
     # A gap in the evaluate judge, not in the sandbox: it runs evaluate() on one fixed set of batches and a
     # failing message prints the expected value, so a constant passes. Asserted as it is; the fix belongs
     # in checks/simplecnn.py (see the report): then this case must score evaluate 0.

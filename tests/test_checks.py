@@ -67,16 +67,18 @@ CNN_MISTAKES = {
     "wrong kernel size": ({CNN: [("nn.Conv2d(32, 64, kernel_size=3, padding=1)", "nn.Conv2d(32, 64, kernel_size=5, padding=2)")]},
                           "parameters", ["Conv2d(32 → 64, kernel 5×5)", "18,496"]),
     "forward changed": ({CNN: [("        x = self.classifier(x)\n", "        x = self.classifier(x).relu()\n")]},
-                        "output_shape", ["forward() must run self.features and then self.classifier"]),
-    "custom layer": ({CNN: [("            nn.Flatten(),\n", "            Flat(),\n")]},
-                     "classifier", ["custom module"]),
+                        "classifier", ["extra layer", "ReLU"]),
+    "custom layer with its own weight": ({CNN: [("            nn.Flatten(),\n", "            Flat(),\n")]},
+                                         "classifier", ["keep weights inside torch.nn layers"]),
 }
 
 
 @pytest.mark.parametrize("mistake", CNN_MISTAKES)
 def test_simplecnn_mistakes_name_the_first_difference(mistake):
     edits, check, words = CNN_MISTAKES[mistake]
-    extra_class = "class Flat(nn.Module):\n    def forward(self, x):\n        return x.flatten(1)\n"
+    extra_class = ("class Flat(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                   "        self.scale = nn.Parameter(torch.ones(1))\n"
+                   "    def forward(self, x):\n        return x.flatten(1) * self.scale\n")
     ns = namespace(A2, {})
     exec(extra_class, ns)
     # re-run the edited answer in a namespace that knows the custom layer
@@ -171,15 +173,53 @@ def test_identical_architectures_train_once_per_grading_process(monkeypatch):
     monkeypatch.setattr(simplecnn, "_TRAINED", {})
 
     def data(classifier):
-        return {"blocks": {"features": probe.describe(spec.reference_features()),
-                           "classifier": probe.describe(classifier)}}
+        build = lambda: nn.Sequential(spec.reference_features(), classifier)  # noqa: E731
+        return probe.probe_model({"M": build}, {"name": "M", "seed": 0, "inputs": [
+            [n, *spec.MNIST_INPUT] for n in simplecnn.BATCH_SIZES]})
 
     options = Options(profile="cpu")
-    first = simplecnn.judge_accuracy(data(spec.reference_classifier()), {}, options)
-    second = simplecnn.judge_accuracy(data(spec.reference_classifier()), {}, options)
+    first = simplecnn.judge_accuracy(data(spec.reference_classifier()), {"seed": 0}, options)
+    second = simplecnn.judge_accuracy(data(spec.reference_classifier()), {"seed": 0}, options)
     assert len(calls) == 1 and first[1]["reused"] is False and second[1]["reused"] is True
     assert first[1]["accuracy"] == second[1]["accuracy"] and "trained earlier in this run" in second[0]
     wider = nn.Sequential(nn.Flatten(), nn.Linear(64 * 7 * 7, 256), nn.ReLU(), nn.Linear(256, 10))
-    simplecnn.judge_accuracy(data(wider), {}, options)
-    simplecnn.judge_accuracy(data(spec.reference_classifier()), {}, Options(profile="gpu"))
+    simplecnn.judge_accuracy(data(wider), {"seed": 0}, options)
+    simplecnn.judge_accuracy(data(spec.reference_classifier()), {"seed": 0}, Options(profile="gpu"))
     assert len(calls) == 3  # another architecture, another profile: trained again
+
+
+def test_graded_cells_without_a_verdict_fail_closed(monkeypatch):
+    """No verdict from the kit (unknown assignment, grading raised, a check missing) is an error output
+    in every graded cell (nbgrader scores it 0) and a flag, never the kernel's own output."""
+    from autograder import nbgrader_hook
+
+    spec = ASSIGNMENTS[A2]
+
+    def graded_outputs(assignment, raising=None):
+        nb = nbformat.read(paths.RELEASE / A2 / spec.notebook, as_version=4)
+        for cell in nb.cells:
+            if nbgrader_meta(cell).get("grade"):
+                cell.outputs = [nbformat.v4.new_output("stream", text="Graded outside this notebook's kernel…")]
+        if raising:
+            monkeypatch.setattr(nbgrader_hook, "grade_submission", raising)
+        nb, _ = nbgrader_hook.GradeOutsideKernel().preprocess(nb, {"nbgrader": {"assignment": assignment}})
+        return [cell.outputs for cell in nb.cells if nbgrader_meta(cell).get("grade")]
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("grader bug")
+
+    for outputs in (graded_outputs("not-an-assignment"), graded_outputs(A2, boom)):
+        assert outputs and all(any(o.output_type == "error" for o in cell) for cell in outputs), outputs
+        assert not any("Graded outside" in str(cell) for cell in outputs)
+    assert nbgrader_hook.verdict_outputs([])[-1].output_type == "error"
+
+
+def test_a_network_far_costlier_than_the_reference_is_not_trained():
+    """Within the size and activation bounds, but ~40× the lecture's FLOPs per image: refused before any
+    training, with the reason (and a flag under grade_submission)."""
+    costly = {CNN: [("nn.Conv2d(32, 64, kernel_size=3, padding=1)", "nn.Conv2d(32, 1024, kernel_size=5, padding=2)"),
+                    ("nn.Linear(64 * 7 * 7, 128)", "nn.Linear(1024 * 7 * 7, 128)")]}
+    from autograder.checks import Options
+
+    verdict = judge_in_process(A2, namespace(A2, costly), {"accuracy"}, Options(profile="cpu"))[0]
+    assert verdict.score == 0 and "MFLOPs per image" in verdict.message and "20×" in verdict.message, verdict.message

@@ -62,3 +62,32 @@ def test_reference_pool2d_out_is_pytorch(h, w, k, s, p):
         return
     pool = nn.MaxPool2d(k, stride=s, padding=p)
     assert REF["pool2d_out"](h, w, k=k, s=s, p=p) == tuple(pool(torch.empty(1, 1, h, w, device="meta")).shape[-2:])
+
+
+def test_protocol_is_one_table_and_canonical_spellings_compare_equal():
+    """protocol.py is the one table of layer kinds (the probe's and the grader's), standard library only,
+    and spellings of one layer have one canonical form."""
+    import ast
+    import sys
+
+    import torch.nn as nn
+
+    from autograder import layers, probe, protocol
+
+    assert probe.protocol.LAYERS is protocol.LAYERS and set(layers.ALLOWED) == set(protocol.LAYERS)
+    assert all(layers.ALLOWED[kind] is getattr(nn, kind) for kind in protocol.LAYERS)
+    tree = ast.parse(open(protocol.__file__).read())
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert imported <= set(sys.stdlib_module_names) | {"__future__"}, imported
+    conv = {"in_channels": 1, "out_channels": 32, "kernel_size": [3, 3], "stride": [1, 1], "dilation": [1, 1],
+            "groups": 1, "padding_mode": "zeros", "bias": True}
+    same = protocol.Op("Conv2d", {**conv, "padding": "same"})
+    one = protocol.Op("Conv2d", {**conv, "padding": [1, 1]})
+    assert same.canonical() == one.canonical()
+    pool = dict(padding=0, dilation=1, ceil_mode=False)
+    assert protocol.Op("MaxPool2d", {"kernel_size": 2, "stride": 2, **pool}).canonical() == \
+        protocol.Op("MaxPool2d", {"kernel_size": [2, 2], "stride": None, **pool}).canonical()
+    assert protocol.shape_key([3, 1, 28, 28]) == "3x1x28x28"
+    assert protocol.Op.from_dict(same.to_dict()) == same

@@ -74,3 +74,37 @@ class Assignment:
 
 def fmt_shape(shape) -> str:
     return "×".join(str(v) for v in shape) if shape else str(shape)
+
+
+def compare_outputs(module, data: dict, seed: int, shapes) -> str | None:
+    """Why `module` (the rebuilt network with the student's weights) does not compute what the
+    student's model computed on the probe's inputs, in evaluation and in training mode (the same
+    dropout masks: both draw them after the same torch.manual_seed), or None where it does."""
+    import torch
+
+    from .. import probe, protocol
+
+    key = protocol.shape_key
+    for training, outputs, errors in ((False, data.get("outputs", {}), data.get("errors", {})),
+                                      (True, data.get("train_outputs", {}), data.get("train_errors", {}))):
+        module.train(training)
+        mode = "training" if training else "evaluation"
+        for shape in shapes:
+            got = outputs.get(key(shape))
+            x = probe.probe_input(shape, seed + protocol.Seed.INPUT)
+            try:
+                if training:
+                    torch.manual_seed(seed + protocol.Seed.TRAIN_FORWARD)
+                with torch.no_grad():
+                    expected = module(x)
+            except Exception:
+                expected = None
+            if expected is None and key(shape) in errors:
+                continue   # both fail on this input (a shape mismatch): the same computation
+            if not torch.is_tensor(got) or expected is None or got.shape != expected.shape or \
+                    not torch.allclose(got, expected, rtol=1e-4, atol=1e-5):
+                return (f"for a batch of {shape[0]} in {mode} mode, the model's output is not what the "
+                        "operations its forward() applies compute (the same layers and weights, rebuilt by the "
+                        "grader): forward() must compute its result with those operations only, the same way "
+                        "every call")
+    return None

@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections import OrderedDict
 from dataclasses import asdict
 
 import torch
 import torch.nn as nn
 
-from .. import layers, probe, spec
-from . import Assignment, Check, Failed, fmt_shape
+from .. import layers, probe, protocol, spec
+from . import Assignment, Check, Failed, compare_outputs, fmt_shape
 
 BATCH_SIZES = (1, 3, 64)
 TRACE_BATCH = 2
@@ -31,80 +30,128 @@ SOFTMAX_HINT = ("CrossEntropyLoss expects raw logits: end with Linear(128, 10), 
 
 def probes(seed: int) -> list[dict]:
     return [
-        {"id": "model", "kind": "model",
+        {"id": "model", "kind": protocol.Kind.MODEL,
          "args": {"name": "SimpleCNN", "call": True, "seed": seed,
                   "inputs": [[n, *spec.MNIST_INPUT] for n in BATCH_SIZES]}},
-        {"id": "train", "kind": "train_step",
+        {"id": "train", "kind": protocol.Kind.TRAIN_STEP,
          "args": {"name": "train_one_epoch", "net": "simplecnn_small", "seed": seed, "batches": 3,
                   "batch_size": 16, "lr": 1e-3}},
-        {"id": "evaluate", "kind": "evaluate",
+        {"id": "evaluate", "kind": protocol.Kind.EVALUATE,
          "args": {"name": "evaluate", "net": "simplecnn_dropout", "seed": seed, "batches": 3,
                   "batch_size": 32}},
     ]
 
 
-# --- structure ----------------------------------------------------------------------
+# --- structure: judged on the operations the student's forward applies -------------------------------
+
+MAX_FLOPS_FACTOR = 20   # refuse a network far costlier per image than the lecture's (it would be trained)
 
 
-def student_blocks(data: dict, device="meta") -> tuple[nn.Module, nn.Module]:
-    """The student's features and classifier, rebuilt from torch.nn layers (sizes checked on meta first)."""
-    blocks = data["blocks"]
-    for name in ("features", "classifier"):
-        if name not in blocks:
-            raise Failed(f"SimpleCNN has no `self.{name}`: keep `self.{name} = nn.Sequential(...)` "
-                         "from the lecture's template")
-        if blocks[name]["kind"] != "Sequential":
-            raise Failed(f"`self.{name}` should be an nn.Sequential(...), got {blocks[name]['kind']}")
+def _reference_rows(module: nn.Module, input_shape) -> list[layers.LayerRow]:
+    return layers.trace(module, (TRACE_BATCH, *input_shape))
+
+
+REFERENCE_FLOPS = None
+
+
+def reference_flops() -> int:
+    global REFERENCE_FLOPS
+    if REFERENCE_FLOPS is None:
+        reference = spec.reference_simplecnn()
+        rows = _reference_rows(reference, spec.MNIST_INPUT)
+        flat = nn.Sequential(*[layer for _, layer in layers.flat_layers(reference)])
+        REFERENCE_FLOPS = layers.estimate_flops(rows, flat, (TRACE_BATCH, *spec.MNIST_INPUT))
+    return REFERENCE_FLOPS
+
+
+class Traced:
+    """The student's network as the grader sees it: rebuilt ops, where the classifier starts, and
+    whether the rebuilt network computes what the student's model computed."""
+
+    def __init__(self, network: layers.Network, faithful: str | None):
+        self.network = network
+        self.unfaithful = faithful            # None, or why the rebuilt network differs
+        kinds = [op.kind for op in network.ops]
+        flatten = next((i for i, k in enumerate(kinds) if k in ("Flatten", protocol.RESHAPE)), None)
+        linear = next((i for i, k in enumerate(kinds) if k == "Linear"), None)
+        self.split = flatten if flatten is not None else linear if linear is not None else len(kinds)
+
+    @property
+    def feature_ops(self) -> list[protocol.Op]:
+        return self.network.ops[:self.split]
+
+    @property
+    def classifier_ops(self) -> list[protocol.Op]:
+        return self.network.ops[self.split:]
+
+
+def traced(data: dict, seed: int) -> Traced:
+    """The student's traced network, rebuilt, bounded and compared with the model's own outputs
+    (memoised on the probe's data: every model check of one grading shares it)."""
+    cached = data.get("_traced")
+    if cached is not None:
+        if isinstance(cached, Failed):
+            raise Failed(str(cached), details=cached.details, flag=cached.flag)
+        return cached
     try:
-        features, classifier = layers.rebuild(blocks["features"]), layers.rebuild(blocks["classifier"])
-        layers.check_size(nn.Sequential(features, classifier))
-        if device != "meta":
-            features = layers.rebuild(blocks["features"], device)
-            classifier = layers.rebuild(blocks["classifier"], device)
+        result = _traced(data, seed)
+    except Failed as failed:
+        data["_traced"] = failed
+        raise
+    data["_traced"] = result
+    return result
+
+
+def _traced(data: dict, seed: int) -> Traced:
+    if data.get("trace_error") or not data.get("ops"):
+        raise Failed(f"SimpleCNN could not be read as a sequence of layers: {data.get('trace_error') or 'no operations'}")
+    input_shape = (TRACE_BATCH, *spec.MNIST_INPUT)
+    try:
+        network = layers.rebuild_ops(data["ops"], input_shape)
+        layers.check_cost(network.module, input_shape)
     except layers.NotRebuildable as exc:
         raise Failed(str(exc)) from None
-    return features, classifier
+    flops = layers.estimate_flops(network.rows, network.module, input_shape)
+    if flops > MAX_FLOPS_FACTOR * reference_flops():
+        raise Failed(f"its forward pass costs about {flops / 1e6:,.0f} MFLOPs per image, more than "
+                     f"{MAX_FLOPS_FACTOR}× the lecture's network ({reference_flops() / 1e6:.1f} MFLOPs): too costly "
+                     "to train for grading; flagged for review", flag=True, details={"flops": flops})
+    try:
+        real = layers.load_op_weights(network, data.get("op_tensors"))
+    except layers.NotRebuildable as exc:
+        raise Failed(str(exc)) from None
+    shapes = [[n, *spec.MNIST_INPUT] for n in BATCH_SIZES]
+    why = compare_outputs(real, data, seed, shapes)
+    network.module = network.module.to("meta")
+    return Traced(network, why)
 
 
-def rebuilt_model(data: dict, device="meta") -> nn.Sequential:
-    """SimpleCNN as one stack, with the student's parameter names (features.*, classifier.*)."""
-    features, classifier = student_blocks(data, device)
-    return nn.Sequential(OrderedDict(features=features, classifier=classifier))
+def faithful(data: dict, seed: int) -> Traced:
+    """The traced network, only where it computes what the student's model does."""
+    result = traced(data, seed)
+    if result.unfaithful:
+        raise Failed(result.unfaithful)
+    return result
 
 
 def judge_output_shape(data: dict, args: dict, options) -> str:
+    key = protocol.shape_key
     if data["errors"]:
         shape, error = next(iter(data["errors"].items()))
-        raise Failed(f"SimpleCNN()(x) failed for x of shape {shape}: {error}")
+        raise Failed(f"SimpleCNN()(x) failed for x of shape {shape.replace('x', '×')}: {error}")
     for n in BATCH_SIZES:
-        out = data["outputs"].get(str([n, *spec.MNIST_INPUT]))
+        out = data["outputs"].get(key([n, *spec.MNIST_INPUT]))
         if not torch.is_tensor(out):
             raise Failed(f"SimpleCNN()(x) should return a tensor, got {out}")
         if tuple(out.shape) != (n, 10):
             raise Failed(f"for a batch of {n} images the output is {fmt_shape(out.shape)}, "
                          f"expected {n}×10 logits (one score per digit)")
-    model = rebuilt_model(data)
-    try:
-        layers.check_cost(model, (1, *spec.MNIST_INPUT))
-    except layers.NotRebuildable as exc:
-        raise Failed(str(exc)) from None
-    try:
-        real = layers.load_weights(model, data["state_dict"])
-    except (RuntimeError, KeyError) as exc:
-        raise Failed(f"SimpleCNN's weights do not belong to features + classifier only: {exc}") from None
-    shape = [BATCH_SIZES[1], *spec.MNIST_INPUT]
-    with torch.no_grad():
-        expected = real.eval()(probe.probe_input(shape, args["seed"]))
-    got = data["outputs"][str(shape)]
-    if not torch.allclose(got, expected, rtol=1e-4, atol=1e-5):
-        raise Failed("forward() must run self.features and then self.classifier, as in the lecture's "
-                     "template; your model computes something else")
+    faithful(data, args["seed"])
     return f"output {n}×10 for batch sizes {', '.join(map(str, BATCH_SIZES))}"
 
 
-def _compare_stage(name: str, student: nn.Module, reference: nn.Module, input_shape) -> str:
-    got = layers.strip_neutral(layers.trace(student, (TRACE_BATCH, *input_shape)))
-    want = layers.trace(reference, (TRACE_BATCH, *input_shape))
+def _compare_rows(name: str, got: list[layers.LayerRow], want: list[layers.LayerRow]) -> str:
+    got = layers.strip_neutral(got)
     for index, expected in enumerate(want):
         label = f"{name} layer {index} ({expected.kind})"
         if index >= len(got):
@@ -132,19 +179,28 @@ def _compare_stage(name: str, student: nn.Module, reference: nn.Module, input_sh
 
 
 def judge_features(data: dict, args: dict, options) -> str:
-    features, _ = student_blocks(data)
-    return _compare_stage("features", features, spec.reference_features(), spec.MNIST_INPUT)
+    """The operations before the flatten, from the image: kinds and shapes (wherever the student's
+    `features` ends)."""
+    net = faithful(data, args["seed"])
+    rows = net.network.rows[:net.split]
+    return _compare_rows("features", rows, _reference_rows(spec.reference_features(), spec.MNIST_INPUT))
+
+
+CLASSIFIER_INPUT = (64, 7, 7)
 
 
 def judge_classifier(data: dict, args: dict, options) -> str:
-    features, classifier = student_blocks(data)
-    rows = layers.trace(features, (TRACE_BATCH, *spec.MNIST_INPUT))
-    shape = rows[-1].output_shape if rows and rows[-1].output_shape else None
-    reference_in = (64, 7, 7)
-    if shape is None or tuple(shape[1:]) != reference_in:
-        raise Failed(f"the classifier is checked on the features' output, which should be "
-                     f"{fmt_shape(reference_in)}; fix the features first")
-    return _compare_stage("classifier", classifier, spec.reference_classifier(), reference_in)
+    """The operations from the flatten on, judged on their own from the lecture's 64×7×7 features."""
+    net = faithful(data, args["seed"])
+    ops = net.classifier_ops
+    if not ops:
+        raise Failed("there is no classifier: after the convolutions, flatten and end with Linear layers")
+    try:
+        own = layers.rebuild_ops([op.to_dict() for op in ops], (TRACE_BATCH, *CLASSIFIER_INPUT))
+    except layers.NotRebuildable as exc:
+        raise Failed(str(exc)) from None
+    return _compare_rows("classifier", own.rows,
+                         _reference_rows(spec.reference_classifier(), CLASSIFIER_INPUT))
 
 
 def _short(layer: nn.Module) -> str:
@@ -157,12 +213,12 @@ def _short(layer: nn.Module) -> str:
 
 
 def judge_parameters(data: dict, args: dict, options) -> str:
-    features, classifier = student_blocks(data)
-    model = nn.Sequential(features, classifier)
+    """Parameters of the layers the forward applies, layer by layer and in total."""
+    model = faithful(data, args["seed"]).network.module
     reference = spec.reference_simplecnn()
-    got = [r for r in layers.flat_layers(model) if layers.count_parameters(r[1])]
-    want = [r for r in layers.flat_layers(reference) if layers.count_parameters(r[1])]
-    for (_, mine), (_, theirs) in zip(got, want):
+    got = [layer for layer in model if layers.count_parameters(layer)]
+    want = [layer for _, layer in layers.flat_layers(reference) if layers.count_parameters(layer)]
+    for mine, theirs in zip(got, want):
         a, b = layers.count_parameters(mine), layers.count_parameters(theirs)
         if type(mine) is not type(theirs) or a != b:
             raise Failed(f"the lecture's {_short(theirs)} has {b:,} parameters; yours, {_short(mine)}, "
@@ -174,11 +230,11 @@ def judge_parameters(data: dict, args: dict, options) -> str:
 
 
 def judge_logits(data: dict, args: dict, options) -> str:
-    _, classifier = student_blocks(data)
-    kinds = [type(layer).__name__ for _, layer in layers.flat_layers(classifier)]
-    if any(k in ("Softmax", "LogSoftmax", "Sigmoid") for k in kinds):
+    net = faithful(data, args["seed"])
+    kinds = [op.kind for op in net.classifier_ops if op.kind not in protocol.SHAPE_NEUTRAL]
+    if any(k in protocol.PROBABILITIES for k in kinds):
         raise Failed(SOFTMAX_HINT)
-    out = data["outputs"].get(str([BATCH_SIZES[-1], *spec.MNIST_INPUT]))
+    out = data["outputs"].get(protocol.shape_key([BATCH_SIZES[-1], *spec.MNIST_INPUT]))
     if torch.is_tensor(out) and out.dim() == 2 and out.shape[1] == 10:
         sums = out.exp().sum(1) if (out <= 0).all() else out.sum(1)
         if torch.allclose(sums, torch.ones_like(sums), atol=1e-3):
@@ -196,7 +252,7 @@ def _expected_training(args: dict, **variant) -> tuple[float, dict]:
     torch.set_num_threads(1)
     try:
         model = probe.reference_net(args["net"], args["seed"])
-        loader = probe.synthetic_batches(args["batches"], args["batch_size"], args["seed"] + 1)
+        loader = probe.synthetic_batches(args["batches"], args["batch_size"], args["seed"] + protocol.Seed.LOADER)
         optimizer = torch.optim.Adam(model.parameters(), lr=args["lr"])
         loss = spec.reference_train_one_epoch(model, loader, nn.CrossEntropyLoss(), optimizer,
                                               torch.device("cpu"), **variant)
@@ -235,14 +291,14 @@ def judge_evaluate(data: dict, args: dict, options) -> str:
     if not isinstance(value, float):
         raise Failed(f"evaluate should return the accuracy in percent as a number, got {value}")
     model = probe.reference_net(args["net"], args["seed"])
-    loader = probe.synthetic_batches(args["batches"], args["batch_size"], args["seed"] + 1)
+    loader = probe.synthetic_batches(args["batches"], args["batch_size"], args["seed"] + protocol.Seed.LOADER)
     expected = spec.reference_evaluate(model, loader, torch.device("cpu"))
     if math.isclose(value, expected, abs_tol=1e-6):
         return "the accuracy in percent, in eval mode, over all batches"
     if math.isclose(value * 100, expected, abs_tol=1e-6):
         raise Failed(f"returned {value:.4f}, a fraction; return a percentage: 100 * correct / total")
     model.train()
-    torch.manual_seed(args["seed"] + 2)
+    torch.manual_seed(args["seed"] + protocol.Seed.EVAL_DROPOUT)
     in_train_mode = spec.reference_evaluate(model, loader, torch.device("cpu"), eval_mode=False)
     if math.isclose(value, in_train_mode, abs_tol=1e-6) or not math.isclose(value, expected, abs_tol=1e-6):
         raise Failed(f"returned {value:.2f} %, not the accuracy of the check's model: call model.eval() "
@@ -259,21 +315,19 @@ _TRAINED: dict = {}  # train.AccuracyReport of this process, by architecture and
 def judge_accuracy(data: dict, args: dict, options) -> tuple[str, dict]:
     from .. import train
 
-    try:
-        rows = layers.check_cost(rebuilt_model(data), (TRACE_BATCH, *spec.MNIST_INPUT))  # meta: costs nothing
-    except layers.NotRebuildable as exc:
-        raise Failed(str(exc)) from None
-    if not rows or rows[-1].output_shape != (TRACE_BATCH, 10):
+    net = faithful(data, args["seed"])   # bounded in size, activations and FLOPs on meta: costs nothing
+    if net.network.output_shape != (TRACE_BATCH, 10):
         raise Failed("not trained: the network does not give 10 logits per image yet (see the shape checks)")
     profile = train.select_profile(options.profile)
+    records = [op.to_dict() for op in net.network.ops]
 
     def build():
-        return rebuilt_model(data, device="cpu")
+        network = layers.rebuild_ops(records, (TRACE_BATCH, *spec.MNIST_INPUT))
+        return network.module.to_empty(device="cpu").apply(_reset)
 
-    # The grader trains the rebuilt architecture, a pure function of these descriptions, with a fixed
-    # seed: the same descriptions give the same accuracy, so a class of identical networks trains once.
-    key = json.dumps([data["blocks"]["features"], data["blocks"]["classifier"], asdict(profile)],
-                     sort_keys=True, default=repr)
+    # The grader trains the rebuilt network, a pure function of its canonical ops, with a fixed seed: every
+    # spelling of one network (named or not, functional or not) gives the same accuracy and trains once.
+    key = json.dumps([net.network.canonical(), asdict(profile), torch.__version__], sort_keys=True, default=repr)
     report = _TRAINED.get(key)
     reused = report is not None
     if report is None:
@@ -295,6 +349,12 @@ def judge_accuracy(data: dict, args: dict, options) -> tuple[str, dict]:
         raise Failed(f"{measured}: below the minimum; the architecture messages above say what differs "
                      "from the lecture's network", details=details)
     return measured, details
+
+
+def _reset(layer: nn.Module) -> None:
+    """A fresh initialisation for a layer materialised with to_empty (as its constructor would give)."""
+    if hasattr(layer, "reset_parameters"):
+        layer.reset_parameters()
 
 
 def _model_check(id, cell, points, judge, title):

@@ -11,8 +11,8 @@ import random
 import torch
 import torch.nn as nn
 
-from .. import layers, spec
-from . import Assignment, Check, Failed, fmt_shape
+from .. import layers, protocol, spec
+from . import Assignment, Check, Failed, compare_outputs, fmt_shape
 
 CONFIGS = 150
 
@@ -72,24 +72,24 @@ def probes(seed: int) -> list[dict]:
     conv, pool = _conv_configs(rng), _pool_configs(rng)
     conv_params, linear = _conv_param_configs(rng), _linear_configs(rng)
     requests = [
-        {"id": "conv2d_out", "kind": "calls", "args": {"name": "conv2d_out", "calls": [
+        {"id": "conv2d_out", "kind": protocol.Kind.CALLS, "args": {"name": "conv2d_out", "calls": [
             {"args": [c["h"], c["w"]], "kwargs": {"k": c["k"], "s": c["s"], "p": c["p"], "d": c["d"]}}
             for c in conv], "configs": conv}},
-        {"id": "pool2d_out", "kind": "calls", "args": {"name": "pool2d_out", "calls": [
+        {"id": "pool2d_out", "kind": protocol.Kind.CALLS, "args": {"name": "pool2d_out", "calls": [
             {"args": [c["h"], c["w"]], "kwargs": {"k": c["k"], "s": c["s"], "p": c["p"]}}
             for c in pool], "configs": pool}},
-        {"id": "conv2d_params", "kind": "calls", "args": {"name": "conv2d_params", "calls": [
+        {"id": "conv2d_params", "kind": protocol.Kind.CALLS, "args": {"name": "conv2d_params", "calls": [
             {"args": [c["c_in"], c["c_out"], c["k"]], "kwargs": {"groups": c["groups"], "bias": c["bias"]}}
             for c in conv_params], "configs": conv_params}},
-        {"id": "linear_params", "kind": "calls", "args": {"name": "linear_params", "calls": [
+        {"id": "linear_params", "kind": protocol.Kind.CALLS, "args": {"name": "linear_params", "calls": [
             {"args": [c["n_in"], c["n_out"]], "kwargs": {"bias": c["bias"]}} for c in linear],
             "configs": linear}},
-        {"id": "transfer", "kind": "transfer",
+        {"id": "transfer", "kind": protocol.Kind.TRANSFER,
          "args": {"build": "build_transfer_model", "count": "count_trainable", "num_classes": 5,
                   "seed": seed, "inputs": [[2, 1, 28, 28]], "count_models": _count_patterns(rng)}},
     ]
     for name, summary in spec.LECTURE_SUMMARIES.items():
-        requests.append({"id": name, "kind": "model",
+        requests.append({"id": name, "kind": protocol.Kind.MODEL,
                          "args": {"name": name, "call": True, "seed": seed,
                                   "inputs": [[2, *summary["input"]]]}})
     return requests
@@ -191,46 +191,41 @@ judge_linear_params = formula_judge(
 # --- the lecture's models --------------------------------------------------------------
 
 
-def _rebuilt(data: dict, name: str) -> nn.Module:
+def _traced(data: dict, name: str, input_shape, seed: int) -> layers.Network:
+    """The ops `name()`'s forward applies, rebuilt from standard layers, checked to compute its output."""
     if data["errors"]:
         shape, error = next(iter(data["errors"].items()))
-        raise Failed(f"{name}() failed on an input of shape {shape}: {error}")
+        raise Failed(f"{name}() failed on an input of shape {shape.replace('x', '×')}: {error}")
+    if data.get("trace_error") or not data.get("ops"):
+        raise Failed(f"{name}(): {data.get('trace_error') or 'no operations were recorded'}")
     try:
-        model = layers.rebuild(data["description"])
+        network = layers.rebuild_ops(data["ops"], input_shape)
+        layers.check_cost(network.module, input_shape)
+        real = layers.load_op_weights(network, data.get("op_tensors"))
     except layers.NotRebuildable as exc:
         raise Failed(f"{name}(): {exc}") from None
-    layers.check_size(model)
-    return model
-
-
-def _check_forward(model: nn.Module, data: dict, input_shape, seed: int, name: str) -> None:
-    from .. import probe
-
-    try:
-        layers.check_cost(model, input_shape)
-    except layers.NotRebuildable as exc:
-        raise Failed(f"{name}(): {exc}") from None
-    real = layers.load_weights(model, data["state_dict"]).eval()
-    with torch.no_grad():
-        expected = real(probe.probe_input(input_shape, seed))
-    got = data["outputs"][str(list(input_shape))]
-    if not torch.is_tensor(got) or got.shape != expected.shape or \
-            not torch.allclose(got, expected, rtol=1e-4, atol=1e-5):
-        raise Failed(f"{name}() must return an nn.Sequential whose layers compute its output")
+    why = compare_outputs(real, data, seed, [list(input_shape)])
+    if why:
+        raise Failed(f"{name}(): {why}")
+    network.module = network.module.to("meta")
+    return network
 
 
 def judge_lecture_model(name: str):
     summary = spec.LECTURE_SUMMARIES[name]
 
     def judge(data, args, options) -> str:
-        model = _rebuilt(data, name)
         input_shape = (2, *summary["input"])
-        out = data["outputs"].get(str(list(input_shape)))
+        if data["errors"]:
+            shape, error = next(iter(data["errors"].items()))
+            raise Failed(f"{name}() failed on an input of shape {shape.replace('x', '×')}: {error}")
+        out = data["outputs"].get(protocol.shape_key(input_shape))
         if not torch.is_tensor(out) or tuple(out.shape) != (2, *summary["output"]):
             got = fmt_shape(out.shape[1:]) if torch.is_tensor(out) else repr(out)
             raise Failed(f"{summary['title']}: output {got} per example, the lecture's summary "
                          f"says {fmt_shape(summary['output'])}")
-        with_params = [(n, l) for n, l in layers.flat_layers(model) if _param_count(l)]
+        model = _traced(data, name, input_shape, args["seed"]).module
+        with_params = [(str(i), l) for i, l in enumerate(model) if _param_count(l)]
         for index, (keras_kind, expected) in enumerate(summary["layers"]):
             if index >= len(with_params):
                 raise Failed(f"{summary['title']}: the lecture's layer {index + 1} ({keras_kind}, "
@@ -249,7 +244,6 @@ def judge_lecture_model(name: str):
         if len(with_params) > len(summary["layers"]):
             raise Failed(f"{summary['title']}: more layers with parameters than the lecture's "
                          f"{len(summary['layers'])}")
-        _check_forward(model, data, input_shape, args["seed"], name)
         total = _param_count(model)
         if total != summary["total"]:
             raise Failed(f"{summary['title']}: {total:,} parameters, lecture {summary['total']:,}")
@@ -279,12 +273,21 @@ def judge_transfer_head(data, args, options) -> str:
         shape, error = next(iter(data["errors"].items()))
         raise Failed(f"the transfer model failed on an input of shape {shape}: {error}")
     nc = args["num_classes"]
-    out = data["outputs"].get(str([2, 1, 28, 28]))
+    out = data["outputs"].get(protocol.shape_key([2, 1, 28, 28]))
     if not torch.is_tensor(out) or tuple(out.shape) != (2, nc):
         raise Failed(f"the transfer model should give {nc} scores per image, got "
                      f"{fmt_shape(out.shape[1:]) if torch.is_tensor(out) else out}")
-    trainable = sum(data["state_dict"][name].numel()
-                    for name, flag in data["requires_grad"].items() if flag)
+    if data.get("trace_error") or not data.get("ops"):
+        raise Failed(f"the transfer model: {data.get('trace_error') or 'no operations were recorded'}")
+    try:  # trainable parameters of the operations its forward applies
+        network = layers.rebuild_ops(data["ops"], (2, 1, 28, 28))
+        real = layers.load_op_weights(network, data.get("op_tensors"))
+    except layers.NotRebuildable as exc:
+        raise Failed(f"the transfer model: {exc}") from None
+    why = compare_outputs(real, data, args["seed"], [[2, 1, 28, 28]])
+    if why:
+        raise Failed(f"the transfer model: {why}")
+    trainable = sum(op.trainable for op in network.ops)
     expected = _param_count(spec.reference_transfer_head(64, nc))
     if trainable != expected:
         raise Failed(f"{trainable:,} trainable parameters, expected {expected:,}: the head is "

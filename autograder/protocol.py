@@ -1,0 +1,189 @@
+"""What crosses the sandbox boundary, defined once (standard library only).
+
+``probe.py`` runs inside the sandbox and imports nothing from the kit except
+this file, which the sandbox ships beside it (``/home/student/_protocol.py``).
+The grader imports it as ``autograder.protocol``. Both sides take from here:
+
+- the probe kinds and their arguments' and payloads' keys,
+- the seed offsets both sides derive their inputs from,
+- the one table of layer kinds (the standard ``torch.nn`` layers an answer may
+  use, with the constructor arguments that describe each),
+- the record of one traced operation (``Op``) and how its arguments are made
+  canonical, so that every spelling of one layer compares equal,
+- ``shape_key``: the text key of an input shape in a payload (never ``str(list)``).
+
+Nothing here imports torch: the module describes plain data only.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import TypedDict
+
+
+# --- probe kinds --------------------------------------------------------------------------------------
+
+class Kind:
+    """The probe kinds (``request["probes"][i]["kind"]``)."""
+    MODEL = "model"              # build a model, trace it, run it: ModelPayload
+    CALLS = "calls"              # call a function on many argument lists: {"results": [...]}
+    TRAIN_STEP = "train_step"    # one epoch of the student's loop on a reference net
+    EVALUATE = "evaluate"        # the student's evaluation on a reference net
+    TRANSFER = "transfer"        # freeze-and-replace-head on an instructor extractor
+
+    ALL = (MODEL, CALLS, TRAIN_STEP, EVALUATE, TRANSFER)
+
+
+class Seed:
+    """Offsets from a probe's seed; the grader recomputes expected values with the same ones."""
+    INPUT = 0            # probe inputs (probe_input(shape, seed + INPUT))
+    LOADER = 1           # synthetic batches of the training / evaluation probes
+    EVAL_DROPOUT = 2     # torch.manual_seed before the student's evaluate() runs
+    TRAIN_FORWARD = 3    # torch.manual_seed before each training-mode forward of a traced model
+
+
+def shape_key(shape) -> str:
+    """The key of an input shape in a payload's ``outputs``: ``"3x1x28x28"``."""
+    return "x".join(str(int(v)) for v in shape)
+
+
+# --- the one table of layer kinds --------------------------------------------------------------------
+# kind (the torch.nn class name) -> the attributes that describe an instance. A layer counts as one of
+# these only if its type *is* torch.nn.<kind>, never a subclass or a lookalike.
+
+LAYERS: dict[str, tuple[str, ...]] = {
+    "Conv1d": ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups",
+               "padding_mode"),
+    "Conv2d": ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups",
+               "padding_mode"),
+    "Linear": ("in_features", "out_features"),
+    "MaxPool1d": ("kernel_size", "stride", "padding", "dilation", "ceil_mode"),
+    "MaxPool2d": ("kernel_size", "stride", "padding", "dilation", "ceil_mode"),
+    "AvgPool2d": ("kernel_size", "stride", "padding", "ceil_mode"),
+    "AdaptiveAvgPool2d": ("output_size",),
+    "AdaptiveMaxPool2d": ("output_size",),
+    "Upsample": ("size", "scale_factor", "mode"),
+    "Flatten": ("start_dim", "end_dim"),
+    "Dropout": ("p",),
+    "Dropout2d": ("p",),
+    "BatchNorm1d": ("num_features", "eps", "momentum", "affine", "track_running_stats"),
+    "BatchNorm2d": ("num_features", "eps", "momentum", "affine", "track_running_stats"),
+    "Softmax": ("dim",),
+    "LogSoftmax": ("dim",),
+    "ReLU": (), "Sigmoid": (), "Tanh": (), "Identity": (), "GELU": (), "LeakyReLU": ("negative_slope",),
+}
+WITH_BIAS = {"Conv1d", "Conv2d", "Linear"}              # args gain "bias": bool
+SHAPE_NEUTRAL = {"Dropout", "Dropout2d", "Identity"}    # not judged as layers
+DROPOUT = {"Dropout", "Dropout2d"}
+ACTIVATIONS = {"ReLU", "Sigmoid", "Tanh", "GELU", "LeakyReLU"}
+PROBABILITIES = {"Softmax", "LogSoftmax", "Sigmoid"}
+PAIRS = {"Conv2d": ("kernel_size", "stride", "padding", "dilation"),
+         "MaxPool2d": ("kernel_size", "stride", "padding", "dilation"),
+         "AvgPool2d": ("kernel_size", "stride", "padding")}
+SINGLES = {"Conv1d": ("kernel_size", "stride", "padding", "dilation"),
+           "MaxPool1d": ("kernel_size", "stride", "padding", "dilation")}
+# Not a torch.nn layer: x.view(...) / x.reshape(...) with a shape other than (batch, -1). "batch" in
+# its shape stands for x.size(0); the grader turns it into Flatten where it is one.
+RESHAPE = "Reshape"
+BATCH = "batch"
+
+
+# --- one traced operation ----------------------------------------------------------------------------
+
+@dataclass
+class Op:
+    """One operation a model's forward applies, in order, as plain data.
+
+    ``kind`` is a key of LAYERS (or RESHAPE); ``args`` its describing arguments; ``params`` and
+    ``trainable`` count the op's own parameter tensors (which travel beside the ops, by op index);
+    ``output_shape`` is the probe's own measurement (informational: the grader derives shapes itself);
+    ``name`` is how the student's code calls it (``features.0``, ``F.relu``), for messages only.
+    """
+    kind: str
+    args: dict = field(default_factory=dict)
+    params: int = 0
+    trainable: int = 0
+    output_shape: list | None = None
+    name: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Op:
+        if not isinstance(data, dict) or not isinstance(data.get("kind"), str):
+            raise ValueError("an operation record must be a dict with a string kind")
+        args = data.get("args", {})
+        if not isinstance(args, dict):
+            raise ValueError("an operation's args must be a dict")
+        return cls(kind=data["kind"][:100], args=args, params=_int(data.get("params")),
+                   trainable=_int(data.get("trainable")), output_shape=data.get("output_shape"),
+                   name=str(data.get("name", ""))[:200])
+
+    def canonical(self) -> tuple:
+        """What identifies the computation: kind and canonical arguments (hashable, comparable)."""
+        return (self.kind, tuple(sorted((k, _freeze(v)) for k, v in canonical_args(self.kind, self.args).items())))
+
+
+def _int(value) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _freeze(value):
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def _pair(value, n: int):
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value] * n
+
+
+def canonical_args(kind: str, args: dict) -> dict:
+    """Arguments with spelling differences removed: ints as pairs for 2-d layers, padding 'same'/'valid'
+    as numbers where they are symmetric, a pool's stride None as its kernel size, and no flags that do
+    not change the result (inplace)."""
+    out = {k: v for k, v in args.items() if k in LAYERS.get(kind, ()) or k == "bias" or kind == RESHAPE}
+    dims = 2 if kind in PAIRS else 1 if kind in SINGLES else 0
+    if dims:
+        if out.get("stride") is None and "stride" in out and kind.startswith(("MaxPool", "AvgPool")):
+            out["stride"] = out.get("kernel_size")
+        padding = out.get("padding")
+        if padding == "valid":
+            out["padding"] = 0
+        elif padding == "same":
+            kernel, dilation = _pair(out.get("kernel_size", 1), dims), _pair(out.get("dilation", 1), dims)
+            totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+            if all(isinstance(t, int) and t % 2 == 0 for t in totals):
+                out["padding"] = [t // 2 for t in totals]
+        for name in (PAIRS.get(kind) or SINGLES.get(kind) or ()):
+            if name in out and not isinstance(out[name], str):
+                out[name] = _pair(out[name], dims)
+    if kind == "Upsample" and isinstance(out.get("scale_factor"), (int, float)):
+        out["scale_factor"] = float(out["scale_factor"])
+    return out
+
+
+# --- payloads ----------------------------------------------------------------------------------------
+
+class ModelArgs(TypedDict, total=False):
+    name: str             # the answer's name in the student's namespace
+    call: bool            # call it to get the model (a class or a function) or take it as it is
+    seed: int
+    inputs: list          # input shapes, the batch size first
+
+
+class ModelPayload(TypedDict, total=False):
+    outputs: dict         # shape_key -> output tensor in eval mode (or the repr of a non-tensor)
+    train_outputs: dict   # shape_key -> output tensor in training mode, after torch.manual_seed(seed + TRAIN_FORWARD)
+    errors: dict          # shape_key -> error text of the eval-mode forward
+    ops: list             # [Op.to_dict()] in the order the forward applies them
+    op_tensors: list      # per op: {"weight": tensor, "bias": tensor, "running_mean": ...} (the op's own state)
+    tracer: str           # "fx" or "hooks": how the ops were recorded
+    trace_error: str | None   # why no ops could be recorded (then ops is empty)
+    state_dict: dict      # the model's own state_dict (transfer: frozen and trainable parameters)
+    requires_grad: dict   # parameter name -> requires_grad
+
+
+TRACERS = ("fx", "hooks")

@@ -1,0 +1,407 @@
+"""A correct network gets full marks however it is spelled; a mistake costs only the checks it breaks.
+
+Each spelling below is the lecture's SimpleCNN written another way (functional forward, named layers,
+the MNIST lecture's own `conv_block`/`fc_block`, a ModuleList, helper-built blocks, `padding='same'`,
+`inplace=True`, `x.view(x.size(0), -1)` ...). Each is graded on every check, accuracy included: the
+grader trains the network it rebuilt from the traced operations, and every spelling of one network
+is the same canonical op sequence, so the class trains once (asserted).
+
+Each mistake is one small edit of the reference answer; its test names the checks that lose points,
+and every other check must keep its points. Judged in process (the sandbox path is covered by
+test_redteam.py and by the one slow sandboxed spelling here).
+"""
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from autograder.checks import Options, simplecnn
+from autograder.grade import ASSIGNMENTS, judge_in_process
+
+from test_checks import A2, CNN, namespace
+
+CHECKS = [c.id for c in ASSIGNMENTS[A2].checks]
+WITHOUT_ACCURACY = set(CHECKS) - {"accuracy"}
+IMPORTS = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\nfrom collections import OrderedDict\n"
+
+
+def code(text: str) -> str:
+    return IMPORTS + textwrap.dedent(text).strip("\n") + "\n"
+
+
+SPELLINGS = {
+    "flatten-ends-features": """
+        class SimpleCNN(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.features = nn.Sequential(
+                    nn.Conv2d(1, 32, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(2, 2),
+                    nn.Conv2d(32, 64, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(2, 2), nn.Flatten())
+                self.classifier = nn.Sequential(nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10))
+
+            def forward(self, x):
+                return self.classifier(self.features(x))
+    """,
+    "named-layers-ordereddict": """
+        class SimpleCNN(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.features = nn.Sequential(OrderedDict([
+                    ("conv1", nn.Conv2d(1, 32, 3, padding=1)), ("relu1", nn.ReLU()), ("pool1", nn.MaxPool2d(2)),
+                    ("conv2", nn.Conv2d(32, 64, 3, padding=1)), ("relu2", nn.ReLU()), ("pool2", nn.MaxPool2d(2))]))
+                self.classifier = nn.Sequential(OrderedDict([
+                    ("flatten", nn.Flatten()), ("fc1", nn.Linear(3136, 128)), ("relu3", nn.ReLU()),
+                    ("fc2", nn.Linear(128, 10))]))
+
+            def forward(self, x):
+                return self.classifier(self.features(x))
+    """,
+    "mnist-lecture-cnn": """
+        class CNN(nn.Module):
+            def __init__(self):
+                super(CNN, self).__init__()
+                self.conv_block = nn.Sequential(
+                    nn.Conv2d(1, 32, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                    nn.Conv2d(32, 64, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+                self.fc_block = nn.Sequential(nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10))
+
+            def forward(self, x):
+                x = self.conv_block(x)
+                x = self.fc_block(x)
+                return x
+
+        SimpleCNN = CNN
+    """,
+    "functional-view": """
+        class SimpleCNN(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv1 = nn.Conv2d(1, 32, 3, padding=1)
+                self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
+                self.fc1 = nn.Linear(64 * 7 * 7, 128)
+                self.fc2 = nn.Linear(128, 10)
+
+            def forward(self, x):
+                x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+                x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+                x = x.view(x.size(0), -1)
+                x = F.relu(self.fc1(x))
+                return self.fc2(x)
+    """,
+    "torch-flatten-torch-relu": """
+        class SimpleCNN(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv1, self.conv2 = nn.Conv2d(1, 32, 3, padding=1), nn.Conv2d(32, 64, 3, padding=1)
+                self.pool = nn.MaxPool2d(kernel_size=2, stride=2)
+                self.fc1, self.fc2 = nn.Linear(3136, 128), nn.Linear(128, 10)
+
+            def forward(self, x):
+                x = self.pool(torch.relu(self.conv1(x)))
+                x = self.pool(torch.relu(self.conv2(x)))
+                x = torch.flatten(x, 1)
+                return self.fc2(torch.relu(self.fc1(x)))
+    """,
+    "reshape-and-tensor-methods": """
+        class SimpleCNN(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.c1, self.c2 = nn.Conv2d(1, 32, (3, 3), padding=(1, 1)), nn.Conv2d(32, 64, 3, 1, 1)
+                self.l1, self.l2 = nn.Linear(3136, 128), nn.Linear(128, 10)
+
+            def forward(self, x):
+                x = F.max_pool2d(self.c1(x).relu(), kernel_size=2, stride=2)
+                x = F.max_pool2d(self.c2(x).relu(), (2, 2))
+                x = x.reshape(x.shape[0], -1)
+                return self.l2(self.l1(x).relu())
+    """,
+    "view-minus-one": """
+        class SimpleCNN(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.features = nn.Sequential(
+                    nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                    nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+                self.fc1, self.fc2 = nn.Linear(64 * 7 * 7, 128), nn.Linear(128, 10)
+
+            def forward(self, x):
+                x = self.features(x).view(-1, 64 * 7 * 7)
+                return self.fc2(F.relu(self.fc1(x)))
+    """,
+    "same-padding-inplace": """
+        class SimpleCNN(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.features = nn.Sequential(
+                    nn.Conv2d(1, 32, 3, padding="same"), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+                    nn.Conv2d(32, 64, 3, padding="same"), nn.ReLU(inplace=True), nn.MaxPool2d(2))
+                self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(inplace=True),
+                                                nn.Linear(128, 10))
+
+            def forward(self, x):
+                return self.classifier(self.features(x))
+    """,
+    "modulelist-loop": """
+        class SimpleCNN(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.layers = nn.ModuleList([
+                    nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                    nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                    nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10)])
+
+            def forward(self, x):
+                for layer in self.layers:
+                    x = layer(x)
+                return x
+    """,
+    "helper-built-blocks": """
+        def conv_block(c_in, c_out):
+            return nn.Sequential(nn.Conv2d(c_in, c_out, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+
+        def fc_block(n_in, n_hidden, n_out):
+            return nn.Sequential(nn.Flatten(), nn.Linear(n_in, n_hidden), nn.ReLU(), nn.Linear(n_hidden, n_out))
+
+        class SimpleCNN(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.block1, self.block2 = conv_block(1, 32), conv_block(32, 64)
+                self.head = fc_block(64 * 7 * 7, 128, 10)
+
+            def forward(self, x):
+                return self.head(self.block2(self.block1(x)))
+    """,
+    "one-sequential-with-dropout": """
+        class SimpleCNN(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.net = nn.Sequential(
+                    nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                    nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                    nn.Flatten(), nn.Dropout(0.25), nn.Linear(3136, 128), nn.ReLU(), nn.Dropout(0.5),
+                    nn.Linear(128, 10))
+
+            def forward(self, x):
+                return self.net(x)
+    """,
+    "functional-dropout": """
+        class SimpleCNN(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv1, self.conv2 = nn.Conv2d(1, 32, 3, padding=1), nn.Conv2d(32, 64, 3, padding=1)
+                self.fc1, self.fc2 = nn.Linear(3136, 128), nn.Linear(128, 10)
+
+            def forward(self, x):
+                x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+                x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+                x = F.relu(self.fc1(torch.flatten(x, 1)))
+                x = F.dropout(x, p=0.5, training=self.training)
+                return self.fc2(x)
+    """,
+    "accepts-unbatched-input": """
+        class SimpleCNN(nn.Module):
+            # data-dependent control flow: torch.fx cannot trace it, the forward hooks record it
+            def __init__(self):
+                super().__init__()
+                self.features = nn.Sequential(
+                    nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                    nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+                self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10))
+
+            def forward(self, x):
+                if x.dim() == 3:
+                    x = x.unsqueeze(0)
+                return self.classifier(self.features(x))
+    """,
+}
+
+
+# Dropout is accepted, but a network with dropout is another network in training: it trains on its own.
+NETWORK = {name: "plain" for name in SPELLINGS} | {"one-sequential-with-dropout": "dropout 0.25 and 0.5",
+                                                  "functional-dropout": "dropout 0.5"}
+GRADED: list[str] = []
+
+
+@pytest.fixture(scope="module")
+def trained_once():
+    """Counts the grader's trainings while this module's spellings are graded."""
+    from autograder import train
+
+    saved, calls = dict(simplecnn._TRAINED), []
+    simplecnn._TRAINED.clear()
+    original = train.train_and_evaluate
+
+    def counting(build, profile, seed=0, **kwargs):
+        calls.append(repr(build()))
+        return original(build, profile, seed=seed, **kwargs)
+
+    train.train_and_evaluate = counting
+    yield calls
+    train.train_and_evaluate = original
+    simplecnn._TRAINED.clear()
+    simplecnn._TRAINED.update(saved)
+
+
+def test_spellings_are_many():
+    assert len(SPELLINGS) >= 12
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SPELLINGS)
+def test_correct_spelling_gets_full_marks(name, trained_once):
+    results = {r.check: r for r in judge_in_process(A2, namespace(A2, extra=code(SPELLINGS[name])),
+                                                    options=Options(profile="cpu"))}
+    assert list(results) == CHECKS
+    failed = {k: r.message for k, r in results.items() if not r.passed}
+    assert not failed, failed
+    assert sum(r.score for r in results.values()) == ASSIGNMENTS[A2].total_points == 17
+    details = results["accuracy"].details
+    # Every spelling of one network is one canonical op sequence: the first graded trains it, the others
+    # reuse that training.
+    GRADED.append(name)
+    assert len(trained_once) == len({NETWORK[n] for n in GRADED}), trained_once
+    assert details["reused"] == (NETWORK[name] in {NETWORK[n] for n in GRADED[:-1]})
+    assert details["accuracy"] >= details["threshold"]
+    # What was trained is the grader's rebuild from standard layers, never the student's module.
+    assert trained_once[0].startswith("Sequential(") and "SimpleCNN" not in trained_once[0] \
+        and "CNN" not in trained_once[0]
+
+
+@pytest.mark.parametrize("name", SPELLINGS)
+def test_correct_spelling_structure(name):
+    """The same spellings, accuracy off: every other check in full (fast, not marked slow)."""
+    results = {r.check: r for r in judge_in_process(A2, namespace(A2, extra=code(SPELLINGS[name])),
+                                                    WITHOUT_ACCURACY)}
+    failed = {k: r.message for k, r in results.items() if not r.passed}
+    assert not failed, failed
+
+
+@pytest.mark.slow
+def test_a_spelling_through_the_sandbox(tmp_path):
+    """The lecture's `conv_block`/`fc_block` network, graded for real (sandbox, protocol shipped beside
+    the probe), accuracy off: every measured check in full."""
+    import json
+
+    import nbformat
+
+    from autograder import paths
+    from autograder.grade import grade_notebook
+    from autograder.samples import make_sample
+
+    spec = ASSIGNMENTS[A2]
+    release = nbformat.read(paths.RELEASE / A2 / spec.notebook, as_version=4)
+    nb = json.loads(json.dumps(make_sample(A2, "reference", release)))
+    cell = next(c for c in nb["cells"] if (c["metadata"].get("nbgrader") or {}).get("grade_id") == CNN)
+    cell["source"] = code(SPELLINGS["mnist-lecture-cnn"])
+    path = tmp_path / spec.notebook
+    path.write_text(json.dumps(nb))
+    report = grade_notebook(path, A2, Options(accuracy=False))
+    scored = {r.check: r for r in report.results if r.check != "accuracy"}
+    assert all(r.passed for r in scored.values()), report.table()
+
+
+# --- single mistakes: exactly the checks they break ---------------------------------------------------
+
+TRAIN, EVAL = "train_answer", "evaluate_answer"
+CONV1, CONV2 = "nn.Conv2d(1, 32, kernel_size=3, padding=1)", "nn.Conv2d(32, 64, kernel_size=3, padding=1)"
+FC1, FC2 = "nn.Linear(64 * 7 * 7, 128)", "nn.Linear(128, 10)"
+FIRST_RELU = ("            nn.ReLU(),\n            nn.MaxPool2d", "            nn.MaxPool2d")
+
+MISTAKES = {
+    # name: (edits of the reference answers, the checks that lose points)
+    "first conv without padding (forward then fails)": (
+        {CNN: [(CONV1, "nn.Conv2d(1, 32, kernel_size=3)")]}, {"output_shape", "features"}),
+    "first conv without padding, Linear resized to fit": (
+        {CNN: [(CONV1, "nn.Conv2d(1, 32, kernel_size=3)"), (FC1, "nn.Linear(64 * 6 * 6, 128)")]},
+        {"features", "classifier", "parameters"}),
+    "flatten size 32*7*7": ({CNN: [(FC1, "nn.Linear(32 * 7 * 7, 128)")]}, {"output_shape", "classifier", "parameters"}),
+    "missing first ReLU": ({CNN: [FIRST_RELU]}, {"features"}),
+    "AvgPool2d for the first pooling": (
+        {CNN: [("nn.MaxPool2d(kernel_size=2, stride=2)", "nn.AvgPool2d(kernel_size=2, stride=2)")]}, {"features"}),
+    "Sigmoid for the first ReLU": ({CNN: [("            nn.ReLU(),\n            nn.MaxPool2d",
+                                          "            nn.Sigmoid(),\n            nn.MaxPool2d")]}, {"features"}),
+    "softmax after the last Linear": ({CNN: [(FC2 + ",\n", FC2 + ",\n nn.Softmax(dim=1),\n")]}, {"classifier", "logits"}),
+    "second conv 5x5 with padding 2": ({CNN: [(CONV2, "nn.Conv2d(32, 64, kernel_size=5, padding=2)")]}, {"parameters"}),
+    "last Linear without bias": ({CNN: [(FC2, "nn.Linear(128, 10, bias=False)")]}, {"parameters"}),
+    "missing ReLU in the classifier": (
+        {CNN: [(FC1 + ",\n            nn.ReLU(),\n", FC1 + ",\n")]}, {"classifier"}),
+    "5 outputs": ({CNN: [(FC2, "nn.Linear(128, 5)")]}, {"output_shape", "classifier", "parameters"}),
+    "hidden layer of 256": ({CNN: [(FC1, "nn.Linear(64 * 7 * 7, 256)"), (FC2, "nn.Linear(256, 10)")]},
+                            {"classifier", "parameters"}),
+    "training loop without zero_grad": ({TRAIN: [("        optimizer.zero_grad()\n", "")]}, {"train_one_epoch"}),
+    "evaluate without model.eval()": ({EVAL: [("    model.eval()\n", "")]}, {"evaluate"}),
+}
+
+
+def test_mistakes_are_many():
+    assert len(MISTAKES) >= 12
+
+
+@pytest.mark.parametrize("name", MISTAKES)
+def test_a_mistake_costs_only_what_it_breaks(name):
+    edits, losing = MISTAKES[name]
+    results = {r.check: r for r in judge_in_process(A2, namespace(A2, edits), WITHOUT_ACCURACY)}
+    lost = {k for k, r in results.items() if not r.passed}
+    messages = {k: r.message for k, r in results.items() if not r.passed}
+    assert lost == losing, messages
+    assert all(results[k].score == 0 for k in losing), messages
+
+
+def test_functional_mistake_costs_only_what_it_breaks():
+    """torch.flatten(x) without start_dim flattens the batch too: no 10 logits per image, and a classifier
+    that cannot take 64×7×7 features; the features and the parameters are right."""
+    broken = SPELLINGS["torch-flatten-torch-relu"].replace("torch.flatten(x, 1)", "torch.flatten(x)")
+    results = {r.check: r for r in judge_in_process(A2, namespace(A2, extra=code(broken)), WITHOUT_ACCURACY)}
+    lost = {k for k, r in results.items() if not r.passed}
+    assert lost == {"output_shape", "classifier"}, {k: r.message for k, r in results.items()}
+
+
+@pytest.mark.slow
+def test_a_network_that_cannot_give_logits_is_not_trained(trained_once):
+    edits, _ = MISTAKES["first conv without padding (forward then fails)"]
+    result = judge_in_process(A2, namespace(A2, edits), {"accuracy"}, Options(profile="cpu"))[0]
+    assert result.score == 0 and "not trained" in result.message
+
+
+# --- assignment 1: the same judging -----------------------------------------------------------------------
+
+A1 = "a1_sizes_and_params"
+RGB_FUNCTIONAL = """
+    class RGBNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 16, 3, padding="same")
+            self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
+            self.fc = nn.Linear(32 * 8 * 8, 10)
+
+        def forward(self, x):
+            x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+            x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+            return self.fc(x.view(x.size(0), -1))
+
+    def rgb_convnet():
+        return RGBNet()
+"""
+KERAS_FUNCTIONAL = """
+    class GAP(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 32, 3, padding=1)
+            self.out = nn.Linear(32, 10)
+
+        def forward(self, x):
+            x = torch.relu(self.conv(x))
+            x = F.adaptive_avg_pool2d(x, 1)
+            return self.out(torch.flatten(x, 1))
+
+    def gap_model():
+        return GAP()
+"""
+
+
+@pytest.mark.parametrize("check, spelling", [("rgb_convnet", RGB_FUNCTIONAL), ("gap_model", KERAS_FUNCTIONAL)],
+                         ids=["rgb-convnet-functional-module", "gap-model-functional-module"])
+def test_assignment1_networks_judged_by_what_they_compute(check, spelling):
+    verdict = {r.check: r for r in judge_in_process(A1, namespace(A1, extra=code(spelling)), {check})}[check]
+    assert verdict.passed, verdict.message
