@@ -185,7 +185,11 @@ def check_size(module: nn.Module) -> None:
 
 def check_cost(module: nn.Module, input_shape: tuple[int, ...]) -> list[LayerRow]:
     """Refuse networks whose layer outputs would not fit a grader, before any real forward pass."""
-    rows = trace(module, input_shape)
+    return check_activations(trace(module, input_shape))
+
+
+def check_activations(rows: list[LayerRow]) -> list[LayerRow]:
+    """Refuse rows (shapes on meta) whose outputs add up to more than a grader should hold per image."""
     per_image = sum(math.prod(row.output_shape[1:]) for row in rows if row.output_shape)
     if per_image > MAX_ACTIVATIONS_PER_IMAGE:
         raise NotRebuildable(f"its layers produce {per_image:,} values per image, far beyond anything this "

@@ -76,17 +76,19 @@ def fmt_shape(shape) -> str:
     return "×".join(str(v) for v in shape) if shape else str(shape)
 
 
-def compare_outputs(module, data: dict, seed: int, shapes) -> str | None:
+def compare_outputs(module, data: dict, seed: int, shapes, training_too: bool = True) -> str | None:
     """Why `module` (the rebuilt network with the student's weights) does not compute what the
-    student's model computed on the probe's inputs, in evaluation and in training mode (the same
-    dropout masks: both draw them after the same torch.manual_seed), or None where it does."""
+    student's model computed on the probe's inputs, in evaluation and (`training_too`) in training
+    mode (the same dropout masks: both draw them after the same torch.manual_seed), or None."""
     import torch
 
     from .. import probe, protocol
 
     key = protocol.shape_key
-    for training, outputs, errors in ((False, data.get("outputs", {}), data.get("errors", {})),
-                                      (True, data.get("train_outputs", {}), data.get("train_errors", {}))):
+    modes = [(False, data.get("outputs", {}), data.get("errors", {}))]
+    if training_too:
+        modes.append((True, data.get("train_outputs", {}), data.get("train_errors", {})))
+    for training, outputs, errors in modes:
         module.train(training)
         mode = "training" if training else "evaluation"
         for shape in shapes:

@@ -108,7 +108,7 @@ def _traced(data: dict, seed: int) -> Traced:
     input_shape = (TRACE_BATCH, *spec.MNIST_INPUT)
     try:
         network = layers.rebuild_ops(data["ops"], input_shape)
-        layers.check_cost(network.module, input_shape)
+        layers.check_activations(network.rows)
     except layers.NotRebuildable as exc:
         raise Failed(str(exc)) from None
     flops = layers.estimate_flops(network.rows, network.module, input_shape)

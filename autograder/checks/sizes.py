@@ -200,11 +200,13 @@ def _traced(data: dict, name: str, input_shape, seed: int) -> layers.Network:
         raise Failed(f"{name}(): {data.get('trace_error') or 'no operations were recorded'}")
     try:
         network = layers.rebuild_ops(data["ops"], input_shape)
-        layers.check_cost(network.module, input_shape)
+        layers.check_activations(network.rows)
         real = layers.load_op_weights(network, data.get("op_tensors"))
     except layers.NotRebuildable as exc:
         raise Failed(f"{name}(): {exc}") from None
-    why = compare_outputs(real, data, seed, [list(input_shape)])
+    # Evaluation mode only: nothing of assignment 1 is trained, so what a model does in training mode
+    # earns nothing here (assignment 2, whose network the grader trains, compares both modes).
+    why = compare_outputs(real, data, seed, [list(input_shape)], training_too=False)
     if why:
         raise Failed(f"{name}(): {why}")
     network.module = network.module.to("meta")
@@ -284,7 +286,7 @@ def judge_transfer_head(data, args, options) -> str:
         real = layers.load_op_weights(network, data.get("op_tensors"))
     except layers.NotRebuildable as exc:
         raise Failed(f"the transfer model: {exc}") from None
-    why = compare_outputs(real, data, args["seed"], [[2, 1, 28, 28]])
+    why = compare_outputs(real, data, args["seed"], [[2, 1, 28, 28]], training_too=False)
     if why:
         raise Failed(f"the transfer model: {why}")
     trainable = sum(op.trainable for op in network.ops)
