@@ -44,6 +44,19 @@ MISTAKES = {
 }
 
 
+# What each mistake sample scores under full grading (accuracy measured): the checks it breaks, no more.
+EXPECTED_SCORES = {
+    "a1_sizes_and_params": {
+        "mistake-no-dilation-same-padding": 15,  # conv2d_out partial (1 of 2), conv2d_same_model 0/1
+        "mistake-groups-unfrozen": 13,           # conv2d_params 0/2, transfer_frozen 0/1, transfer_head 0/1
+    },
+    "a2_simplecnn_mnist": {
+        "mistake-no-padding": 13,                # features 0/2, parameters 0/2 (the classifier fits its features)
+        "mistake-softmax-no-zero-grad": 8,       # classifier, logits, train_one_epoch, accuracy (97.8 %)
+    },
+}
+
+
 def sample_names(assignment: str) -> list[str]:
     return ["reference", "blank", *MISTAKES[assignment]]
 

@@ -312,9 +312,10 @@ MISTAKES = {
     # name: (edits of the reference answers, the checks that lose points)
     "first conv without padding (forward then fails)": (
         {CNN: [(CONV1, "nn.Conv2d(1, 32, kernel_size=3)")]}, {"output_shape", "features"}),
+    # The classifier is sized for the student's own features: one mistake (the padding), not two.
     "first conv without padding, Linear resized to fit": (
         {CNN: [(CONV1, "nn.Conv2d(1, 32, kernel_size=3)"), (FC1, "nn.Linear(64 * 6 * 6, 128)")]},
-        {"features", "classifier", "parameters"}),
+        {"features", "parameters"}),
     "flatten size 32*7*7": ({CNN: [(FC1, "nn.Linear(32 * 7 * 7, 128)")]}, {"output_shape", "classifier", "parameters"}),
     "missing first ReLU": ({CNN: [FIRST_RELU]}, {"features"}),
     "AvgPool2d for the first pooling": (

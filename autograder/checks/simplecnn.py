@@ -178,29 +178,58 @@ def _compare_rows(name: str, got: list[layers.LayerRow], want: list[layers.Layer
     return f"{name}: {len(want)} layers, output {fmt_shape(want[-1].output_shape[1:])}"
 
 
-def judge_features(data: dict, args: dict, options) -> str:
+def _ops(net: Traced) -> dict:
+    """The traced operations as plain records: how the class report groups submissions by network."""
+    return {"ops": [{"kind": op.kind, "args": op.args} for op in net.network.ops]}
+
+
+def judge_features(data: dict, args: dict, options) -> tuple[str, dict]:
     """The operations before the flatten, from the image: kinds and shapes (wherever the student's
     `features` ends)."""
     net = faithful(data, args["seed"])
     rows = net.network.rows[:net.split]
-    return _compare_rows("features", rows, _reference_rows(spec.reference_features(), spec.MNIST_INPUT))
+    try:
+        return _compare_rows("features", rows, _reference_rows(spec.reference_features(), spec.MNIST_INPUT)), _ops(net)
+    except Failed as failed:
+        raise Failed(str(failed), failed.score, details={**failed.details, **_ops(net)}, flag=failed.flag) from None
 
 
 CLASSIFIER_INPUT = (64, 7, 7)
 
 
+def _classifier_rows(ops: list[protocol.Op], input_shape) -> list[layers.LayerRow]:
+    try:
+        return layers.rebuild_ops([op.to_dict() for op in ops], (TRACE_BATCH, *input_shape)).rows
+    except layers.NotRebuildable as exc:
+        raise Failed(str(exc)) from None
+
+
 def judge_classifier(data: dict, args: dict, options) -> str:
-    """The operations from the flatten on, judged on their own from the lecture's 64×7×7 features."""
+    """The operations from the flatten on, judged on their own: the lecture's classifier on the lecture's
+    64×7×7 features, or a classifier of the same kinds and widths that takes the student's own features.
+
+    A mistake in the convolutions is the features check's: a classifier whose first Linear was sized
+    for those features (Linear(64·5·5 → 128) after unpadded convolutions) is not a second mistake.
+    """
     net = faithful(data, args["seed"])
     ops = net.classifier_ops
     if not ops:
         raise Failed("there is no classifier: after the convolutions, flatten and end with Linear layers")
     try:
-        own = layers.rebuild_ops([op.to_dict() for op in ops], (TRACE_BATCH, *CLASSIFIER_INPUT))
-    except layers.NotRebuildable as exc:
-        raise Failed(str(exc)) from None
-    return _compare_rows("classifier", own.rows,
-                         _reference_rows(spec.reference_classifier(), CLASSIFIER_INPUT))
+        return _compare_rows("classifier", _classifier_rows(ops, CLASSIFIER_INPUT),
+                             _reference_rows(spec.reference_classifier(), CLASSIFIER_INPUT))
+    except Failed as on_lecture_features:
+        own_input = net.network.rows[net.split - 1].output_shape if net.split > 0 else None
+        if own_input is None or tuple(own_input[1:]) == CLASSIFIER_INPUT:
+            raise
+        own_input = tuple(own_input[1:])
+        sized = spec.reference_classifier()
+        sized[1] = nn.Linear(math.prod(own_input), sized[1].out_features)
+        try:
+            verdict = _compare_rows("classifier", _classifier_rows(ops, own_input), _reference_rows(sized, own_input))
+        except Failed:
+            raise on_lecture_features from None
+        return f"{verdict}, taking your features' {fmt_shape(own_input)}"
 
 
 def _short(layer: nn.Module) -> str:
@@ -331,7 +360,10 @@ def judge_accuracy(data: dict, args: dict, options) -> tuple[str, dict]:
     report = _TRAINED.get(key)
     reused = report is not None
     if report is None:
-        report = train.train_and_evaluate(build, profile, seed=0)
+        try:
+            report = train.train_and_evaluate(build, profile, seed=0)
+        except train.OverBudget as exc:
+            raise Failed(f"not trained: {exc}; flagged for review", flag=True) from None
         if len(_TRAINED) >= 1024:
             _TRAINED.clear()
         _TRAINED[key] = report
