@@ -27,12 +27,8 @@ COLUMNS = {A1: "Assignment 1: sizes and parameters (48213)", A2: "Assignment 2: 
 
 
 @pytest.fixture(autouse=True)
-def keep_environment():
-    """`main()` exports its settings as CNN_KIT_* variables: give later tests the environment back."""
-    saved = dict(os.environ)
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
+def _environment(keep_environment):
+    """Every test here gets the environment back (see conftest.keep_environment)."""
 
 @pytest.fixture
 def gradebook_course(tmp_path, monkeypatch):

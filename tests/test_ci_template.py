@@ -18,12 +18,8 @@ A1 = "a1_sizes_and_params"
 
 
 @pytest.fixture(autouse=True)
-def keep_environment():
-    """`main()` exports its settings as CNN_KIT_* variables: give later tests the environment back."""
-    saved = dict(os.environ)
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
+def _environment(keep_environment):
+    """Every test here gets the environment back (see conftest.keep_environment)."""
 
 @pytest.fixture(scope="module")
 def workflow():
