@@ -111,6 +111,8 @@ def grade_submission(submitted, assignment: Assignment, options: Options | None 
     source = read_notebook(paths.source_notebook(assignment.name, assignment.notebook))
     program = build_program(source, submitted)
     report.flags += scan.scan_answers(program.answers)
+    report.flags += [flag for cell in assignment.formula_cells if cell in program.answers
+                     for flag in scan.asks_torch(program.answers[cell], cell)]
     # Probe inputs follow a seed drawn from the answers themselves: reproducible for a submission,
     # unknowable before it is written, so expected values cannot be precomputed from the kit's source.
     seed = options.seed if options.seed is not None else \

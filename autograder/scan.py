@@ -211,3 +211,29 @@ def scan_answers(answers: dict[str, str]) -> list[str]:
     for cell, source in answers.items():
         flags += scan_source(source, cell)
     return flags
+
+
+# Formula exercises: the answer is the formula. One that builds the layer and reads its output shape or
+# parameter count off torch computes the right numbers without the formula: it scores (grades judge what
+# a function returns) but is flagged, so the instructor decides (README, "What is defended").
+TORCH_ROOTS = {"torch", "nn", "F"}
+ASKS_TORCH = {"numel", "parameters", "named_parameters", "conv2d", "conv1d", "max_pool2d", "avg_pool2d",
+              "linear", "Conv2d", "Conv1d", "MaxPool2d", "AvgPool2d", "Linear", "empty", "zeros", "ones", "randn"}
+
+
+def asks_torch(source: str, cell: str) -> list[str]:
+    """A flag when a formula cell uses torch's layers or tensors to get its numbers."""
+    try:
+        tree = ast.parse(re.sub(r"^(\s*)[%!].*$", r"\1pass", source, flags=re.MULTILINE))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return []
+    imports = _import_names(tree)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in ASKS_TORCH:
+            root = _canonical(_dotted(node), imports).split(".")[0]
+            if root in TORCH_ROOTS or node.attr in ("numel", "parameters", "named_parameters"):
+                return [f"cell {cell}, line {node.lineno}: the formula exercise asks torch for the answer "
+                        f"({_dotted(node) or node.attr}) instead of computing it; scored, for review"]
+        elif isinstance(node, ast.Import) and any(a.name.split(".")[0] == "torch" for a in node.names):
+            return [f"cell {cell}, line {node.lineno}: the formula exercise imports torch; scored, for review"]
+    return []

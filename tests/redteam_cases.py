@@ -519,6 +519,18 @@ CASES: list[Case] = [
              layer_count = len(list(SimpleCNN().modules()))
              print(f"{layer_count} modules, {sum(p.numel() for p in SimpleCNN().parameters()):,} parameters")
          """),), score="full", no_flags=True),
+    Case("formula-asks-torch", "conv2d_out reads the shape off an nn.Conv2d on the meta device and "
+         "conv2d_params counts an nn.Conv2d's parameters: right numbers, no formula (scored, flagged)",
+         assignment=A1, edits=(
+             set_answer("conv2d_out_answer", """
+                 def conv2d_out(h_in, w_in, k=3, s=1, p=0, d=1):
+                     layer = nn.Conv2d(1, 1, k, stride=s, padding=p, dilation=d, device="meta")
+                     return tuple(layer(torch.empty(1, 1, h_in, w_in, device="meta")).shape[-2:])
+             """),
+             replace("param_counts_answer", "return (k * k * (c_in // groups) + (1 if bias else 0)) * c_out",
+                     "return sum(p.numel() for p in nn.Conv2d(c_in, c_out, k, groups=groups, bias=bias, "
+                     "device='meta').parameters())")),
+         score="full", flags=("conv2d_out_answer", "param_counts_answer", "asks torch")),
 
     # --- cheats: patching what the probes rely on ----------------------------------------------------
     Case("patch-module-parameters", "replaces torch.nn.Module.parameters (transparently)",

@@ -59,6 +59,7 @@ class Assignment:
     notebook: str             # notebook file name
     probes: Callable[[int], list[dict]]   # seed -> probe requests
     checks: tuple[Check, ...]
+    formula_cells: tuple[str, ...] = ()   # answer cells whose exercise is a formula (torch may not answer it)
 
     @property
     def cells(self) -> dict[str, list[Check]]:

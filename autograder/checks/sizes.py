@@ -321,6 +321,7 @@ ASSIGNMENT = Assignment(
     name="a1_sizes_and_params",
     notebook="sizes_and_params.ipynb",
     probes=probes,
+    formula_cells=("conv2d_out_answer", "pool2d_out_answer", "param_counts_answer"),
     checks=(
         _formula("conv2d_out", 2, judge_conv2d_out, "conv2d_out vs nn.Conv2d", "test_conv2d_out"),
         _formula("pool2d_out", 1, judge_pool2d_out, "pool2d_out vs nn.MaxPool2d", "test_pool2d_out"),
