@@ -2,7 +2,7 @@
 
 The answers come from the source notebook (the reference is the spec); a
 mistake is a small edit of a reference answer. Judged in process: the sandbox
-has its own tests (test_sandbox.py, test_redteam.py).
+has its own tests (test_redteam.py, test_isolation.py, test_bounds.py).
 """
 import nbformat
 import pytest
