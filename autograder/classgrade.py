@@ -241,7 +241,9 @@ def grade_task(settings: Settings, assignment: str, student: str, submission: di
         scratch = Path(tmp) / "course"
         sqlite = is_sqlite(db_url_of(settings))
         # the task's settings, with the scratch course; SQLite grades into the scratch course's own copy
-        local = settings.replace(course=scratch, db_url=None if sqlite else settings.db_url)
+        # (the accuracy cache stays the class's: beside the real gradebook, shared by every task)
+        local = settings.replace(course=scratch, db_url=None if sqlite else settings.db_url,
+                                 accuracy_cache=settings.accuracy_cache_folder())
         run = subprocess.run([sys.executable, "-m", "autograder.classgrade", str(job)], env=task_env(local),
                              cwd=tmp, capture_output=True, text=True, timeout=TASK_SECONDS)
         result = Path(tmp) / "outcome.pickle"
