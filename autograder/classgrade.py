@@ -22,11 +22,12 @@ How one student is graded (``grade_task``, on a Dask worker):
 The gradebook:
 
 * **SQLite** (the default, ``<course>/gradebook.db``): one writer, the collecting process. For each
-  finished task it writes the autograded folder, then the gradebook rows (one transaction, through
-  nbgrader's own ``Gradebook`` API: ``update_or_create_student``, ``update_or_create_submission``,
-  the same columns nbgrader's ``SaveAutoGrades`` and ``AssignLatePenalties`` set), then the kit's
-  report, atomically, last. A run killed at any point leaves every student either graded (report
-  present) or graded again by the next run of the same command.
+  finished task it writes the autograded folder, the kit's report (atomically), then the gradebook
+  rows (one transaction, through nbgrader's own ``Gradebook`` API: ``update_or_create_student``,
+  ``update_or_create_submission``, the same columns nbgrader's ``SaveAutoGrades`` and
+  ``AssignLatePenalties`` set). A student counts as graded when ``course.is_graded`` says so *and*
+  both the report and the scored gradebook rows are there, so a run killed at any point leaves every
+  student either graded or graded again by the next run of the same command.
 * **PostgreSQL** (``CNN_KIT_DB_URL=postgresql+psycopg2://...``): each task's process writes its
   student's rows into the shared gradebook itself (nbgrader's ``db_url``), one connection, closed
   when its process ends; the collector writes only files.
@@ -205,6 +206,19 @@ def gradebook_scores(db_url: str, assignment: str) -> dict[str, dict]:
     return out
 
 
+def scored_submissions(db_url: str, assignment: str) -> set[str]:
+    """Students whose submission of `assignment` is in the gradebook with every autograded cell scored."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(db_url) as gb:
+        try:
+            submissions = gb.assignment_submissions(assignment)
+        except MissingEntry:
+            return set()
+        return {sub.student.id for sub in submissions
+                if all(g.auto_score is not None for nb in sub.notebooks for g in nb.grades if g.cell.cell_type == "code")}
+
+
 def empty_gradebook(db_url: str, target: Path) -> bytes:
     """A copy of the SQLite gradebook with its assignments and no students: the template a task grades into."""
     from nbgrader.api import Gradebook
@@ -293,18 +307,22 @@ def _grade_in_scratch(job_path: Path) -> None:
 # --- the collector ---------------------------------------------------------------------------------
 
 def collect(root: Path, assignment: str, outcome: Outcome, db_url: str) -> None:
-    """Write one student's results: autograded folder, then gradebook rows (SQLite), then the report last."""
+    """Write one student's results: autograded folder, the report (atomically), then the gradebook rows (SQLite).
+
+    A student counts as graded only when all three are there (see grade_class), so a run killed between
+    two of these writes grades that student again.
+    """
     folder = root / "autograded" / outcome.student / assignment
     if folder.is_dir() and not folder.is_symlink():
         shutil.rmtree(folder)
     write_tree(folder, outcome.autograded)
+    if outcome.report is not None:
+        _atomic_write(course.report_path(root, outcome.student, assignment), outcome.report)
     if outcome.gradebook is not None and is_sqlite(db_url):
         from nbgrader.api import Gradebook
 
         with Gradebook(db_url) as gb:
             store_submission(gb, assignment, outcome.student, outcome.gradebook)
-    if outcome.report is not None:
-        _atomic_write(course.report_path(root, outcome.student, assignment), outcome.report)
 
 
 def _flags(outcome: Outcome) -> list[str]:
@@ -355,8 +373,12 @@ def grade_class(settings: Settings, assignment: str, *, workers: int | None = No
     outcomes: dict[str, str] = {}
     flagged: dict[str, list[str]] = {}
     todo = []
+    in_gradebook = scored_submissions(db_url, assignment)
     for student in course.students(root, assignment):
-        if course.is_graded(root, student, assignment):
+        # graded = course.is_graded (the kit's rule: its report, or, on branch host, the gradebook) and both the
+        # report and the gradebook rows present, whichever rule is in force, since they are written one after another
+        if student in in_gradebook and course.report_path(root, student, assignment).is_file() \
+                and course.is_graded(root, student, assignment):
             outcomes[student] = "skipped (already graded)"
         else:
             course.report_path(root, student, assignment).unlink(missing_ok=True)
