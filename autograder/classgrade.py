@@ -37,7 +37,6 @@ A worker that dies is retried by Dask (``allowed-failures``), a task whose proce
 """
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import logging
 import os
