@@ -87,12 +87,38 @@ def cmd_autograde(args) -> int:
     from .report import write_class_report
 
     root = args.settings.course
+    if args.workers or args.scheduler:
+        return _autograde_class(args)
     for assignment in args.assignments:
         for student, outcome in course.autograde(root, assignment).items():
             print(f"{assignment}  {student}: {outcome}")
         html_path, _ = write_class_report(root, assignment)
         print(f"{assignment}  class report: {html_path}")
     return 0
+
+
+def _autograde_class(args) -> int:
+    """--workers N / --scheduler ADDRESS: the whole class at once on Dask (autograder.classgrade)."""
+    from . import classgrade, course
+    from .report import write_class_report
+
+    root = args.settings.course
+    summaries = []
+    try:
+        for assignment in args.assignments:
+            summaries.append(classgrade.grade_class(args.settings, assignment, workers=args.workers,
+                                                    scheduler=args.scheduler, retries=args.retries))
+            html_path, _ = write_class_report(root, assignment)
+            print(f"{assignment}  class report: {html_path}")
+    except KeyboardInterrupt:
+        print("interrupted: what was collected is graded; the same command grades the rest", file=sys.stderr)
+        return 130
+    course.export(root)
+    rows = [r for r in course.grade_rows(root) if r.assignment in args.assignments]
+    print(course.table(rows))
+    for summary in summaries:
+        print("\n".join(summary.lines()))
+    return 1 if any(s.failed for s in summaries) else 0
 
 
 def cmd_report(args) -> int:
@@ -249,6 +275,12 @@ def main(argv: list[str] | None = None) -> int:
     _common(p)
     p.add_argument("assignments", nargs="+")
     p.add_argument("--course", help="course folder (default: $CNN_KIT_COURSE or ./course)")
+    p.add_argument("--workers", type=int, metavar="N", help="grade the class at once on a local Dask cluster "
+                   "of N single-threaded worker processes (see 'Grading a whole class' in the README)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="grade the class at once on an existing Dask "
+                   "cluster, e.g. tcp://10.0.0.5:8786")
+    p.add_argument("--retries", type=int, default=2, help="with --workers/--scheduler: how often a student "
+                   "whose worker or grading process died is tried again (default 2)")
     p.set_defaults(run=cmd_autograde)
 
     p = commands.add_parser("report", help="the class report of graded assignments: HTML and CSV")

@@ -14,6 +14,7 @@ Environment variables read here, and nowhere below the edge:
 ``CNN_KIT_COURSE``     the nbgrader course folder (``--course DIR``, default ``./course``)
 ``CNN_KIT_PROFILE``    accuracy profile, ``cpu`` or ``gpu`` (``--profile``)
 ``CNN_KIT_DB_URL``     nbgrader's gradebook URL (default: SQLite in the course folder)
+``CNN_KIT_ACCURACY_CACHE``  the shared accuracy results (default ``<course>/accuracy-cache``)
 =====================  ===============================================================
 """
 from __future__ import annotations
@@ -23,7 +24,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-PATH_VARS = {"mnist": "CNN_KIT_MNIST", "cache": "CNN_KIT_CACHE", "course": "CNN_KIT_COURSE"}
+PATH_VARS = {"mnist": "CNN_KIT_MNIST", "cache": "CNN_KIT_CACHE", "course": "CNN_KIT_COURSE",
+             "accuracy_cache": "CNN_KIT_ACCURACY_CACHE"}
 TEXT_VARS = {"profile": "CNN_KIT_PROFILE", "db_url": "CNN_KIT_DB_URL"}
 PROFILES = ("cpu", "gpu")
 
@@ -47,6 +49,7 @@ class Settings:
     course: Path = Path("course").resolve()
     profile: str | None = None         # None: "gpu" where CUDA is available, else "cpu"
     db_url: str | None = None          # None: sqlite:///<course>/gradebook.db (nbgrader's default)
+    accuracy_cache: Path | None = None  # None: <course>/accuracy-cache (autograder.accuracy_cache)
 
     @classmethod
     def build(cls, environ: dict | None = None, cwd: str | os.PathLike | None = None, **given) -> "Settings":
@@ -79,6 +82,10 @@ class Settings:
             if value is not None:
                 env[var] = str(value)
         return env
+
+    def accuracy_cache_folder(self) -> Path:
+        """Where accuracy results are shared between workers and runs (beside the gradebook by default)."""
+        return self.accuracy_cache or Path(self.course) / "accuracy-cache"
 
     def replace(self, **changes) -> "Settings":
         return dataclasses.replace(self, **changes)

@@ -1,0 +1,436 @@
+"""Grade a whole class at once: one Dask task per student, results collected into nbgrader's gradebook.
+
+``grade_class`` is what ``cnn-kit autograde ASSIGNMENT --workers N`` (or ``--scheduler ADDRESS``) runs.
+It builds on :mod:`autograder.course` (``students``, ``is_graded``, ``autograde``, ``nbgrader_api``):
+nothing of nbgrader's is re-implemented, only *where* it runs changes.
+
+How one student is graded (``grade_task``, on a Dask worker):
+
+* The task carries everything as data: the kit's :class:`~autograder.settings.Settings`, the
+  student's submission folder (bytes), and, shared by all tasks and scattered once, the course's
+  ``nbgrader_config.py``, ``source/<assignment>/`` and (SQLite) an empty copy of the gradebook. A
+  worker needs no shared filesystem with the collector, only the kit, its Python packages and the
+  MNIST folder that ``Settings.mnist`` names.
+* It starts its own Python process (nbgrader's app objects are not thread-safe, and a student's run
+  must not leave state in a long-lived worker), which builds a private scratch course holding only
+  that student and runs :func:`autograder.course.autograde` on it: ``nbgrader autograde`` with the
+  kit's preprocessors, exactly as a sequential run. That process's ``CNN_KIT_*`` environment is made
+  from the task's Settings; nothing is read from the worker's own ``CNN_KIT_*``.
+* It returns the autograded folder (bytes), the kit's report and, for SQLite, the submission's
+  gradebook rows (scores, comments, flags, penalties, timestamp) as plain data.
+
+The gradebook:
+
+* **SQLite** (the default, ``<course>/gradebook.db``): one writer, the collecting process. For each
+  finished task it writes the autograded folder, the kit's report (atomically), then the gradebook
+  rows (one transaction, through nbgrader's own ``Gradebook`` API: ``update_or_create_student``,
+  ``update_or_create_submission``, the same columns nbgrader's ``SaveAutoGrades`` and
+  ``AssignLatePenalties`` set). A student counts as graded when ``course.is_graded`` says so *and*
+  both the report and the scored gradebook rows are there, so a run killed at any point leaves every
+  student either graded or graded again by the next run of the same command.
+* **PostgreSQL** (``CNN_KIT_DB_URL=postgresql+psycopg2://...``): each task's process writes its
+  student's rows into the shared gradebook itself (nbgrader's ``db_url``), one connection, closed
+  when its process ends; the collector writes only files.
+
+A worker that dies is retried by Dask (``allowed-failures``), a task whose process crashes by
+``retries``; after that the student is marked failed with the reason and the rest go on.
+"""
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import pickle
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import course
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+GRADE_COLUMNS = ("auto_score", "manual_score", "extra_credit", "needs_manual_grade")
+COMMENT_COLUMNS = ("auto_comment", "manual_comment")
+NOTEBOOK_COLUMNS = ("flagged", "late_submission_penalty")
+STUDENT_COLUMNS = ("first_name", "last_name", "email", "lms_user_id")
+TASK_SECONDS = 3600  # a wall clock on one student's grading process (nbgrader's own cell timeouts come first)
+
+
+@dataclass
+class Outcome:
+    """What one student's task returns to the collector."""
+    student: str
+    status: str                                   # "graded" | "failed: ..." | "refused: ..." | "skipped ..."
+    autograded: dict[str, bytes] = field(default_factory=dict)  # relative path -> content
+    report: bytes | None = None                   # the kit's JSON report
+    gradebook: dict | None = None                 # the submission's rows (SQLite mode only)
+    seconds: float = 0.0
+    worker: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "graded"
+
+
+@dataclass
+class Summary:
+    assignment: str
+    outcomes: dict[str, str]                      # student -> "graded" | "skipped ..." | "failed: ..."
+    flagged: dict[str, list[str]]
+    seconds: float
+    graded: int
+
+    @property
+    def failed(self) -> dict[str, str]:
+        return {s: o for s, o in self.outcomes.items() if not (o == "graded" or o.startswith("skipped"))}
+
+    @property
+    def per_minute(self) -> float:
+        return 60.0 * self.graded / self.seconds if self.seconds > 0 else 0.0
+
+    def lines(self) -> list[str]:
+        out = [f"{self.assignment}: {self.graded} graded, "
+               f"{sum(o.startswith('skipped') for o in self.outcomes.values())} already graded, "
+               f"{len(self.failed)} failed, {len(self.flagged)} flagged in {self.seconds:.1f} s "
+               f"({self.per_minute:.1f} submissions per minute)"]
+        for student, reason in sorted(self.failed.items()):
+            out.append(f"  FAILED {student}: {course._one_line(reason)}")
+        for student, flags in sorted(self.flagged.items()):
+            out.append(f"  FLAGGED {student}: {course._one_line(flags[0])}"
+                       + (f" (+{len(flags) - 1} more)" if len(flags) > 1 else ""))
+        return out
+
+
+# --- files as data ---------------------------------------------------------------------------------
+
+def read_tree(folder: Path) -> dict[str, bytes]:
+    """Every regular file under `folder` (links and special files left out), by relative path."""
+    files = {}
+    folder = Path(folder)
+    for path in sorted(folder.rglob("*")):
+        if path.is_symlink() or not path.is_file():
+            continue
+        files[path.relative_to(folder).as_posix()] = path.read_bytes()
+    return files
+
+
+def write_tree(folder: Path, files: dict[str, bytes]) -> None:
+    folder = Path(folder)
+    for name, content in files.items():
+        target = (folder / name).resolve()
+        if folder.resolve() not in target.parents:
+            raise ValueError(f"refusing to write {name!r} outside {folder}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+
+
+def _atomic_write(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def is_sqlite(db_url: str) -> bool:
+    return db_url.startswith("sqlite")
+
+
+def db_url_of(settings: Settings) -> str:
+    return settings.db_url or f"sqlite:///{Path(settings.course) / 'gradebook.db'}"
+
+
+# --- the gradebook rows of one submission ----------------------------------------------------------
+
+def dump_submission(gb, assignment: str, student: str) -> dict:
+    """A submission's gradebook rows as plain data (what nbgrader autograde wrote)."""
+    sub = gb.find_submission(assignment, student)
+    return {
+        "student": {c: getattr(sub.student, c) for c in STUDENT_COLUMNS},
+        "timestamp": sub.timestamp.isoformat() if sub.timestamp else None,
+        "extension": sub.extension.total_seconds() if sub.extension is not None else None,
+        "notebooks": {nb.name: {
+            **{c: getattr(nb, c) for c in NOTEBOOK_COLUMNS},
+            "grades": {g.name: {c: getattr(g, c) for c in GRADE_COLUMNS} for g in nb.grades},
+            "comments": {m.name: {c: getattr(m, c) for c in COMMENT_COLUMNS} for m in nb.comments},
+        } for nb in sub.notebooks},
+    }
+
+
+def store_submission(gb, assignment: str, student: str, rows: dict) -> None:
+    """Write `rows` (from dump_submission) as nbgrader autograde writes them, in one transaction."""
+    gb.update_or_create_student(student, **{k: v for k, v in rows["student"].items() if v is not None})
+    timestamp = rows["timestamp"]
+    submission = gb.update_or_create_submission(assignment, student, **({"timestamp": timestamp} if timestamp else {}))
+    submission.extension = (datetime.timedelta(seconds=rows["extension"])
+                            if rows["extension"] is not None else submission.extension)
+    for nb in submission.notebooks:
+        stored = rows["notebooks"].get(nb.name)
+        if stored is None:
+            continue
+        for column in NOTEBOOK_COLUMNS:
+            setattr(nb, column, stored[column])
+        for grade in nb.grades:
+            for column, value in stored["grades"].get(grade.name, {}).items():
+                setattr(grade, column, value)
+        for comment in nb.comments:
+            for column, value in stored["comments"].get(comment.name, {}).items():
+                setattr(comment, column, value)
+    gb.db.commit()
+
+
+def gradebook_scores(db_url: str, assignment: str) -> dict[str, dict]:
+    """student -> {"total": score, "cells": {notebook/cell: score}}: what the tests compare."""
+    from nbgrader.api import Gradebook
+
+    out = {}
+    with Gradebook(db_url) as gb:
+        for sub in gb.assignment_submissions(assignment):
+            out[sub.student.id] = {
+                "total": sub.score,
+                "cells": {f"{nb.name}/{g.name}": (g.auto_score, g.manual_score, g.extra_credit,
+                                                  g.needs_manual_grade)
+                          for nb in sub.notebooks for g in nb.grades},
+            }
+    return out
+
+
+def scored_submissions(db_url: str, assignment: str) -> set[str]:
+    """Students whose submission of `assignment` is in the gradebook with every autograded cell scored."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(db_url) as gb:
+        try:
+            submissions = gb.assignment_submissions(assignment)
+        except MissingEntry:
+            return set()
+        return {sub.student.id for sub in submissions
+                if all(g.auto_score is not None for nb in sub.notebooks for g in nb.grades if g.cell.cell_type == "code")}
+
+
+def empty_gradebook(db_url: str, target: Path) -> bytes:
+    """A copy of the SQLite gradebook with its assignments and no students: the template a task grades into."""
+    from nbgrader.api import Gradebook
+
+    source = db_url.split("sqlite:///", 1)[1]
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+    src.close()
+    dst.close()
+    with Gradebook(f"sqlite:///{target}") as gb:
+        for student in list(gb.students):
+            gb.remove_student(student.id)
+    return Path(target).read_bytes()
+
+
+# --- one student, on a worker ----------------------------------------------------------------------
+
+def task_env(settings: Settings) -> dict[str, str]:
+    """The grading process's environment: the worker's, with every CNN_KIT_* replaced by the task's settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CNN_KIT_") or k in ("CNN_KIT_CELL_TIMEOUT",
+                                                                                        "CNN_KIT_LOAD_SECONDS")}
+    env.update(settings.to_env())
+    return env
+
+
+def grade_task(settings: Settings, assignment: str, student: str, submission: dict[str, bytes],
+               shared: dict) -> Outcome:
+    """Dask task: grade one student in a fresh Python process; raises (and Dask retries) if that process dies."""
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix=f"cnn-kit-{assignment}-") as tmp:
+        job = Path(tmp) / "job.pickle"
+        job.write_bytes(pickle.dumps({"assignment": assignment, "student": student, "submission": submission,
+                                      "shared": shared}))
+        scratch = Path(tmp) / "course"
+        sqlite = is_sqlite(db_url_of(settings))
+        # the task's settings, with the scratch course; SQLite grades into the scratch course's own copy
+        # (the accuracy cache stays the class's: beside the real gradebook, shared by every task)
+        local = settings.replace(course=scratch, db_url=None if sqlite else settings.db_url,
+                                 accuracy_cache=settings.accuracy_cache_folder())
+        run = subprocess.run([sys.executable, "-m", "autograder.classgrade", str(job)], env=task_env(local),
+                             cwd=tmp, capture_output=True, text=True, timeout=TASK_SECONDS)
+        result = Path(tmp) / "outcome.pickle"
+        if run.returncode != 0 or not result.exists():
+            raise RuntimeError(f"grading process for {student} ended with exit code {run.returncode}: "
+                               f"{run.stderr[-1500:]}")
+        outcome: Outcome = pickle.loads(result.read_bytes())
+    outcome.seconds = time.perf_counter() - started
+    try:
+        from distributed import get_worker
+
+        outcome.worker = get_worker().address
+    except (ImportError, ValueError):
+        pass
+    return outcome
+
+
+def _grade_in_scratch(job_path: Path) -> None:
+    """The grading process: a scratch course with this one student, graded by course.autograde."""
+    job = pickle.loads(job_path.read_bytes())
+    assignment, student, shared = job["assignment"], job["student"], job["shared"]
+    scratch = Path(os.environ["CNN_KIT_COURSE"])
+    scratch.mkdir()
+    (scratch / course.CONFIG).write_bytes(shared["config"])
+    write_tree(scratch / "source" / assignment, shared["source"])
+    write_tree(scratch / "submitted" / student / assignment, job["submission"])
+    db_url = os.environ.get("CNN_KIT_DB_URL")
+    if not db_url:
+        (scratch / "gradebook.db").write_bytes(shared["template"])
+        db_url = f"sqlite:///{scratch / 'gradebook.db'}"
+    status = course.autograde(scratch, assignment, progress=False).get(student, "failed: not graded")
+    outcome = Outcome(student, status)
+    autograded = scratch / "autograded" / student / assignment
+    if autograded.is_dir():
+        outcome.autograded = read_tree(autograded)
+    report = course.report_path(scratch, student, assignment)
+    if report.is_file():
+        outcome.report = report.read_bytes()
+    if outcome.ok and is_sqlite(db_url):
+        from nbgrader.api import Gradebook
+
+        with Gradebook(db_url) as gb:
+            outcome.gradebook = dump_submission(gb, assignment, student)
+    (job_path.parent / "outcome.pickle").write_bytes(pickle.dumps(outcome))
+
+
+# --- the collector ---------------------------------------------------------------------------------
+
+def collect(root: Path, assignment: str, outcome: Outcome, db_url: str) -> None:
+    """Write one student's results: autograded folder, the report (atomically), then the gradebook rows (SQLite).
+
+    A student counts as graded only when all three are there (see grade_class), so a run killed between
+    two of these writes grades that student again.
+    """
+    folder = root / "autograded" / outcome.student / assignment
+    if folder.is_dir() and not folder.is_symlink():
+        shutil.rmtree(folder)
+    write_tree(folder, outcome.autograded)
+    if outcome.report is not None:
+        _atomic_write(course.report_path(root, outcome.student, assignment), outcome.report)
+    if outcome.gradebook is not None and is_sqlite(db_url):
+        from nbgrader.api import Gradebook
+
+        with Gradebook(db_url) as gb:
+            store_submission(gb, assignment, outcome.student, outcome.gradebook)
+
+
+def _flags(outcome: Outcome) -> list[str]:
+    import json
+
+    if outcome.report is None:
+        return []
+    try:
+        return list(json.loads(outcome.report).get("flags", []))
+    except ValueError:
+        return ["the kit's report could not be read"]
+
+
+def start_cluster(workers: int | None, scheduler: str | None, gpu: bool, allowed_failures: int):
+    """A Dask client: on `scheduler` if given, else a LocalCluster of single-threaded worker processes."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    dask.config.set({"distributed.scheduler.allowed-failures": allowed_failures,
+                     "distributed.worker.daemon": False})  # a worker starts grading processes of its own
+    if scheduler:
+        return Client(scheduler), None
+    resources = {"GPU": 1} if gpu else None
+    if gpu:
+        try:  # one worker per GPU, each pinned to its own card
+            from dask_cuda import LocalCUDACluster
+
+            cluster = LocalCUDACluster(threads_per_worker=1, resources=resources, dashboard_address=":0")
+            return Client(cluster), cluster
+        except ImportError:
+            log.warning("dask-cuda is not installed: %s worker(s) share the visible GPUs "
+                        "(pip install dask-cuda for one worker per card)", workers or 1)
+    cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
+                           resources=resources, dashboard_address=":0")
+    return Client(cluster), cluster
+
+
+def grade_class(settings: Settings, assignment: str, *, workers: int | None = None, scheduler: str | None = None,
+                retries: int = 2, progress: bool = True) -> Summary:
+    """Grade every submission of `assignment` not graded yet, concurrently on Dask; resumable like course.autograde."""
+    from distributed import as_completed
+    from tqdm.auto import tqdm
+
+    started = time.perf_counter()
+    root = Path(settings.course)
+    db_url = db_url_of(settings)
+    gpu = settings.profile == "gpu"
+    outcomes: dict[str, str] = {}
+    flagged: dict[str, list[str]] = {}
+    todo = []
+    in_gradebook = scored_submissions(db_url, assignment)
+    for student in course.students(root, assignment):
+        # graded = course.is_graded (the kit's rule: its report, or, on branch host, the gradebook) and both the
+        # report and the gradebook rows present, whichever rule is in force, since they are written one after another
+        if student in in_gradebook and course.report_path(root, student, assignment).is_file() \
+                and course.is_graded(root, student, assignment):
+            outcomes[student] = "skipped (already graded)"
+        else:
+            course.report_path(root, student, assignment).unlink(missing_ok=True)
+            todo.append(student)
+    graded = failed = 0
+    if todo:
+        with tempfile.TemporaryDirectory(prefix="cnn-kit-classgrade-") as tmp:
+            shared = {"config": (root / course.CONFIG).read_bytes(),
+                      "source": read_tree(root / "source" / assignment),
+                      "template": empty_gradebook(db_url, Path(tmp) / "template.db") if is_sqlite(db_url) else None}
+        client, cluster = start_cluster(workers, scheduler, gpu, allowed_failures=retries)
+        futures = {}
+        bar = tqdm(total=len(todo), desc=f"autograde {assignment}", unit="submission", disable=not progress,
+                   file=sys.stderr)
+        try:
+            [shared_future] = client.scatter([shared], broadcast=True)
+            for student in todo:
+                submission = read_tree(root / "submitted" / student / assignment)
+                future = client.submit(grade_task, settings, assignment, student, submission, shared_future,
+                                       key=f"grade-{assignment}-{student}", retries=retries,
+                                       resources={"GPU": 1} if gpu else None)
+                futures[future] = student
+            for future in as_completed(list(futures)):
+                student = futures[future]
+                if future.status == "finished":
+                    outcome = future.result()
+                    if outcome.autograded or outcome.report is not None:
+                        collect(root, assignment, outcome, db_url)
+                    outcomes[student] = outcome.status
+                    graded += outcome.ok
+                    if _flags(outcome):
+                        flagged[student] = _flags(outcome)
+                else:
+                    outcomes[student] = f"failed: {type(future.exception()).__name__}: {future.exception()}"
+                    log.error("%s/%s failed after its retries: %s", student, assignment, outcomes[student])
+                future.release()
+                bar.update()
+                failed += not outcomes[student] == "graded"
+                bar.set_postfix_str(f"done {graded}, failed {failed}, flagged {len(flagged)}")
+        except KeyboardInterrupt:
+            client.cancel(list(futures))
+            log.warning("interrupted: the students collected so far are graded; run the same command to go on")
+            raise
+        finally:
+            bar.close()
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    return Summary(assignment, outcomes, flagged, time.perf_counter() - started, graded)
+
+
+if __name__ == "__main__":
+    # through the module's import name, so that the pickled Outcome names autograder.classgrade.Outcome
+    from autograder import classgrade
+
+    classgrade._grade_in_scratch(Path(sys.argv[1]))
