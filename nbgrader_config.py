@@ -64,6 +64,8 @@ c.Autograde.autograde_preprocessors = [
     CheckCellMetadata,
 ]
 c.GradeOutsideKernel.profile = settings.profile or ""
+if settings.accuracy_cache:  # else <course>/accuracy-cache, beside the gradebook
+    c.GradeOutsideKernel.accuracy_cache = str(settings.accuracy_cache)
 c.LimitOutput.max_lines = 200
 c.LimitOutput.max_traceback = 40
 

@@ -22,6 +22,7 @@ from nbgrader.api import MissingEntry
 from nbgrader.preprocessors import ClearHiddenTests, Execute, NbGraderPreprocessor, OverwriteCells
 from traitlets import Integer, List, Unicode
 
+from .accuracy_cache import FOLDER as ACCURACY_CACHE
 from .checks import Options
 from .grade import ASSIGNMENTS, Report, grade_submission
 from .hostfs import REPORTS, report_file, write_report  # noqa: F401  (REPORTS, report_file: public here too)
@@ -200,6 +201,14 @@ class GradeOutsideKernel(NbGraderPreprocessor):
     """
 
     profile = Unicode("", help="accuracy profile ('cpu', 'gpu'); empty picks by device").tag(config=True)
+    accuracy_cache = Unicode("", help="folder of accuracies shared by workers and runs; empty: "
+                             "<course>/accuracy-cache").tag(config=True)
+
+    def _accuracy_cache(self, resources) -> str | None:
+        if self.accuracy_cache:
+            return self.accuracy_cache
+        folder = resources.get("metadata", {}).get("path")  # <course>/autograded/<student>/<assignment>
+        return str(Path(folder).resolve().parents[2] / ACCURACY_CACHE) if folder else None
 
     def preprocess(self, nb, resources):
         assignment_name = resources.get("nbgrader", {}).get("assignment")
@@ -210,7 +219,8 @@ class GradeOutsideKernel(NbGraderPreprocessor):
             reason = f"the kit has no checks for assignment {assignment_name!r}"
         else:
             try:
-                report = grade_submission(nb, assignment, Options(profile=self.profile or None), name=name)
+                options = Options(profile=self.profile or None, accuracy_cache=self._accuracy_cache(resources))
+                report = grade_submission(nb, assignment, options, name=name)
             except Exception as exc:  # a grader fault: never full marks by default
                 self.log.exception("Grading %s raised", name)
                 reason = f"grading raised {type(exc).__name__}: {str(exc)[:300]}"

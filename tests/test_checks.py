@@ -223,3 +223,31 @@ def test_a_network_far_costlier_than_the_reference_is_not_trained():
 
     verdict = judge_in_process(A2, namespace(A2, costly), {"accuracy"}, Options(profile="cpu"))[0]
     assert verdict.score == 0 and "MFLOPs per image" in verdict.message and "20×" in verdict.message, verdict.message
+
+
+def test_the_course_accuracy_cache_serves_other_processes_and_runs(monkeypatch, tmp_path):
+    """A new process (here: the in-process memo emptied) finds the accuracy in the course's cache."""
+    from autograder import probe, spec, train
+    from autograder.checks import Options, simplecnn
+
+    calls = []
+
+    def fake_training(build, profile, seed=0, **kwargs):
+        calls.append(1)
+        return train.AccuracyReport(device="cpu", profile=profile.name, epochs=profile.epochs, seed=seed,
+                                    seconds=1.0, accuracy=99.0, accuracy_before=10.0,
+                                    threshold=profile.threshold)
+
+    monkeypatch.setattr(train, "train_and_evaluate", fake_training)
+    data = probe.probe_model({"M": spec.reference_simplecnn}, {"name": "M", "seed": 0, "inputs": [
+        [n, *spec.MNIST_INPUT] for n in simplecnn.BATCH_SIZES]})
+    options = Options(profile="cpu", accuracy_cache=str(tmp_path / "accuracy-cache"))
+    monkeypatch.setattr(simplecnn, "_TRAINED", {})
+    first = simplecnn.judge_accuracy(dict(data), {"seed": 0}, options)
+    monkeypatch.setattr(simplecnn, "_TRAINED", {})  # another worker, or the next run
+    second = simplecnn.judge_accuracy(dict(data), {"seed": 0}, options)
+    assert len(calls) == 1 and "accuracy cache" in second[0] and second[1]["accuracy"] == first[1]["accuracy"]
+    assert len(list((tmp_path / "accuracy-cache").glob("*.json"))) == 1
+    monkeypatch.setattr(simplecnn, "_TRAINED", {})
+    simplecnn.judge_accuracy(dict(data), {"seed": 0}, Options(profile="gpu", accuracy_cache=options.accuracy_cache))
+    assert len(calls) == 2  # another profile: trained again

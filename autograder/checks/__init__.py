@@ -41,6 +41,7 @@ class Options:
     profile: str | None = None     # None: "gpu" when CUDA is present, else "cpu"
     accuracy: bool = True          # False skips training (scores the accuracy check 0, says so)
     seed: int | None = None        # probe inputs; None: derived from the submission's answers
+    accuracy_cache: str | None = None  # folder of accuracies shared across processes and runs (accuracy_cache)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ from dataclasses import asdict
 import torch
 import torch.nn as nn
 
-from .. import layers, probe, protocol, spec
+from .. import accuracy_cache, layers, probe, protocol, spec
+from ..accuracy_cache import AccuracyCache
 from . import Assignment, Check, Failed, compare_outputs, fmt_shape
 
 BATCH_SIZES = (1, 3, 64)
@@ -356,24 +357,37 @@ def judge_accuracy(data: dict, args: dict, options) -> tuple[str, dict]:
 
     # The grader trains the rebuilt network, a pure function of its canonical ops, with a fixed seed: every
     # spelling of one network (named or not, functional or not) gives the same accuracy and trains once.
+    # In this process first, then in the course's cache (shared by every worker, kept across runs).
     key = json.dumps([net.network.canonical(), asdict(profile), torch.__version__], sort_keys=True, default=repr)
+    shared = AccuracyCache(options.accuracy_cache) if options.accuracy_cache else None
+    shared_key = accuracy_cache.key(json.loads(json.dumps(net.network.canonical(), default=repr)),
+                                    json.dumps(asdict(profile), sort_keys=True))  # the whole recipe and threshold
     report = _TRAINED.get(key)
-    reused = report is not None
+    reused = "; the identical architecture was trained earlier in this run" if report is not None else ""
+    if report is None and shared is not None:
+        stored = shared.get(shared_key)
+        try:
+            report = train.AccuracyReport(**stored) if stored is not None else None
+        except TypeError:  # an entry of another shape: train again
+            report = None
+        reused = "; the identical architecture was trained earlier for this course (accuracy cache)" if report else ""
     if report is None:
         try:
             report = train.train_and_evaluate(build, profile, seed=0)
         except train.OverBudget as exc:
             raise Failed(f"not trained: {exc}; flagged for review", flag=True) from None
-        if len(_TRAINED) >= 1024:
-            _TRAINED.clear()
-        _TRAINED[key] = report
+        if shared is not None:
+            shared.put(shared_key, asdict(report))
+    if len(_TRAINED) >= 1024:
+        _TRAINED.clear()
+    _TRAINED[key] = report
     details = {"device": report.device, "profile": report.profile, "epochs": report.epochs,
                "seconds": round(report.seconds, 2), "accuracy": round(report.accuracy, 2),
                "accuracy_before": round(report.accuracy_before, 2), "threshold": report.threshold,
-               "reused": reused}
+               "reused": bool(reused)}
     measured = (f"{report.accuracy:.2f} % MNIST test accuracy for your architecture, trained from scratch "
                 f"by the grader on {report.device} (profile {report.profile}, {report.epochs} epoch(s), "
-                f"{report.seconds:.1f} s{'; the identical architecture was trained earlier in this run' if reused else ''})")
+                f"{report.seconds:.1f} s{reused})")
     if report.accuracy_before > 30:
         raise Failed(f"the network is {report.accuracy_before:.1f} % accurate before any training: "
                      "flagged for manual review", details=details, flag=True)
