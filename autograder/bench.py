@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from pathlib import Path
 import torch
 
 from . import train
+from .accuracy_cache import FOLDER as ACCURACY_CACHE
 
 
 def device_name() -> str:
@@ -91,6 +93,8 @@ def grading_times(repeats: int) -> list[dict]:
         root = _sample_course(Path(tmp), names)
         for name in names:
             for _ in range(repeats):
+                # a submission the class has not seen: no accuracy from an earlier repeat's cache
+                shutil.rmtree(root / ACCURACY_CACHE, ignore_errors=True)
                 process = subprocess.Popen([sys.executable, "-m", "autograder.bench", "--grade-one", str(root),
                                             name, "reference"], stdout=subprocess.PIPE, text=True)
                 output = process.stdout.read()
