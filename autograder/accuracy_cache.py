@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 FOLDER = "accuracy-cache"
-VERSION = 1  # bump when the meaning of a stored report changes: every old entry becomes a miss
+VERSION = 2  # bump when a stored report changes (2: it carries the training curve): old entries are misses
 
 
 def key(architecture, profile: str, torch_version: str | None = None) -> dict:

@@ -24,6 +24,7 @@ from traitlets import Integer, List, Unicode
 
 from .accuracy_cache import FOLDER as ACCURACY_CACHE
 from .checks import Options
+from .feedback import not_graded_outputs, verdict_outputs
 from .grade import ASSIGNMENTS, Report, grade_submission
 from .hostfs import REPORTS, report_file, write_report  # noqa: F401  (REPORTS, report_file: public here too)
 from .kernel import SandboxedKernelManager
@@ -165,31 +166,6 @@ class SafeExecute(Execute):
             return None
         self._kit_kept += size
         return super().output(outs, msg, display_id, cell_index)
-
-
-def verdict_outputs(results) -> list[NotebookNode]:
-    """The outputs of a graded cell, from the checks it holds; none at all is an error (scores 0)."""
-    if not results:
-        return not_graded_outputs("the kit has no verdict for this cell")
-    score = sum(r.score for r in results)
-    points = sum(r.points for r in results)
-    lines = [f"{'✓' if r.passed else '✗'} {r.message} ({r.score:g}/{r.points:g})" for r in results]
-    stream = NotebookNode(output_type="stream", name="stdout", text="\n".join(lines) + "\n")
-    if score <= 0:
-        first = next(r.message for r in results if not r.passed)
-        return [stream, NotebookNode(output_type="error", ename="Failed", evalue=first,
-                                     traceback=lines)]
-    if score < points:
-        return [stream, NotebookNode(output_type="execute_result", execution_count=None, metadata={},
-                                     data={"text/plain": f"{score:g}"})]
-    return [stream]
-
-
-def not_graded_outputs(reason: str) -> list[NotebookNode]:
-    """A graded cell the kit gave no verdict: an error output, which nbgrader scores 0 (fail closed)."""
-    text = f"Not graded: {reason}. This cell scores 0 until the instructor regrades it."
-    return [NotebookNode(output_type="stream", name="stdout", text=text + "\n"),
-            NotebookNode(output_type="error", ename="NotGraded", evalue=reason, traceback=[text])]
 
 
 class GradeOutsideKernel(NbGraderPreprocessor):

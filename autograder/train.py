@@ -29,7 +29,7 @@ import platform
 import statistics
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -88,6 +88,7 @@ class AccuracyReport:
     threshold: float
     train_seconds: float = 0.0
     eval_seconds: float = 0.0
+    curve: list = field(default_factory=list)  # mean training loss over each of up to CURVE_POINTS stretches
 
     @property
     def passed(self) -> bool:
@@ -167,6 +168,7 @@ class OverBudget(RuntimeError):
 
 
 EVAL_BYTES = 1 << 30   # activations held at once while testing (the reference's 2000 images: ~0.7 GB)
+CURVE_POINTS = 40      # points of the training-loss curve a report keeps (the feedback draws it)
 TIMING_BATCH = 64      # images in the forward and backward pass timed before training
 
 
@@ -303,6 +305,8 @@ def train_and_evaluate(build_model, profile: Profile, seed: int = 0, *, device=N
     bar = tqdm(total=steps, desc=f"training ({profile.name})", unit="batch", file=sys.stderr,
                disable=not progress)
     step = 0
+    stretch = max(1, steps // CURVE_POINTS)  # the curve: summed on the device, read once at the end
+    running, stretches = torch.zeros((), device=device), []
     while step < steps:
         order = torch.randperm(n, generator=shuffle).to(device)
         for i in range(0, n, profile.batch_size):
@@ -317,6 +321,10 @@ def train_and_evaluate(build_model, profile: Profile, seed: int = 0, *, device=N
             optimizer.step()
             scheduler.step()
             step += 1
+            running += loss.detach().float()
+            if step % stretch == 0 or step == steps:
+                stretches.append(running / (step - stretch * (len(stretches))))
+                running = torch.zeros((), device=device)
             bar.update()
             if time.perf_counter() - start > budget:
                 raise OverBudget(f"training stopped after {step} of {steps} batches: over the grader's "
@@ -332,7 +340,8 @@ def train_and_evaluate(build_model, profile: Profile, seed: int = 0, *, device=N
     return AccuracyReport(device=str(device), profile=profile.name, epochs=profile.epochs, seed=seed,
                           seconds=done - start, accuracy=accuracy, accuracy_before=accuracy_before,
                           threshold=profile.threshold, train_seconds=trained - start,
-                          eval_seconds=done - trained)
+                          eval_seconds=done - trained,
+                          curve=[round(v, 4) for v in torch.stack(stretches).tolist()] if stretches else [])
 
 
 # ----------------------------------------------------------------------------- the lecture's recipe

@@ -7,7 +7,7 @@ has its own tests (test_redteam.py, test_isolation.py, test_bounds.py).
 import nbformat
 import pytest
 
-from autograder import paths
+from autograder import feedback, paths
 from autograder.grade import ASSIGNMENTS, judge_in_process
 from autograder.notebook import is_answer, is_setup, nbgrader_meta, source_text
 from autograder.release import solution_source
@@ -211,7 +211,7 @@ def test_graded_cells_without_a_verdict_fail_closed(monkeypatch):
     for outputs in (graded_outputs("not-an-assignment"), graded_outputs(A2, boom)):
         assert outputs and all(any(o.output_type == "error" for o in cell) for cell in outputs), outputs
         assert not any("Graded outside" in str(cell) for cell in outputs)
-    assert nbgrader_hook.verdict_outputs([])[-1].output_type == "error"
+    assert feedback.verdict_outputs([])[-1].output_type == "error"
 
 
 def test_a_network_far_costlier_than_the_reference_is_not_trained():

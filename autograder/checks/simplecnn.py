@@ -135,6 +135,38 @@ def faithful(data: dict, seed: int) -> Traced:
     return result
 
 
+def _table_rows(rows: list[layers.LayerRow]) -> list[dict]:
+    return [{"kind": row.kind, "shape": list(row.output_shape[1:]) if row.output_shape else None,
+             "parameters": row.parameters, "error": (row.error or "")[:200] or None}
+            for row in layers.strip_neutral(rows)]
+
+
+_REFERENCE_TABLE: list[dict] = []
+
+
+def layer_table(net: Traced) -> dict:
+    """The feedback's layer-by-layer table: the lecture's network (as the assignment states it) against the
+    student's, kind, output shape and parameters per layer (rendered by autograder.feedback)."""
+    if not _REFERENCE_TABLE:
+        _REFERENCE_TABLE.extend(_table_rows(_reference_rows(spec.reference_simplecnn(), spec.MNIST_INPUT)))
+    return {"layers": {"expected": list(_REFERENCE_TABLE), "found": _table_rows(net.network.rows)}}
+
+
+def _with_table(judge):
+    """A judge whose verdict, passed or failed, carries the layer table of the student's network."""
+    def judged(data: dict, args: dict, options):
+        net = faithful(data, args["seed"])
+        try:
+            verdict = judge(data, args, options)
+        except Failed as failed:
+            raise Failed(str(failed), failed.score, details={**failed.details, **layer_table(net)},
+                         flag=failed.flag) from None
+        message, details = verdict if isinstance(verdict, tuple) else (verdict, {})
+        return message, {**details, **layer_table(net)}
+    judged.__name__, judged.__doc__ = judge.__name__, judge.__doc__
+    return judged
+
+
 def judge_output_shape(data: dict, args: dict, options) -> str:
     key = protocol.shape_key
     if data["errors"]:
@@ -384,7 +416,7 @@ def judge_accuracy(data: dict, args: dict, options) -> tuple[str, dict]:
     details = {"device": report.device, "profile": report.profile, "epochs": report.epochs,
                "seconds": round(report.seconds, 2), "accuracy": round(report.accuracy, 2),
                "accuracy_before": round(report.accuracy_before, 2), "threshold": report.threshold,
-               "reused": bool(reused)}
+               "reused": bool(reused), "curve": list(report.curve)}
     measured = (f"{report.accuracy:.2f} % MNIST test accuracy for your architecture, trained from scratch "
                 f"by the grader on {report.device} (profile {report.profile}, {report.epochs} epoch(s), "
                 f"{report.seconds:.1f} s{reused})")
@@ -414,11 +446,11 @@ ASSIGNMENT = Assignment(
     checks=(
         _model_check("output_shape", "test_simplecnn_shapes", 2, judge_output_shape,
                      "SimpleCNN gives 10 logits for any batch size"),
-        _model_check("features", "test_simplecnn_shapes", 2, judge_features,
+        _model_check("features", "test_simplecnn_shapes", 2, _with_table(judge_features),
                      "features: layer kinds and output shapes"),
-        _model_check("classifier", "test_simplecnn_shapes", 2, judge_classifier,
+        _model_check("classifier", "test_simplecnn_shapes", 2, _with_table(judge_classifier),
                      "classifier: layer kinds and output shapes"),
-        _model_check("parameters", "test_simplecnn_parameters", 2, judge_parameters,
+        _model_check("parameters", "test_simplecnn_parameters", 2, _with_table(judge_parameters),
                      "parameters per layer and in total"),
         _model_check("logits", "test_simplecnn_parameters", 1, judge_logits,
                      "raw logits for CrossEntropyLoss"),
