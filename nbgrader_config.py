@@ -13,7 +13,7 @@ from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Clea
                                     GetGrades, LimitOutput, OverwriteKernelspec, SaveAutoGrades)
 
 from autograder.nbgrader_hook import (ClearHiddenTestsInFeedback, GradeOutsideKernel, RestoreHiddenTests,
-                                     SafeExecute)
+                                     SafeExecute, WidgetsAsText)
 from autograder.settings import Settings
 
 # nbgrader creates each submission's gradebook rows through SQLAlchemy relationships before it adds
@@ -70,4 +70,4 @@ c.LimitOutput.max_lines = 200
 c.LimitOutput.max_traceback = 40
 
 # Feedback shows the verdicts, never the hidden tests' source.
-c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTestsInFeedback, CSSHTMLHeaderPreprocessor]
+c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTestsInFeedback, WidgetsAsText, CSSHTMLHeaderPreprocessor]

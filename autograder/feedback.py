@@ -23,7 +23,8 @@ import io
 from nbformat.notebooknode import NotebookNode
 
 STYLE = ("<style>.cnn-kit-verdict table{border-collapse:collapse;margin:.4em 0}"
-         ".cnn-kit-verdict th,.cnn-kit-verdict td{border:1px solid #ccc;padding:2px 8px;text-align:left}"
+         ".cnn-kit-verdict th,.cnn-kit-verdict td{border:1px solid #ccc;padding:2px 8px;text-align:left;"
+         "white-space:nowrap}.cnn-kit-verdict td:last-child{white-space:normal}"
          ".cnn-kit-verdict tr.differs td{background:#fdecea}"
          ".cnn-kit-verdict .pass{color:#1a7f37}.cnn-kit-verdict .fail{color:#b42318}</style>")
 
@@ -69,7 +70,8 @@ def verdict_html(results, score: float, points: float) -> str:
     tabled = [r for r in results if isinstance(r.details.get("layers"), dict)]
     table = next((r.details["layers"] for r in tabled if not r.passed), tabled[0].details["layers"] if tabled else None)
     if table is not None:
-        parts.append(layer_table_html(table, hint_of(first.message) if first is not None else None))
+        hints = (hint_of(r.message) for r in results if not r.passed)
+        parts.append(layer_table_html(table, next((h for h in hints if h), None)))
     for r in results:
         if "accuracy" in r.details and "threshold" in r.details:
             parts.append(accuracy_html(r.details))
@@ -86,7 +88,8 @@ def _shape(row: dict | None) -> str:
     if row is None:
         return ""
     if row.get("shape") is None:
-        return row.get("error") or "—"
+        error = row.get("error")
+        return "—" if not error else error if error == "not reached" else f"cannot take its input: {error}"
     return " × ".join(str(v) for v in row["shape"])
 
 

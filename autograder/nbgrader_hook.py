@@ -68,6 +68,30 @@ class ClearHiddenTestsInFeedback(ClearHiddenTests):
     display_data_priority = List(ClearHiddenTests.display_data_priority.default_value).tag(config=True)
 
 
+class WidgetsAsText(NbGraderPreprocessor):
+    """Outputs of interactive widgets (tqdm.auto's progress bars) shown by their text, on a static page.
+
+    A feedback page has no widget manager: nbconvert would write each widget as a script that calls jQuery,
+    which the page does not load, so the browser reports a script error and shows nothing. The text/plain
+    each widget output carries ("Epochs: 100%|██████████| 5/5") is kept instead.
+    """
+
+    def preprocess(self, nb, resources):
+        nb.metadata.pop("widgets", None)
+        return super().preprocess(nb, resources)
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        for output in cell.get("outputs", []):
+            data = output.get("data")
+            if isinstance(data, dict) and WIDGET_VIEW in data:
+                del data[WIDGET_VIEW]
+                data.setdefault("text/plain", "")
+        return cell, resources
+
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
 def _output_size(content: dict) -> int:
     """Bytes an output message adds to the notebook (its text, data, traceback)."""
     size = 0

@@ -36,6 +36,9 @@ MISTAKES = {
                                  ("nn.Conv2d(32, 64, kernel_size=3, padding=1)", "nn.Conv2d(32, 64, kernel_size=3)"),
                                  ("nn.Linear(64 * 7 * 7, 128)", "nn.Linear(64 * 5 * 5, 128)")],
         },
+        "mistake-flatten-32-channels": {
+            "simplecnn_answer": [("nn.Linear(64 * 7 * 7, 128)", "nn.Linear(32 * 7 * 7, 128)")],
+        },
         "mistake-softmax-no-zero-grad": {
             "simplecnn_answer": [("nn.Linear(128, 10),\n", "nn.Linear(128, 10),\n            nn.Softmax(dim=1),\n")],
             "train_answer": [("        optimizer.zero_grad()\n", "")],
@@ -52,6 +55,7 @@ EXPECTED_SCORES = {
     },
     "a2_simplecnn_mnist": {
         "mistake-no-padding": 13,                # features 0/2, parameters 0/2 (the classifier fits its features)
+        "mistake-flatten-32-channels": 7,        # output_shape, classifier, parameters 0/2; accuracy 0/4 (no logits)
         "mistake-softmax-no-zero-grad": 8,       # classifier, logits, train_one_epoch, accuracy (97.8 %)
     },
 }

@@ -38,7 +38,7 @@ INSPECT = """(() => {
     headings: [...document.querySelectorAll('h1, h2, h3, h4')].map(h => h.textContent.trim()),
     ids: [...ids],
     tables: document.querySelectorAll('table').length,
-    images: [...document.images].map(i => ({src: i.src.slice(0, 40), loaded: i.complete && i.naturalWidth > 0})),
+    images: [...document.images].map(i => ({src: i.src.slice(0, 40), alt: i.alt, loaded: i.complete && i.naturalWidth > 0})),
     links: [...document.querySelectorAll('a[href]')].map(a => a.href),
     broken_anchors: broken,
     scripts: document.scripts.length,

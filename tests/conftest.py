@@ -25,3 +25,32 @@ def keep_environment():
     yield
     os.environ.clear()
     os.environ.update(saved)
+
+
+A1, A2 = "a1_sizes_and_params", "a2_simplecnn_mnist"
+
+
+def new_course(path, names):
+    """A course folder with `names` released and every sample submission of them submitted."""
+    from autograder import course, samples
+
+    root = course.prepare_course(path, names)
+    api = course.nbgrader_api(root)
+    for name in names:
+        assert api.generate_assignment(name, force=True, create=True)["success"]
+        samples.write_samples(root, name)
+    return root
+
+
+@pytest.fixture(scope="session")
+def graded(tmp_path_factory):
+    """Both assignments released, every sample submitted, autograded, feedback generated, grades exported
+    (shared by test_course and test_browser: grading assignment 2 trains)."""
+    from autograder import course
+
+    root = new_course(tmp_path_factory.mktemp("course") / "course", [A1, A2])
+    outcomes = {name: course.autograde(root, name, progress=False) for name in (A1, A2)}
+    for name in (A1, A2):
+        course.feedback(root, name)
+    course.export(root)
+    return root, outcomes

@@ -112,3 +112,46 @@ def test_feedback_pages_and_class_report_of_a_graded_course(tmp_path_factory, br
     assert is_png(shot)
     print(f"screenshot: {shot}")
     shutil.copy(page_path, shots / "class-report-a1.html")
+
+
+# What a student of assignment 2 must see on the feedback page: per sample, the words of its first failure and
+# of the lecture's hint (the three most common mistakes, and the reference).
+A2_PAGES = {
+    "reference": ["(Score: 17.0 / 17.0)", "6 / 6 points", "421,642 parameters"],
+    "mistake-no-padding": ["First failure", "◀ first difference", "use padding=1", "26 × 26"],
+    "mistake-flatten-32-channels": ["First failure", "◀ first difference", "1568 = 32 × 7 × 7"],
+    "mistake-softmax-no-zero-grad": ["First failure", "◀ first difference", "CrossEntropyLoss expects raw logits",
+                                     "optimizer.zero_grad()"],
+}
+
+
+@pytest.mark.slow
+def test_assignment2_feedback_pages_teach(graded, tmp_path_factory, browser):
+    """The reference's and the three most common mistakes' feedback pages: points and first failure first,
+    the layer table with its first difference marked and the lecture's hint, the grader's training curve."""
+    root, _ = graded
+    shots = tmp_path_factory.mktemp("screenshots-a2")
+    mathjax = "https://cdnjs.cloudflare.com/ajax/libs/mathjax/"
+    points = ASSIGNMENTS[A2].total_points
+    for student, words in A2_PAGES.items():
+        feedback = root / "feedback" / student / A2 / ASSIGNMENTS[A2].notebook.replace(".ipynb", ".html")
+        page = browser.open(feedback.as_uri())
+        assert_clean(page, allowed_external=(mathjax,))
+        info = page.info
+        assert any(h.startswith("simplecnn_mnist (Score:") and h.endswith(f"/ {points:.1f})") for h in info["headings"])
+        for cell in ASSIGNMENTS[A2].cells:
+            assert cell in info["ids"], cell
+        for word in words:
+            assert word in info["text"], (student, word)
+        assert "BEGIN HIDDEN TESTS" not in info["text"] and "grade_cell(" not in info["text"]
+        tables = browser.evaluate("[...document.querySelectorAll('.cnn-kit-verdict table caption')].map(c => c.textContent)")
+        assert sum(caption.startswith("Layer by layer") for caption in tables) == 2, tables  # shapes, parameters
+        marked = browser.evaluate("document.querySelectorAll('.cnn-kit-verdict tr.differs').length")
+        assert (marked == 0) == (student == "reference"), (student, marked)
+        curve = [i for i in info["images"] if "grader's training loss" in i["alt"]]
+        if student != "mistake-flatten-32-channels":  # a network that gives no logits is not trained
+            assert len(curve) == 1 and curve[0]["src"].startswith("data:image/png"), info["images"]
+            assert "The grader's training of your architecture" in tables
+        shot = browser.screenshot(shots / f"feedback-a2-{student}.png")
+        assert is_png(shot)
+        print(f"screenshot: {shot}")
