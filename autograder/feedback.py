@@ -67,8 +67,14 @@ def verdict_html(results, score: float, points: float) -> str:
         mark, cls = ("✓", "pass") if r.passed else ("✗", "fail")
         parts.append(f'<li class="{cls}">{mark} {e(r.message)} ({r.score:g}/{r.points:g})</li>')
     parts.append("</ul>")
+    # The table of the first failure that has one; in a passing cell, the one table its checks share (assignment
+    # 1's Keras cell judges seven networks: no table beats one of another network than the failing one).
     tabled = [r for r in results if isinstance(r.details.get("layers"), dict)]
-    table = next((r.details["layers"] for r in tabled if not r.passed), tabled[0].details["layers"] if tabled else None)
+    failing = [r for r in tabled if not r.passed]
+    table = failing[0].details["layers"] if failing else None
+    if not failing and tabled and all(r.passed for r in results) \
+            and all(r.details["layers"] == tabled[0].details["layers"] for r in tabled):
+        table = tabled[0].details["layers"]
     if table is not None:
         hints = (hint_of(r.message) for r in results if not r.passed)
         parts.append(layer_table_html(table, next((h for h in hints if h), None)))
@@ -93,32 +99,45 @@ def _shape(row: dict | None) -> str:
     return " × ".join(str(v) for v in row["shape"])
 
 
-def _cells(row: dict | None) -> list[str]:
+LABELS = {"kind": "layer", "shape": "output", "parameters": "parameters"}
+COMPARED = ("kind", "shape", "parameters")  # a table compares these unless it says which ("compare")
+
+
+def _text(row: dict | None, column: str) -> str:
     if row is None:
-        return ["(none)", "", ""]
-    return [str(row.get("kind", "")), _shape(row), f"{row.get('parameters', 0):,}"]
+        return "(none)" if column == "kind" else ""
+    if column == "shape":
+        return _shape(row)
+    if column == "parameters":
+        return f"{row.get('parameters', 0):,}"
+    return str(row.get(column, ""))
 
 
-def _same(a: dict | None, b: dict | None) -> bool:
-    keys = ("kind", "shape", "parameters")
-    return a is not None and b is not None and all(a.get(k) == b.get(k) for k in keys)
+def _same(a: dict | None, b: dict | None, compared=COMPARED) -> bool:
+    return a is not None and b is not None and all(a.get(k) == b.get(k) for k in compared)
 
 
-def first_difference(expected: list[dict], found: list[dict]) -> int | None:
+def first_difference(expected: list[dict], found: list[dict], compared=COMPARED) -> int | None:
     for index in range(max(len(expected), len(found))):
         a = expected[index] if index < len(expected) else None
         b = found[index] if index < len(found) else None
-        if not _same(a, b):
+        if not _same(a, b, compared):
             return index
     return None
 
 
 def layer_table_html(table: dict, hint: str | None) -> str:
+    """Expected against found, row by row; `table` may name the fields it compares (``compare``: assignment
+    1's summaries compare parameter counts only, its layer kinds being Keras names), its first row's
+    number (``start``) and its title."""
     e = html.escape
     expected, found = table.get("expected") or [], table.get("found") or []
-    differs = first_difference(expected, found)
-    head = ("<tr><th>#</th><th>lecture: layer</th><th>output</th><th>parameters</th>"
-            "<th>yours: layer</th><th>output</th><th>parameters</th><th></th></tr>")
+    compared = [c for c in table.get("compare") or COMPARED if c in COMPARED]
+    columns = ["kind", *[c for c in COMPARED if c in compared and c != "kind"]]
+    start = table.get("start", 0) if isinstance(table.get("start", 0), int) else 0
+    differs = first_difference(expected, found, compared)
+    head = "".join(f"<th>{'lecture: ' if i == 0 else ''}{LABELS[c]}</th>" for i, c in enumerate(columns))
+    head += "".join(f"<th>{'yours: ' if i == 0 else ''}{LABELS[c]}</th>" for i, c in enumerate(columns))
     rows = []
     for index in range(max(len(expected), len(found))):
         a = expected[index] if index < len(expected) else None
@@ -127,11 +146,12 @@ def layer_table_html(table: dict, hint: str | None) -> str:
         if index == differs:
             note = "◀ first difference" + (f": {e(hint)}" if hint else "")
         cls = ' class="differs"' if index == differs else ""
-        cells = "".join(f"<td>{e(c)}</td>" for c in [str(index), *_cells(a), *_cells(b)])
-        rows.append(f"<tr{cls}>{cells}<td>{note}</td></tr>")
-    caption = ("Layer by layer: the lecture's network against yours (Dropout left out)" if differs is None else
-               f"Layer by layer: the first difference is in row {differs}")
-    return f"<table><caption>{e(caption)}</caption>{head}{''.join(rows)}</table>"
+        texts = [str(index + start), *[_text(a, c) for c in columns], *[_text(b, c) for c in columns]]
+        rows.append(f"<tr{cls}>{''.join(f'<td>{e(t)}</td>' for t in texts)}<td>{note}</td></tr>")
+    title = str(table.get("title") or "Layer by layer")
+    caption = (f"{title}: the lecture's network against yours" + ("" if "title" in table else " (Dropout left out)")
+               if differs is None else f"{title}: the first difference is in row {differs + start}")
+    return f"<table><caption>{e(caption)}</caption><tr><th>#</th>{head}<th></th></tr>{''.join(rows)}</table>"
 
 
 def accuracy_html(details: dict) -> str:

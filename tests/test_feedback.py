@@ -87,3 +87,27 @@ def test_the_accuracy_check_shows_its_training_and_curve():
     details.update(curve=[], accuracy=97.0)  # a report from before curves were kept: the table, no image
     text = feedback.verdict_outputs([Result("accuracy", 4, 0, "below", details=details)])[0]["data"]["text/html"]
     assert "<img" not in text and "below the minimum" in text
+
+
+def test_a_table_may_compare_parameters_only():
+    """Assignment 1's Keras summaries: the lecture's layer names are Keras', so only the counts are compared."""
+    table = {"title": "Layers with parameters", "start": 1, "compare": ["parameters"],
+             "expected": [{"kind": "Conv2D", "parameters": 896}, {"kind": "Dense", "parameters": 10}],
+             "found": [{"kind": "Conv2d", "parameters": 896}, {"kind": "Linear", "parameters": 20}]}
+    text = feedback.layer_table_html(table, "check the input size")
+    assert "<th>output</th>" not in text and "first difference is in row 2" in text
+    row = text.split('class="differs"')[1].split("</tr>")[0]
+    assert "<td>2</td><td>Dense</td><td>10</td><td>Linear</td><td>20</td>" in row
+    table["found"][1]["parameters"] = 10
+    assert 'class="differs"' not in feedback.layer_table_html(table, None)
+
+
+def test_a_cell_of_several_networks_shows_the_failing_ones_table_or_none():
+    other = {"expected": LECTURE, "found": LECTURE[:1]}
+    cell = [Result("a", 1, 1, "fine", details={"layers": {"expected": LECTURE, "found": LECTURE}}),
+            Result("b", 1, 0, "b() failed on an input of shape 2×3", details={}),
+            Result("c", 1, 1, "fine", details={"layers": other})]
+    assert "<table" not in feedback.verdict_outputs(cell)[0]["data"]["text/html"]
+    cell[1] = Result("b", 1, 0, "wrong", details={"layers": other})
+    text = feedback.verdict_outputs(cell)[0]["data"]["text/html"]
+    assert text.count("<table") == 1 and "first difference is in row 1" in text

@@ -227,31 +227,43 @@ def judge_lecture_model(name: str):
             raise Failed(f"{summary['title']}: output {got} per example, the lecture's summary "
                          f"says {fmt_shape(summary['output'])}")
         model = _traced(data, name, input_shape, args["seed"]).module
-        with_params = [(str(i), l) for i, l in enumerate(model) if _param_count(l)]
-        for index, (keras_kind, expected) in enumerate(summary["layers"]):
-            if index >= len(with_params):
-                raise Failed(f"{summary['title']}: the lecture's layer {index + 1} ({keras_kind}, "
-                             f"{expected:,} parameters) is missing")
-            _, layer = with_params[index]
-            got = _param_count(layer)
-            if got != expected:
-                hint = ""
-                if isinstance(layer, nn.Linear):
-                    n_in = expected // layer.out_features - 1
-                    hint = f" — the lecture's {keras_kind} takes {n_in:,} flattened features"
-                elif isinstance(layer, (nn.Conv1d, nn.Conv2d)) and keras_kind.startswith("Conv"):
-                    hint = " — check in/out channels and kernel size"
-                raise Failed(f"{summary['title']}: layer {index + 1} {layer} has {got:,} parameters, "
-                             f"the lecture's {keras_kind} has {expected:,}{hint}")
-        if len(with_params) > len(summary["layers"]):
-            raise Failed(f"{summary['title']}: more layers with parameters than the lecture's "
-                         f"{len(summary['layers'])}")
-        total = _param_count(model)
-        if total != summary["total"]:
-            raise Failed(f"{summary['title']}: {total:,} parameters, lecture {summary['total']:,}")
-        return f"{summary['title']}: output {fmt_shape(summary['output'])}, {total:,} parameters"
+        table = {"layers": {"title": "Layers with parameters, as in the lecture's summary", "start": 1,
+                            "compare": ["parameters"], "expected": [
+            {"kind": kind, "parameters": count} for kind, count in summary["layers"]], "found": [
+            {"kind": type(layer).__name__, "parameters": _param_count(layer)} for layer in model if _param_count(layer)]}}
+        try:
+            return _judge_parameters(summary, model), table
+        except Failed as failed:
+            raise Failed(str(failed), failed.score, details=table) from None
 
     return judge
+
+
+def _judge_parameters(summary: dict, model: nn.Module) -> str:
+    """The lecture's summary, layer by layer: each layer with parameters has the lecture's count."""
+    with_params = [(str(i), l) for i, l in enumerate(model) if _param_count(l)]
+    for index, (keras_kind, expected) in enumerate(summary["layers"]):
+        if index >= len(with_params):
+            raise Failed(f"{summary['title']}: the lecture's layer {index + 1} ({keras_kind}, "
+                         f"{expected:,} parameters) is missing")
+        _, layer = with_params[index]
+        got = _param_count(layer)
+        if got != expected:
+            hint = ""
+            if isinstance(layer, nn.Linear):
+                n_in = expected // layer.out_features - 1
+                hint = f" — the lecture's {keras_kind} takes {n_in:,} flattened features"
+            elif isinstance(layer, (nn.Conv1d, nn.Conv2d)) and keras_kind.startswith("Conv"):
+                hint = " — check in/out channels and kernel size"
+            raise Failed(f"{summary['title']}: layer {index + 1} {layer} has {got:,} parameters, "
+                         f"the lecture's {keras_kind} has {expected:,}{hint}")
+    if len(with_params) > len(summary["layers"]):
+        raise Failed(f"{summary['title']}: more layers with parameters than the lecture's "
+                     f"{len(summary['layers'])}")
+    total = _param_count(model)
+    if total != summary["total"]:
+        raise Failed(f"{summary['title']}: {total:,} parameters, lecture {summary['total']:,}")
+    return f"{summary['title']}: output {fmt_shape(summary['output'])}, {total:,} parameters"
 
 
 # --- transfer learning -------------------------------------------------------------------
