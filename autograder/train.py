@@ -38,6 +38,7 @@ from torch import nn
 from tqdm import tqdm
 
 from autograder.data import load_mnist
+from autograder.spec import reference_simplecnn
 
 MEAN, STD = 0.1307, 0.3081  # MNIST training-set pixel statistics
 CALIBRATION_DIR = Path(__file__).parent / "calibration"
@@ -98,15 +99,6 @@ class AccuracyReport:
         epochs = f"{self.epochs} epoch{'s' if self.epochs != 1 else ''}"
         return (f"{self.accuracy:.2f} % on {self.device} (profile {self.profile}, {epochs}, "
                 f"seed {self.seed}) in {self.seconds:.1f} s; needs >= {self.threshold:.1f} %")
-
-
-def reference_simplecnn() -> nn.Module:
-    """The lecture's SimpleCNN (421,642 parameters): the reference for calibration."""
-    return nn.Sequential(
-        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10),
-    )
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -342,70 +334,6 @@ def train_and_evaluate(build_model, profile: Profile, seed: int = 0, *, device=N
                           threshold=profile.threshold, train_seconds=trained - start,
                           eval_seconds=done - trained,
                           curve=[round(v, 4) for v in torch.stack(stretches).tolist()] if stretches else [])
-
-
-# ----------------------------------------------------------------------------- the lecture's recipe
-
-def lecture_pipeline(build_model, *, seed: int = 0, epochs: int = 5, target: float | None = None,
-                     device=None, eval_every: int = 200, progress: bool = False) -> dict:
-    """The lecture's own recipe, for the benchmark: torchvision MNIST + DataLoader(64) + Adam(1e-3).
-
-    With a `target` (percent) the test accuracy is measured every `eval_every` batches and at each
-    epoch's end; `seconds_to_target` counts training time only, never evaluation time.
-    """
-    from torch.utils.data import DataLoader
-    from torchvision import datasets, transforms
-
-    from autograder.data import stage_mnist
-
-    device = _device(device)
-    if device.type == "cpu":
-        _reuse_freed_memory()
-    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
-    train_set = datasets.MNIST(root=stage_mnist(), train=True, download=False, transform=transform)
-    loader = DataLoader(train_set, batch_size=64, shuffle=True,
-                        generator=torch.Generator().manual_seed(seed))
-    x_test, y_test = _mnist_on(False, device)
-    test = functools.partial(evaluate, images_u8=x_test, labels=y_test, device=device,
-                             mean=0.5, std=0.5)  # the lecture's normalisation
-
-    torch.manual_seed(seed)
-    model = build_model().to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-
-    trained = 0.0  # seconds spent training so far
-    loading = 0.0  # of which: waiting for the DataLoader's next batch (decoding, transforms, collation)
-    seconds_to_target = None
-    epoch_seconds = []
-    batches = 0
-    for epoch in range(epochs):
-        model.train()
-        epoch_start = trained
-        tick = time.perf_counter()
-        batch_ready = tick
-        for images, labels in tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", file=sys.stderr,
-                                   disable=not progress):
-            loading += time.perf_counter() - batch_ready
-            images, labels = images.to(device), labels.to(device)
-            optimizer.zero_grad()
-            loss = F.cross_entropy(model(images), labels)
-            loss.backward()
-            optimizer.step()
-            batches += 1
-            last_batch = batches % len(loader) == 0
-            if target is not None and seconds_to_target is None and (batches % eval_every == 0 or last_batch):
-                _sync(device)
-                trained += time.perf_counter() - tick
-                if test(model) >= target:
-                    seconds_to_target = trained
-                tick = time.perf_counter()
-            batch_ready = time.perf_counter()
-        _sync(device)
-        trained += time.perf_counter() - tick
-        epoch_seconds.append(trained - epoch_start)
-    return {"device": str(device), "seed": seed, "epochs": epochs, "target": target,
-            "seconds_to_target": seconds_to_target, "accuracy": test(model),
-            "epoch_seconds": epoch_seconds, "train_seconds": trained, "loading_seconds": loading}
 
 
 # ----------------------------------------------------------------------------- calibration

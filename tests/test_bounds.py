@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from autograder import sandbox, train
+from autograder import sandbox, spec, train
 
 
 def _packed(data) -> str:
@@ -83,7 +83,7 @@ def test_the_reference_is_well_inside_the_budget():
     profile = train.PROFILES["cpu"]
     images, _ = train._mnist_on(True, torch.device("cpu"))
     steps = profile.epochs * -(-len(images) // profile.batch_size)
-    model = train.reference_simplecnn().to(memory_format=torch.channels_last)
+    model = spec.reference_simplecnn().to(memory_format=torch.channels_last)
     state = torch.random.get_rng_state()
     estimate, budget = train._budget(model, images, profile, steps, torch.device("cpu"), amp=False)
     assert torch.equal(state, torch.random.get_rng_state()), "timing must not move the seeded stream"
