@@ -52,6 +52,7 @@ class Check:
     probes: tuple[str, ...]   # probe ids whose data the judge needs
     judge: Callable[..., object]  # judge(data, probe_args, options) -> message; raises Failed
     title: str
+    trains: bool = False      # the judge trains a network: skipped when Options.accuracy is off, timed apart
 
 
 @dataclass(frozen=True)

@@ -435,8 +435,8 @@ def _reset(layer: nn.Module) -> None:
         layer.reset_parameters()
 
 
-def _model_check(id, cell, points, judge, title):
-    return Check(id=id, cell=cell, points=points, probes=("model",), judge=judge, title=title)
+def _model_check(id, cell, points, judge, title, trains=False):
+    return Check(id=id, cell=cell, points=points, probes=("model",), judge=judge, title=title, trains=trains)
 
 
 ASSIGNMENT = Assignment(
@@ -459,6 +459,6 @@ ASSIGNMENT = Assignment(
         Check("evaluate", "test_evaluation", 2, ("evaluate",), judge_evaluate,
               "evaluate gives the test accuracy in percent"),
         _model_check("accuracy", "test_mnist_accuracy", 4, judge_accuracy,
-                     "minimum MNIST test accuracy with the grader's recipe"),
+                     "minimum MNIST test accuracy with the grader's recipe", trains=True),
     ),
 )
