@@ -21,8 +21,10 @@ validated JSON lines (anything else is ignored), probe results travel in them
 as torch.save bytes loaded with ``weights_only=True`` after a size check, the
 whole run has a hard deadline that no event extends, and the grader never
 opens a file the student's code could have replaced (a FIFO or a symlink in the
-working directory). ``$CNN_KIT_LOAD_SECONDS`` and ``$CNN_KIT_PROBE_SECONDS``
-lower or raise the two wall-clock limits (tests use them).
+working directory). The settings' ``load_seconds`` and ``probe_seconds``
+(``CNN_KIT_LOAD_SECONDS``, ``CNN_KIT_PROBE_SECONDS``) lower or raise the two
+wall-clock limits (tests use them), and ``sandbox`` off (``CNN_KIT_SANDBOX=off``)
+runs without bubblewrap: the caller passes both down (:meth:`Limits.from_settings`).
 """
 from __future__ import annotations
 
@@ -53,8 +55,6 @@ log = logging.getLogger(__name__)
 PROBE_SCRIPT = Path(__file__).with_name("probe.py")
 PROTOCOL = Path(__file__).with_name("protocol.py")  # shipped beside the probe, its only import from the kit
 NOBODY = 65534
-# Environment variables that override a Limits field (seconds, > 0); the defaults stay as below.
-LIMIT_VARS = {"CNN_KIT_LOAD_SECONDS": "load_seconds", "CNN_KIT_PROBE_SECONDS": "probe_seconds"}
 TEXT_CAP = 2000  # longest error or cell-error text taken from the student's process
 
 
@@ -72,23 +72,10 @@ class Limits:
     event_bytes: int = 512 << 20      # most bytes read from one process's event channel
 
     @classmethod
-    def from_env(cls, environ=None) -> "Limits":
-        """The defaults, with the wall-clock limits of $CNN_KIT_LOAD_SECONDS / $CNN_KIT_PROBE_SECONDS."""
-        environ = os.environ if environ is None else environ
-        values = {}
-        for var, name in LIMIT_VARS.items():
-            text = environ.get(var, "").strip()
-            if not text:
-                continue
-            try:
-                value = float(text)
-            except ValueError:
-                value = math.nan
-            if math.isfinite(value) and value > 0:
-                values[name] = value
-            else:
-                log.warning("ignoring %s=%r: not a positive number of seconds", var, text)
-        return cls(**values)
+    def from_settings(cls, settings) -> "Limits":
+        """The defaults, with the wall-clock limits the settings set (``load_seconds``, ``probe_seconds``)."""
+        return cls(**{name: getattr(settings, name) for name in ("load_seconds", "probe_seconds")
+                      if getattr(settings, name) is not None})
 
 
 @dataclass
@@ -127,9 +114,9 @@ def bwrap_binary() -> str | None:
         return None
 
 
-def isolation_available() -> str:
-    """'bwrap' when bubblewrap works here, else 'limits only'."""
-    if bwrap_binary() is None or os.environ.get("CNN_KIT_SANDBOX") == "off":
+def isolation_available(bwrap: bool = True) -> str:
+    """'bwrap' when bubblewrap works here (and `bwrap`, the settings' ``sandbox``, allows it), else 'limits only'."""
+    if not bwrap or bwrap_binary() is None:
         return "limits only"
     return "bwrap" if bwrap_starts() else "limits only"
 
@@ -608,14 +595,16 @@ def _cell_error(attempt: _Attempt, limits: Limits) -> str:
             "the grader ran the rest of the program without this cell")
 
 
-def run_probes(cells: list[dict], probes: list[dict], limits: Limits | None = None) -> SandboxRun:
+def run_probes(cells: list[dict], probes: list[dict], limits: Limits | None = None, *,
+               bwrap: bool = True) -> SandboxRun:
     """Execute `cells` in a sandbox and answer each probe; never raises for student faults.
 
+    `limits` default to :class:`Limits`'; `bwrap` False runs without bubblewrap (limits only).
     Cells marked ``"answer": True`` (the student's) may be skipped: if one ends the process or never
     finishes while the program loads, that becomes its error and the program runs again without it.
     """
-    limits = limits or Limits.from_env()
-    isolation = isolation_available()
+    limits = limits or Limits()
+    isolation = isolation_available(bwrap)
     warn_once(isolation)
     started = time.perf_counter()
     results: dict[str, ProbeRun] = {}

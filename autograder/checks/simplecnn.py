@@ -380,7 +380,7 @@ def judge_accuracy(data: dict, args: dict, options) -> tuple[str, dict]:
     net = faithful(data, args["seed"])   # bounded in size, activations and FLOPs on meta: costs nothing
     if net.network.output_shape != (TRACE_BATCH, 10):
         raise Failed("not trained: the network does not give 10 logits per image yet (see the shape checks)")
-    profile = train.select_profile(options.profile)
+    profile = train.select_profile(options.profile, options.settings)
     records = [op.to_dict() for op in net.network.ops]
 
     def build():
@@ -405,7 +405,7 @@ def judge_accuracy(data: dict, args: dict, options) -> tuple[str, dict]:
         reused = "; the identical architecture was trained earlier for this course (accuracy cache)" if report else ""
     if report is None:
         try:
-            report = train.train_and_evaluate(build, profile, seed=0)
+            report = train.train_and_evaluate(build, profile, seed=0, settings=options.settings)
         except train.OverBudget as exc:
             raise Failed(f"not trained: {exc}; flagged for review", flag=True) from None
         if shared is not None:
