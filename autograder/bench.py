@@ -178,7 +178,7 @@ def isolation_cost(repeats: int) -> dict:
     """Seconds to run assignment 1's probes with bubblewrap and with a plain subprocess."""
     import nbformat
 
-    from . import paths, sandbox
+    from . import bwrap, paths, sandbox
     from .checks import sizes
     from .notebook import build_program
 
@@ -186,7 +186,7 @@ def isolation_cost(repeats: int) -> dict:
     program = build_program(source, source)
     probes = sizes.ASSIGNMENT.probes(0)
     times = {"bwrap": [], "limits only": []}
-    if sandbox.isolation_available() != "bwrap":
+    if bwrap.isolation_available() != "bwrap":
         return {"note": "bubblewrap is not available here"}
     for _ in range(repeats):
         for mode in times:

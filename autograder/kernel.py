@@ -44,7 +44,7 @@ from pathlib import Path
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import CaselessStrEnum, Instance
 
-from . import data, sandbox
+from . import bwrap, data, sandbox
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ STUDENT_TREE = (PACKAGE / "__init__.py", PACKAGE / "student")
 KEPT_ENV = ("NBGRADER_EXECUTION", "CNN_KIT_VERDICTS", "CNN_KIT_QUICK", "LANG", "TZ")
 # The settings the notebook needs (where the staged MNIST is, the profile), from Settings.to_env: no others.
 KERNEL_SETTINGS = ("CNN_KIT_CACHE", "CNN_KIT_PROFILE")
-NOBODY = sandbox.NOBODY
+NOBODY = bwrap.NOBODY
 SUBMISSION_COPY = "/run/cnn-kit/submission"  # where the sandbox sees the staged copy, read-only
 
 
@@ -189,7 +189,7 @@ def kernel_command(command: list[str], cwd: Path, private: Path, staged: Path, c
     file and sockets) is the only host folder it can write to; `cache` (the staged MNIST) is readable.
     """
     as_nobody = _run_as_nobody()
-    args = limits_prefix(limits, as_nobody) + sandbox.bwrap_base(*_root_options())
+    args = limits_prefix(limits, as_nobody) + bwrap.bwrap_base(*_root_options())
     args += _folders(PACKAGE)  # readable for nobody, holding only the stubs
     for part in STUDENT_TREE:
         args += ["--ro-bind", str(part), str(part)]
@@ -244,8 +244,8 @@ class SandboxedKernelManager(AsyncKernelManager):
         # would stop at bubblewrap, whose child runs in a session of its own.
         self.kernel_spec.interrupt_mode = "message"
         settings = self.settings or Settings.from_env()
-        isolation = sandbox.isolation_available(settings.sandbox)
-        sandbox.warn_once(isolation)
+        isolation = bwrap.isolation_available(settings.sandbox)
+        bwrap.warn_once(isolation)
         cwd = Path(kw.get("cwd") or os.getcwd()).resolve()
         copy = self.staging / "submission"
         if copy.exists():  # a restart: a fresh copy
@@ -258,7 +258,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         for line in self.left_out:
             log.warning("not copied into the kernel's scratch folder: %s", line)
         kw["env"] = kernel_env(kw.get("env") or os.environ, settings)
-        if isolation != "bwrap" or not sandbox.bwrap_starts(*_root_options()):
+        if isolation != "bwrap" or not bwrap.bwrap_starts(*_root_options()):
             # No private filesystem: the kernel works in the scratch copy itself, as the grading user.
             self.isolation = "limits only"
             kw["cwd"] = str(copy)
