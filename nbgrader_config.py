@@ -25,10 +25,13 @@ warnings.filterwarnings("ignore", message=r"Object of type <\w+> not in session"
 c = get_config()  # noqa: F821  (provided by nbgrader when it loads this file)
 
 # The edge for a plain `nbgrader ...` run: CNN_KIT_* settings are read once here, relative paths taken
-# from the folder nbgrader was started in, and passed on as absolute paths (nbgrader's kernel runs in
-# each submission's folder, where a relative path would mean something else).
+# from the folder nbgrader was started in. The kit's preprocessors and kernel manager get them below;
+# processes started from here get them as absolute paths in CNN_KIT_* (nbgrader's kernel runs in each
+# submission's folder, where a relative path would mean something else).
 settings = Settings.build(os.environ, os.getcwd())
 os.environ.update(settings.to_env())
+c.GradeOutsideKernel.settings = settings
+c.SandboxedKernelManager.settings = settings
 
 c.CourseDirectory.course_id = "cnn-course"
 if settings.db_url:  # e.g. postgresql://... for grading a class on several workers
@@ -41,11 +44,11 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
 # Autograde: run the notebook for its outputs (a training cell may take minutes), then write every
 # graded cell's result from the kit's verdict, judged outside the student's kernel.
-c.Execute.timeout = int(os.environ.get("CNN_KIT_CELL_TIMEOUT", "600"))  # seconds per cell
+c.Execute.timeout = settings.cell_timeout  # seconds per cell
 c.Execute.interrupt_on_timeout = True
 # The notebook's kernel (autograder/kernel.py) works in a bounded scratch copy of its folder; the whole
 # notebook has a wall clock, and output beyond a cap is cut with a line saying so (both flagged).
-c.SafeExecute.notebook_seconds = int(os.environ.get("CNN_KIT_NOTEBOOK_SECONDS", "1800"))
+c.SafeExecute.notebook_seconds = settings.notebook_seconds
 c.SafeExecute.output_bytes = 2 << 20
 # Nothing but regular files and folders stays in autograded/<student>/<assignment>/ for nbgrader's later
 # steps to open or copy (set_permissions, generate_feedback): see autograder/hostfs.py.
@@ -63,9 +66,6 @@ c.Autograde.autograde_preprocessors = [
     AssignLatePenalties,
     CheckCellMetadata,
 ]
-c.GradeOutsideKernel.profile = settings.profile or ""
-if settings.accuracy_cache:  # else <course>/accuracy-cache, beside the gradebook
-    c.GradeOutsideKernel.accuracy_cache = str(settings.accuracy_cache)
 c.LimitOutput.max_lines = 200
 c.LimitOutput.max_traceback = 40
 

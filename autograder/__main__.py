@@ -34,9 +34,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def _settings(args) -> Settings:
     """The settings, built once here: command line first, then CNN_KIT_*, every path made absolute.
 
-    They are also exported as absolute CNN_KIT_* variables, since nbgrader's kernel and the
-    modules not yet handed a Settings read them there (a relative path would change meaning in
-    another folder).
+    Commands pass them down as an argument. They are also exported as absolute CNN_KIT_* variables,
+    for what reads them at an edge of its own: nbgrader's configuration file (which nbgrader loads in
+    this process) and the processes it starts, the notebook's kernel among them (a relative path would
+    change meaning in another folder).
     """
     settings = Settings.build(os.environ, Path.cwd(), mnist=args.mnist, profile=args.profile,
                               course=getattr(args, "course", None))
@@ -45,10 +46,10 @@ def _settings(args) -> Settings:
 
 
 def cmd_stage_data(args) -> int:
-    from .data import MNISTCorrupt, MNISTNotFound, stage_mnist
+    from .data import MNISTCorrupt, MNISTNotFound, stage
 
     try:
-        root = stage_mnist(args.mnist)
+        root = stage(args.settings, args.mnist)
     except (MNISTNotFound, MNISTCorrupt) as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -61,8 +62,7 @@ def cmd_grade(args) -> int:
     from .grade import grade_notebook
 
     notebook = Path(args.notebook).resolve()  # paths typed here are taken from here, once
-    report = grade_notebook(notebook, args.assignment,
-                            Options(profile=args.settings.profile, accuracy=not args.no_accuracy))
+    report = grade_notebook(notebook, args.assignment, Options.of(args.settings, accuracy=not args.no_accuracy))
     print(report.table())
     out = Path(args.json or notebook.with_suffix(".grade.json").name).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -182,7 +182,7 @@ def cmd_check_course(args) -> int:
         return 2
     findings = check_course(args.assignments or None, release_dir=args.release and args.release.resolve(),
                             solutions_dir=args.solutions and args.solutions.resolve(),
-                            profile=args.settings.profile, on_finding=lambda f: print(f.line(), flush=True))
+                            settings=args.settings, on_finding=lambda f: print(f.line(), flush=True))
     failed = [f for f in findings if not f.ok]
     print(f"{len(findings) - len(failed)} of {len(findings)} checks hold" + (f"; {len(failed)} FAIL" if failed else ""))
     return 1 if failed or not findings else 0
@@ -205,11 +205,11 @@ def cmd_ci_template(args) -> int:
 
 def cmd_demo(args) -> int:
     from . import course, release, samples
-    from .data import MNISTCorrupt, MNISTNotFound, stage_mnist
+    from .data import MNISTCorrupt, MNISTNotFound, stage
 
     started = time.perf_counter()
     try:
-        print(f"1/6 MNIST staged at {stage_mnist()}")
+        print(f"1/6 MNIST staged at {stage(args.settings)}")
     except (MNISTNotFound, MNISTCorrupt) as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -12,10 +12,12 @@ In one run on one device it measures
 6. a class of identical correct submissions of assignment 2 under one autograde run, with and without
    reusing the accuracy check of an identical architecture.
 Absolute times hold for the device named in the output; compare runs by their ratios.
+The command is an edge: its settings (MNIST, the cache) come from ``CNN_KIT_*`` and are passed down.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -28,9 +30,13 @@ import time
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
+from tqdm import tqdm
 
 from . import train
 from .accuracy_cache import FOLDER as ACCURACY_CACHE
+from .settings import Settings
+from .spec import reference_simplecnn
 
 
 def device_name() -> str:
@@ -39,10 +45,73 @@ def device_name() -> str:
     return f"CPU {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
 
 
-def recipe_vs_lecture(profile: train.Profile, lecture_epochs: int, device) -> dict:
-    recipe = train.train_and_evaluate(train.reference_simplecnn, profile, seed=0, device=device)
-    lecture = train.lecture_pipeline(train.reference_simplecnn, seed=0, epochs=lecture_epochs,
-                                     target=profile.threshold, device=device)
+def lecture_pipeline(build_model, settings: Settings, *, seed: int = 0, epochs: int = 5,
+                     target: float | None = None, device=None, eval_every: int = 200, progress: bool = False) -> dict:
+    """The lecture's own recipe, which section 1 compares the grader's with: torchvision MNIST,
+    DataLoader(64), Adam(1e-3), normalised with mean and std 0.5.
+
+    With a `target` (percent) the test accuracy is measured every `eval_every` batches and at each
+    epoch's end; `seconds_to_target` counts training time only, never evaluation time.
+    """
+    from torch.utils.data import DataLoader
+    from torchvision import datasets, transforms
+
+    from .data import stage
+
+    device = train._device(device)
+    if device.type == "cpu":
+        train._reuse_freed_memory()
+    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
+    train_set = datasets.MNIST(root=stage(settings), train=True, download=False, transform=transform)
+    loader = DataLoader(train_set, batch_size=64, shuffle=True,
+                        generator=torch.Generator().manual_seed(seed))
+    x_test, y_test = train._mnist_on(False, device, settings)
+    test = functools.partial(train.evaluate, images_u8=x_test, labels=y_test, device=device,
+                             mean=0.5, std=0.5)  # the lecture's normalisation
+
+    torch.manual_seed(seed)
+    model = build_model().to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    trained = 0.0  # seconds spent training so far
+    loading = 0.0  # of which: waiting for the DataLoader's next batch (decoding, transforms, collation)
+    seconds_to_target = None
+    epoch_seconds = []
+    batches = 0
+    for epoch in range(epochs):
+        model.train()
+        epoch_start = trained
+        tick = time.perf_counter()
+        batch_ready = tick
+        for images, labels in tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", file=sys.stderr,
+                                   disable=not progress):
+            loading += time.perf_counter() - batch_ready
+            images, labels = images.to(device), labels.to(device)
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(images), labels)
+            loss.backward()
+            optimizer.step()
+            batches += 1
+            last_batch = batches % len(loader) == 0
+            if target is not None and seconds_to_target is None and (batches % eval_every == 0 or last_batch):
+                train._sync(device)
+                trained += time.perf_counter() - tick
+                if test(model) >= target:
+                    seconds_to_target = trained
+                tick = time.perf_counter()
+            batch_ready = time.perf_counter()
+        train._sync(device)
+        trained += time.perf_counter() - tick
+        epoch_seconds.append(trained - epoch_start)
+    return {"device": str(device), "seed": seed, "epochs": epochs, "target": target,
+            "seconds_to_target": seconds_to_target, "accuracy": test(model),
+            "epoch_seconds": epoch_seconds, "train_seconds": trained, "loading_seconds": loading}
+
+
+def recipe_vs_lecture(profile: train.Profile, lecture_epochs: int, device, settings: Settings) -> dict:
+    recipe = train.train_and_evaluate(reference_simplecnn, profile, seed=0, device=device, settings=settings)
+    lecture = lecture_pipeline(reference_simplecnn, settings, seed=0, epochs=lecture_epochs,
+                               target=profile.threshold, device=device)
     reached = recipe.accuracy >= profile.threshold
     ratio = (lecture["seconds_to_target"] / recipe.seconds
              if lecture["seconds_to_target"] is not None and reached else None)
@@ -109,7 +178,7 @@ def isolation_cost(repeats: int) -> dict:
     """Seconds to run assignment 1's probes with bubblewrap and with a plain subprocess."""
     import nbformat
 
-    from . import paths, sandbox
+    from . import bwrap, paths, sandbox
     from .checks import sizes
     from .notebook import build_program
 
@@ -117,15 +186,13 @@ def isolation_cost(repeats: int) -> dict:
     program = build_program(source, source)
     probes = sizes.ASSIGNMENT.probes(0)
     times = {"bwrap": [], "limits only": []}
-    if sandbox.isolation_available() != "bwrap":
+    if bwrap.isolation_available() != "bwrap":
         return {"note": "bubblewrap is not available here"}
     for _ in range(repeats):
         for mode in times:
-            os.environ["CNN_KIT_SANDBOX"] = "on" if mode == "bwrap" else "off"
             started = time.perf_counter()
-            sandbox.run_probes(program.cells, probes)
+            sandbox.run_probes(program.cells, probes, bwrap=mode == "bwrap")
             times[mode].append(time.perf_counter() - started)
-    os.environ.pop("CNN_KIT_SANDBOX", None)
     medians = {mode: statistics.median(values) for mode, values in times.items()}
     return {"median_seconds": medians, "extra_seconds": medians["bwrap"] - medians["limits only"],
             "runs": repeats}
@@ -169,10 +236,10 @@ def class_reuse(size: int) -> dict:
             "ratio": seconds["off"] / seconds["on"]}
 
 
-def spread(profile: train.Profile, seeds: int, device) -> dict:
+def spread(profile: train.Profile, seeds: int, device, settings: Settings) -> dict:
     accuracies, seconds = [], []
     for seed in range(seeds):
-        report = train.train_and_evaluate(train.reference_simplecnn, profile, seed=seed, device=device)
+        report = train.train_and_evaluate(reference_simplecnn, profile, seed=seed, device=device, settings=settings)
         accuracies.append(report.accuracy)
         seconds.append(report.seconds)
         print(f"  seed {seed:2d}: {report.accuracy:.2f} % in {report.seconds:.1f} s", file=sys.stderr)
@@ -186,8 +253,8 @@ def spread(profile: train.Profile, seeds: int, device) -> dict:
 def gpu_sharing(profile: train.Profile, max_jobs: int = 8) -> list[dict]:
     """Concurrent accuracy checks on one GPU: wall time per submission as the number grows."""
     rows, jobs = [], 1
-    code = ("from autograder import train; p = train.select_profile('gpu'); "
-            "train.train_and_evaluate(train.reference_simplecnn, p, seed=0)")
+    code = ("from autograder import spec, train; p = train.select_profile('gpu'); "
+            "train.train_and_evaluate(spec.reference_simplecnn, p, seed=0)")
     while jobs <= max_jobs:
         started = time.perf_counter()
         processes = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(jobs)]
@@ -271,6 +338,7 @@ def main(argv=None) -> int:
     if args.autograde_class:
         _autograde_class(*args.autograde_class)
         return 0
+    settings = Settings.from_env()
     sections = set(args.sections.split(","))
     if sections - set(SECTIONS):
         parser.error(f"unknown sections {sorted(sections - set(SECTIONS))}; valid: {','.join(SECTIONS)}")
@@ -289,7 +357,7 @@ def main(argv=None) -> int:
         device = "cuda" if profile.name == "gpu" else "cpu"
         epochs = args.lecture_epochs or (5 if device == "cuda" else 2)
         print(f"[bench] recipe vs lecture, profile {profile.name}", file=sys.stderr)
-        result["recipe_vs_lecture"].append(recipe_vs_lecture(profile, epochs, device))
+        result["recipe_vs_lecture"].append(recipe_vs_lecture(profile, epochs, device, settings))
         save("recipe vs lecture")
     if "grading" in sections:
         print("[bench] grading one submission per assignment", file=sys.stderr)
@@ -305,7 +373,7 @@ def main(argv=None) -> int:
         save("class")
     for profile in profiles if "spread" in sections else []:
         print(f"[bench] accuracy spread, profile {profile.name}, {args.seeds} seeds", file=sys.stderr)
-        result["spread"].append(spread(profile, args.seeds, "cuda" if profile.name == "gpu" else "cpu"))
+        result["spread"].append(spread(profile, args.seeds, "cuda" if profile.name == "gpu" else "cpu", settings))
         save("spread")
     if cuda and "sharing" in sections:
         result["gpu_sharing"] = gpu_sharing(train.PROFILES["gpu"])

@@ -14,8 +14,9 @@ How one student is graded (``grade_task``, on a Dask worker):
 * It starts its own Python process (nbgrader's app objects are not thread-safe, and a student's run
   must not leave state in a long-lived worker), which builds a private scratch course holding only
   that student and runs :func:`autograder.course.autograde` on it: ``nbgrader autograde`` with the
-  kit's preprocessors, exactly as a sequential run. That process's ``CNN_KIT_*`` environment is made
-  from the task's Settings; nothing is read from the worker's own ``CNN_KIT_*``.
+  kit's preprocessors, exactly as a sequential run. That process gets the task's Settings in its job
+  file, and its ``CNN_KIT_*`` environment (which nbgrader's configuration reads) is made from them:
+  nothing is read from the worker's own ``CNN_KIT_*``, the limits included.
 * It returns the autograded folder (bytes), the kit's report and, for SQLite, the submission's
   gradebook rows (scores, comments, flags, penalties, timestamp) as plain data.
 
@@ -237,8 +238,7 @@ def empty_gradebook(db_url: str, target: Path) -> bytes:
 
 def task_env(settings: Settings) -> dict[str, str]:
     """The grading process's environment: the worker's, with every CNN_KIT_* replaced by the task's settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CNN_KIT_") or k in ("CNN_KIT_CELL_TIMEOUT",
-                                                                                        "CNN_KIT_LOAD_SECONDS")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CNN_KIT_")}
     env.update(settings.to_env())
     return env
 
@@ -248,15 +248,15 @@ def grade_task(settings: Settings, assignment: str, student: str, submission: di
     """Dask task: grade one student in a fresh Python process; raises (and Dask retries) if that process dies."""
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f"cnn-kit-{assignment}-") as tmp:
-        job = Path(tmp) / "job.pickle"
-        job.write_bytes(pickle.dumps({"assignment": assignment, "student": student, "submission": submission,
-                                      "shared": shared}))
         scratch = Path(tmp) / "course"
         sqlite = is_sqlite(db_url_of(settings))
         # the task's settings, with the scratch course; SQLite grades into the scratch course's own copy
         # (the accuracy cache stays the class's: beside the real gradebook, shared by every task)
         local = settings.replace(course=scratch, db_url=None if sqlite else settings.db_url,
                                  accuracy_cache=settings.accuracy_cache_folder())
+        job = Path(tmp) / "job.pickle"
+        job.write_bytes(pickle.dumps({"settings": local, "assignment": assignment, "student": student,
+                                      "submission": submission, "shared": shared}))
         run = subprocess.run([sys.executable, "-m", "autograder.classgrade", str(job)], env=task_env(local),
                              cwd=tmp, capture_output=True, text=True, timeout=TASK_SECONDS)
         result = Path(tmp) / "outcome.pickle"
@@ -277,13 +277,13 @@ def grade_task(settings: Settings, assignment: str, student: str, submission: di
 def _grade_in_scratch(job_path: Path) -> None:
     """The grading process: a scratch course with this one student, graded by course.autograde."""
     job = pickle.loads(job_path.read_bytes())
-    assignment, student, shared = job["assignment"], job["student"], job["shared"]
-    scratch = Path(os.environ["CNN_KIT_COURSE"])
+    settings, assignment, student, shared = job["settings"], job["assignment"], job["student"], job["shared"]
+    scratch = settings.course
     scratch.mkdir()
     (scratch / course.CONFIG).write_bytes(shared["config"])
     write_tree(scratch / "source" / assignment, shared["source"])
     write_tree(scratch / "submitted" / student / assignment, job["submission"])
-    db_url = os.environ.get("CNN_KIT_DB_URL")
+    db_url = settings.db_url
     if not db_url:
         (scratch / "gradebook.db").write_bytes(shared["template"])
         db_url = f"sqlite:///{scratch / 'gradebook.db'}"

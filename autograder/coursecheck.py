@@ -14,6 +14,7 @@ tests/test_solutions.py, from release.py and grade.py.
 """
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ import nbformat
 
 from . import paths, release
 from .checks import Options
+from .settings import Settings
 
 
 @dataclass
@@ -58,9 +60,11 @@ def _score(report) -> str:
 
 
 def check_course(assignments: list[str] | None = None, release_dir: Path | None = None,
-                 solutions_dir: Path | None = None, profile: str | None = None, on_finding=None) -> list[Finding]:
+                 solutions_dir: Path | None = None, settings: Settings | None = None,
+                 on_finding=None) -> list[Finding]:
     from .grade import grade_notebook
 
+    options = Options.of(settings or Settings.from_env())
     release_dir = Path(release_dir or paths.RELEASE)
     solutions_dir = Path(solutions_dir or paths.SOLUTIONS)
     names = assignments or release.assignments()
@@ -85,14 +89,14 @@ def check_course(assignments: list[str] | None = None, release_dir: Path | None 
             label = f"solutions/{assignment}/{name}"
             notebook = solutions_dir / assignment / name
             if notebook.is_file():
-                report = grade_notebook(notebook, assignment, Options(profile=profile))
+                report = grade_notebook(notebook, assignment, options)
                 lost = [f"{r.check}: {r.message}" for r in report.results if not r.passed]
                 add(Finding(not lost and report.error is None, "solutions", label,
                             f"{_score(report)}" + (" (full marks)" if not lost else "; " + " | ".join(lost)[:1500])))
             label = f"release/{assignment}/{name}"
             notebook = release_dir / assignment / name
             if notebook.is_file():
-                report = grade_notebook(notebook, assignment, Options(profile=profile, accuracy=False))
+                report = grade_notebook(notebook, assignment, dataclasses.replace(options, accuracy=False))
                 scored = [f"{r.check} {r.score:g}: {r.message}" for r in report.results if r.score > 0]
                 add(Finding(not scored, "release", label, "0 (blank)" if not scored else
                             f"the blank notebook scores {_score(report)}: " + " | ".join(scored)[:1500]))

@@ -5,12 +5,16 @@ layout) lives in :mod:`autograder.student.data`, the part of the kit a student's
 import; it is re-exported here. This module adds what only the grader needs: loading the splits
 as tensors (:func:`load_mnist`) and saying where the data would come from.
 
-The kit never downloads MNIST silently and never commits it. It looks, in order, at
+The kit never downloads MNIST silently and never commits it. The grader stages with :func:`stage`,
+from its :class:`~autograder.settings.Settings` (read nowhere else), looking in order at
 
-1. the ``source`` argument of :func:`stage_mnist` (the CLI's ``--mnist DIR``),
-2. the directory named by the environment variable ``CNN_KIT_MNIST``,
-3. the kit cache (``$CNN_KIT_CACHE``, default ``~/.cache/cnn-kit``), if already staged and valid,
+1. the ``source`` argument (``cnn-kit stage-data --mnist DIR``, as typed),
+2. the settings' data folder (``--mnist DIR`` or ``CNN_KIT_MNIST``),
+3. the settings' cache (``CNN_KIT_CACHE``, default ``~/.cache/cnn-kit``), if already staged and valid,
 4. torchvision's own download into the cache (fails offline; then :class:`MNISTNotFound`).
+
+:func:`stage_mnist` and :func:`cache_root`, re-exported from the student package, are the notebook's:
+they read ``$CNN_KIT_MNIST`` / ``$CNN_KIT_CACHE`` from the kernel's environment, its own edge.
 
 MNIST: Y. LeCun, C. Cortes, C. J. C. Burges; CC BY-SA 3.0.
 """
@@ -25,8 +29,9 @@ import struct
 
 import torch
 
+from .settings import Settings
 from .student.data import (CACHE_VAR, FILES, MNIST_DIR_VAR, MNISTCorrupt, MNISTNotFound, _raw_dir,
-                           cache_root, stage_mnist)
+                           cache_root, stage_from, stage_mnist)
 
 __all__ = [
     "CACHE_VAR",
@@ -37,6 +42,7 @@ __all__ = [
     "cache_root",
     "describe_source",
     "load_mnist",
+    "stage",
     "stage_mnist",
 ]
 
@@ -47,14 +53,20 @@ _SPLITS: dict[bool, tuple[str, str]] = {
 }
 
 
-def describe_source(source: str | os.PathLike[str] | None = None) -> str:
-    """One line saying which source :func:`stage_mnist` would use (nothing is verified)."""
+def stage(settings: Settings, source: str | os.PathLike[str] | None = None, *,
+          download: bool = True) -> pathlib.Path:
+    """Stage MNIST into ``settings.cache`` (see the module's docstring for where it looks); return that root."""
+    return stage_from(source, settings.mnist, settings.cache, download=download)
+
+
+def describe_source(source: str | os.PathLike[str] | None = None, settings: Settings | None = None) -> str:
+    """One line saying which source :func:`stage` would use (nothing is verified)."""
     if source is not None:
         return f"MNIST from {source} (--mnist)"
-    env = os.environ.get(MNIST_DIR_VAR)
-    if env:
-        return f"MNIST from {env} (${MNIST_DIR_VAR})"
-    raw = _raw_dir(cache_root())
+    settings = settings or Settings.from_env()
+    if settings.mnist:
+        return f"MNIST from {settings.mnist} (${MNIST_DIR_VAR})"
+    raw = _raw_dir(settings.cache)
     if all((raw / name).is_file() for name in FILES):
         return f"MNIST from the kit cache {raw}"
     return f"MNIST: not in the kit cache {raw} and ${MNIST_DIR_VAR} not set; would try torchvision's download"
@@ -103,10 +115,10 @@ def load_mnist(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Images ``uint8 [N, 28, 28]`` and labels ``int64 [N]`` of the train or test split.
 
-    ``root`` is a staged root (``<root>/MNIST/raw/``); None stages first with
-    :func:`stage_mnist`. Results are memoised per (root, train) within the process, so
-    the tensors are shared between callers: do not modify them in place.
+    ``root`` is a staged root (``<root>/MNIST/raw/``); None stages first with :func:`stage`, with
+    the caller's environment's settings. Results are memoised per (root, train) within the process,
+    so the tensors are shared between callers: do not modify them in place.
     """
     if root is None:
-        root = stage_mnist()
+        root = stage(Settings.from_env())
     return _load(str(pathlib.Path(root).expanduser().resolve()), bool(train))

@@ -2,7 +2,9 @@
 
 ``grade_notebook`` is the single entry point used by the command line, the
 pytest graders, the nbgrader preprocessor and the course runs, so one check
-gives one verdict everywhere.
+gives one verdict everywhere. The kit's settings come with the options
+(``Options.settings``: MNIST, the sandbox's limits); options without them take
+the caller's environment's, once, here.
 """
 from __future__ import annotations
 
@@ -105,7 +107,8 @@ def grade_notebook(path: str | Path, assignment: str | Assignment | None = None,
 def grade_submission(submitted, assignment: Assignment, options: Options | None = None, *,
                      name: str = "notebook", started: float | None = None) -> Report:
     """Grade a notebook already in memory (as the nbgrader preprocessor has it)."""
-    options = options or Options()
+    options = (options or Options()).resolved()
+    settings = options.settings
     started = started or time.perf_counter()
     report = Report(assignment.name, name, [])
     source = read_notebook(paths.source_notebook(assignment.name, assignment.notebook))
@@ -121,7 +124,8 @@ def grade_submission(submitted, assignment: Assignment, options: Options | None 
     probes = {p["id"]: p for p in assignment.probes(seed)}
     report.seconds["set-up"] = time.perf_counter() - started
 
-    run = sandbox.run_probes(program.cells, list(probes.values()))
+    run = sandbox.run_probes(program.cells, list(probes.values()), sandbox.Limits.from_settings(settings),
+                             bwrap=settings.sandbox)
     report.isolation = run.isolation
     report.seconds["sandbox"] = run.seconds
     if run.patched:
@@ -139,7 +143,7 @@ def grade_submission(submitted, assignment: Assignment, options: Options | None 
             patched = sorted(set(outcome.patched) | set(run.patched))
             result.message = "library code was patched before this check: " + ", ".join(patched)
             result.flags.append(result.message)
-        elif check.id == "accuracy" and not options.accuracy:
+        elif check.trains and not options.accuracy:
             result.message = "not measured in this run (accuracy checks switched off)"
         else:
             check_started = time.perf_counter()
@@ -155,8 +159,8 @@ def grade_submission(submitted, assignment: Assignment, options: Options | None 
             except Exception as exc:  # a grader bug must not pass as a student fault silently
                 result.message = f"the grader could not judge this ({type(exc).__name__}: {exc})"
                 result.flags.append(f"grader error in {check.id}: {type(exc).__name__}: {exc}")
-            if check.id == "accuracy":
-                accuracy_seconds = time.perf_counter() - check_started
+            if check.trains:
+                accuracy_seconds += time.perf_counter() - check_started
         report.results.append(result)
         report.flags += [flag for flag in result.flags if flag not in report.flags]  # one reason, one flag
     report.seconds["checks"] = time.perf_counter() - judging - accuracy_seconds
@@ -173,7 +177,7 @@ def judge_in_process(assignment: str | Assignment, namespace: dict, check_ids=No
     """
     from . import probe
 
-    options = options or Options()
+    options = (options or Options()).resolved()
     assignment = assignment if isinstance(assignment, Assignment) else ASSIGNMENTS[assignment]
     requests = {p["id"]: p for p in assignment.probes(options.seed or 0)}
     results = []

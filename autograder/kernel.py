@@ -42,17 +42,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import CaselessStrEnum
+from traitlets import CaselessStrEnum, Instance
 
-from . import data, sandbox
+from . import bwrap, data, sandbox
+from .settings import Settings
 
 log = logging.getLogger(__name__)
 
 PACKAGE = Path(__file__).resolve().parent
 # What the kernel sees of the kit: an import-free package file and the student package, nothing else.
 STUDENT_TREE = (PACKAGE / "__init__.py", PACKAGE / "student")
-KEPT_ENV = ("NBGRADER_EXECUTION", "CNN_KIT_VERDICTS", "CNN_KIT_QUICK", "CNN_KIT_PROFILE", "LANG", "TZ")
-NOBODY = sandbox.NOBODY
+# Passed on from the environment nbgrader starts the kernel with: signals to the notebook, not kit settings.
+KEPT_ENV = ("NBGRADER_EXECUTION", "CNN_KIT_VERDICTS", "CNN_KIT_QUICK", "LANG", "TZ")
+# The settings the notebook needs (where the staged MNIST is, the profile), from Settings.to_env: no others.
+KERNEL_SETTINGS = ("CNN_KIT_CACHE", "CNN_KIT_PROFILE")
+NOBODY = bwrap.NOBODY
 SUBMISSION_COPY = "/run/cnn-kit/submission"  # where the sandbox sees the staged copy, read-only
 
 
@@ -77,10 +81,11 @@ def _root_options() -> tuple[str, ...]:
     return ("--unshare-user", "--cap-drop", "ALL") if os.getuid() == 0 and not _run_as_nobody() else ()
 
 
-def kernel_env(environ) -> dict[str, str]:
-    """What the kernel may see of the grader's environment."""
+def kernel_env(environ, settings: Settings) -> dict[str, str]:
+    """What the kernel may see: the settings it needs (the MNIST cache, the profile) and a few plain variables."""
     env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8",
-           "OMP_NUM_THREADS": str(min(4, os.cpu_count() or 1)), data.CACHE_VAR: str(data.cache_root())}
+           "OMP_NUM_THREADS": str(min(4, os.cpu_count() or 1))}
+    env.update({k: v for k, v in settings.to_env().items() if k in KERNEL_SETTINGS})
     env.update({k: environ[k] for k in KEPT_ENV if k in environ})
     return env
 
@@ -175,22 +180,21 @@ def _folders(path: Path) -> list[str]:
     return [arg for folder in [*reversed(path.parents[:-1]), path] for arg in ("--perms", "0755", "--dir", str(folder))]
 
 
-def kernel_command(command: list[str], cwd: Path, private: Path, staged: Path,
+def kernel_command(command: list[str], cwd: Path, private: Path, staged: Path, cache: Path,
                    limits: KernelLimits = KernelLimits()) -> list[str]:
     """`command` (the kernel's argv) inside bubblewrap, in a bounded scratch copy of `cwd`.
 
     `staged` (a host folder holding the copy) is bound read-only; the sandbox copies it into a tmpfs
     of `limits.disk_bytes` mounted at `cwd`, then runs the kernel there. `private` (its connection
-    file and sockets) is the only host folder it can write to.
+    file and sockets) is the only host folder it can write to; `cache` (the staged MNIST) is readable.
     """
     as_nobody = _run_as_nobody()
-    args = limits_prefix(limits, as_nobody) + sandbox.bwrap_base(*_root_options())
+    args = limits_prefix(limits, as_nobody) + bwrap.bwrap_base(*_root_options())
     args += _folders(PACKAGE)  # readable for nobody, holding only the stubs
     for part in STUDENT_TREE:
         args += ["--ro-bind", str(part), str(part)]
     if os.path.isdir("/etc/fonts"):  # matplotlib's fontconfig (/etc traversable for nobody)
         args += _folders(Path("/etc")) + ["--ro-bind", "/etc/fonts", "/etc/fonts"]
-    cache = data.cache_root()
     if cache.is_dir():
         args += _folders(cache.parent) + ["--ro-bind", str(cache), str(cache)]
     args += _folders(private.parent) + _folders(cwd.parent)
@@ -214,10 +218,13 @@ class SandboxedKernelManager(AsyncKernelManager):
     """An AsyncKernelManager whose kernel starts in a bounded scratch copy, inside bubblewrap, over Unix sockets.
 
     `left_out` lists what of the submission folder was not copied for the kernel, and why; `isolation`
-    says how the kernel ran ('bwrap' or 'limits only').
+    says how the kernel ran ('bwrap' or 'limits only'). `settings` (from nbgrader's configuration) say
+    where MNIST is and whether to use bubblewrap; a manager made without them takes the environment's.
     """
 
     transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+    settings = Instance(Settings, allow_none=True, help="the kit's settings (nbgrader_config.py passes them)"
+                        ).tag(config=True)
 
     def __init__(self, **kwargs):
         private = tempfile.mkdtemp(prefix="cnn-kit-kernel-")
@@ -236,8 +243,9 @@ class SandboxedKernelManager(AsyncKernelManager):
         # Interrupts travel as a message on the control channel: a signal to the kernel's process group
         # would stop at bubblewrap, whose child runs in a session of its own.
         self.kernel_spec.interrupt_mode = "message"
-        isolation = sandbox.isolation_available()
-        sandbox.warn_once(isolation)
+        settings = self.settings or Settings.from_env()
+        isolation = bwrap.isolation_available(settings.sandbox)
+        bwrap.warn_once(isolation)
         cwd = Path(kw.get("cwd") or os.getcwd()).resolve()
         copy = self.staging / "submission"
         if copy.exists():  # a restart: a fresh copy
@@ -249,18 +257,18 @@ class SandboxedKernelManager(AsyncKernelManager):
             self.left_out = [f"the submission's folder could not be copied ({exc.strerror})"]
         for line in self.left_out:
             log.warning("not copied into the kernel's scratch folder: %s", line)
-        kw["env"] = kernel_env(kw.get("env") or os.environ)
-        if isolation != "bwrap" or not sandbox.bwrap_starts(*_root_options()):
+        kw["env"] = kernel_env(kw.get("env") or os.environ, settings)
+        if isolation != "bwrap" or not bwrap.bwrap_starts(*_root_options()):
             # No private filesystem: the kernel works in the scratch copy itself, as the grading user.
             self.isolation = "limits only"
             kw["cwd"] = str(copy)
             return limits_prefix(self.limits, False) + command, kw
         self.isolation = "bwrap"
-        try:  # the notebook finds MNIST where stage_mnist() looks, read-only
-            data.stage_mnist(download=False)
+        try:  # the notebook finds MNIST where its stage_mnist() looks (the cache), read-only
+            data.stage(settings, download=False)
         except (data.MNISTNotFound, data.MNISTCorrupt) as exc:
             log.info("MNIST not staged for the kernel (%s); notebooks that load it will fail there", exc)
         if _run_as_nobody():  # nobody reads the connection file and makes its sockets here
             os.chmod(self.private, 0o1777)
             os.chown(self.connection_file, NOBODY, NOBODY)
-        return kernel_command(command, cwd, self.private, copy, self.limits), kw
+        return kernel_command(command, cwd, self.private, copy, settings.cache, self.limits), kw

@@ -20,7 +20,7 @@ from pathlib import Path
 from nbformat.notebooknode import NotebookNode
 from nbgrader.api import MissingEntry
 from nbgrader.preprocessors import ClearHiddenTests, Execute, NbGraderPreprocessor, OverwriteCells
-from traitlets import Integer, List, Unicode
+from traitlets import Instance, Integer, List, Unicode
 
 from .accuracy_cache import FOLDER as ACCURACY_CACHE
 from .checks import Options
@@ -29,6 +29,7 @@ from .grade import ASSIGNMENTS, Report, grade_submission
 from .hostfs import REPORTS, report_file, write_report  # noqa: F401  (REPORTS, report_file: public here too)
 from .kernel import SandboxedKernelManager
 from .notebook import grade_id_of, nbgrader_meta
+from .settings import Settings
 from .student.cells import VERDICTS_VAR
 
 
@@ -200,13 +201,16 @@ class GradeOutsideKernel(NbGraderPreprocessor):
     submission a flag with the reason.
     """
 
-    profile = Unicode("", help="accuracy profile ('cpu', 'gpu'); empty picks by device").tag(config=True)
-    accuracy_cache = Unicode("", help="folder of accuracies shared by workers and runs; empty: "
-                             "<course>/accuracy-cache").tag(config=True)
+    settings = Instance(Settings, allow_none=True, help="the kit's settings (nbgrader_config.py passes them); "
+                        "none: the environment's").tag(config=True)
+    profile = Unicode("", help="accuracy profile ('cpu', 'gpu'); empty: the settings', else by device"
+                      ).tag(config=True)
+    accuracy_cache = Unicode("", help="folder of accuracies shared by workers and runs; empty: the settings', "
+                             "else <course>/accuracy-cache").tag(config=True)
 
-    def _accuracy_cache(self, resources) -> str | None:
-        if self.accuracy_cache:
-            return self.accuracy_cache
+    def _accuracy_cache(self, resources, settings: Settings) -> str | None:
+        if self.accuracy_cache or settings.accuracy_cache:
+            return self.accuracy_cache or str(settings.accuracy_cache)
         folder = resources.get("metadata", {}).get("path")  # <course>/autograded/<student>/<assignment>
         return str(Path(folder).resolve().parents[2] / ACCURACY_CACHE) if folder else None
 
@@ -219,7 +223,9 @@ class GradeOutsideKernel(NbGraderPreprocessor):
             reason = f"the kit has no checks for assignment {assignment_name!r}"
         else:
             try:
-                options = Options(profile=self.profile or None, accuracy_cache=self._accuracy_cache(resources))
+                settings = self.settings or Settings.from_env()
+                options = Options.of(settings, profile=self.profile or settings.profile,
+                                     accuracy_cache=self._accuracy_cache(resources, settings))
                 report = grade_submission(nb, assignment, options, name=name)
             except Exception as exc:  # a grader fault: never full marks by default
                 self.log.exception("Grading %s raised", name)

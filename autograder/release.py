@@ -86,19 +86,14 @@ def generate_solutions(out_dir: Path, names: list[str] | None = None, execute: b
             target = Path(out_dir) / name / source_path.name
             target.parent.mkdir(parents=True, exist_ok=True)
             if execute:
-                env = {"CNN_KIT_QUICK": "1"}
-                previous = {k: os.environ.get(k) for k in env}
-                os.environ.update(env)
-                try:
-                    with tempfile.TemporaryDirectory() as run_dir:
-                        # The kernel a submission runs in under grading (sandboxed, Unix sockets); no
-                        # execution timestamps, so a regeneration differs only where the content does.
-                        NotebookClient(nb, timeout=600, kernel_name="python3", record_timing=False,
-                                       kernel_manager_class=SandboxedKernelManager,
-                                       resources={"metadata": {"path": run_dir}}).execute()
-                finally:
-                    for k, v in previous.items():
-                        os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+                with tempfile.TemporaryDirectory() as run_dir:
+                    # The kernel a submission runs in under grading (sandboxed, Unix sockets), in the
+                    # notebook's quick mode; no execution timestamps, so a regeneration differs only
+                    # where the content does.
+                    NotebookClient(nb, timeout=600, kernel_name="python3", record_timing=False,
+                                   kernel_manager_class=SandboxedKernelManager,
+                                   resources={"metadata": {"path": run_dir}}).execute(
+                        env={**os.environ, "CNN_KIT_QUICK": "1"})
             nbformat.write(nb, target)
     return Path(out_dir)
 

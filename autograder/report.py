@@ -236,14 +236,14 @@ def load(course: Path, assignment: str) -> ClassReport:
 
 @functools.lru_cache(maxsize=None)
 def architecture_checks(assignment: str) -> tuple[str, ...]:
-    """The checks that judge a network's structure: those reading the `model` probe, except accuracy."""
+    """The checks that judge a network's structure: those reading the `model` probe, except those that train."""
     from .grade import ASSIGNMENTS
 
     spec = ASSIGNMENTS.get(assignment)
     if spec is None:
         return ()
     kinds = {p["id"]: p["kind"] for p in spec.probes(0)}
-    return tuple(c.id for c in spec.checks if kinds.get(c.probes[0]) == "model" and c.id != "accuracy")
+    return tuple(c.id for c in spec.checks if kinds.get(c.probes[0]) == "model" and not c.trains)
 
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{6,}")

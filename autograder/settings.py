@@ -1,25 +1,40 @@
-"""The kit's settings, built once at the edge (the command line, nbgrader's config file).
+"""The kit's settings, built once at the edge and passed down as an argument.
 
-Every path a user types, on the command line or in ``CNN_KIT_*``, is resolved here against the
-folder the user typed it in, so a relative ``CNN_KIT_MNIST=../shared/data/mnist`` means the same
-thing in the grader, in nbgrader's kernel (which runs in each submission's folder) and in the
-sandbox. ``Settings`` is plain, serialisable data: a task sent to another process carries it as
-an argument.
+The edges are the command line (``autograder/__main__.py``, and the commands of their own:
+``python -m autograder.bench``, ``.train``, ``.classbench``) and nbgrader's configuration file
+(``nbgrader_config.py``, which hands them to the kit's preprocessors and kernel manager). Every
+path a user types, on the command line or in ``CNN_KIT_*``, is resolved here against the folder the
+user typed it in, so a relative ``CNN_KIT_MNIST=../shared/data/mnist`` means the same thing in the
+grader, in nbgrader's kernel (which runs in each submission's folder) and in the sandbox.
+``Settings`` is plain, serialisable data: a task sent to another process (a Dask worker) carries it
+as an argument, and a process the kit starts gets it as ``CNN_KIT_*`` variables (:meth:`to_env`).
 
-Environment variables read here, and nowhere below the edge:
+A Python caller that passes no settings (a test, an instructor's script or kernel) is an edge of its
+own: the kit's public functions then take :meth:`Settings.from_env`, once, where they are called.
 
-=====================  ===============================================================
-``CNN_KIT_MNIST``      folder with the four MNIST files (``--mnist DIR``)
-``CNN_KIT_CACHE``      the staging cache (default ``~/.cache/cnn-kit``)
-``CNN_KIT_COURSE``     the nbgrader course folder (``--course DIR``, default ``./course``)
-``CNN_KIT_PROFILE``    accuracy profile, ``cpu`` or ``gpu`` (``--profile``)
-``CNN_KIT_DB_URL``     nbgrader's gradebook URL (default: SQLite in the course folder)
-``CNN_KIT_ACCURACY_CACHE``  the shared accuracy results (default ``<course>/accuracy-cache``)
-=====================  ===============================================================
+Environment variables read here, and nowhere else on the grader's side (the notebook's kernel, a
+process of its own, reads its ``CNN_KIT_MNIST``/``CNN_KIT_CACHE``/``CNN_KIT_QUICK`` in
+``autograder/student/``):
+
+============================  ===============================================================
+``CNN_KIT_MNIST``             folder with the four MNIST files (``--mnist DIR``)
+``CNN_KIT_CACHE``             the staging cache (default ``~/.cache/cnn-kit``)
+``CNN_KIT_COURSE``            the nbgrader course folder (``--course DIR``, default ``./course``)
+``CNN_KIT_PROFILE``           accuracy profile, ``cpu`` or ``gpu`` (``--profile``)
+``CNN_KIT_DB_URL``            nbgrader's gradebook URL (default: SQLite in the course folder)
+``CNN_KIT_ACCURACY_CACHE``    the shared accuracy results (default ``<course>/accuracy-cache``)
+``CNN_KIT_CELL_TIMEOUT``      limits: nbgrader's seconds per cell (default 600)
+``CNN_KIT_NOTEBOOK_SECONDS``  limits: seconds for a whole notebook under nbgrader (default 1800)
+``CNN_KIT_LOAD_SECONDS``      limits: the sandbox's wall clock for the answer cells (default: ``sandbox.Limits``, 60)
+``CNN_KIT_PROBE_SECONDS``     limits: the sandbox's wall clock for each probe (default: ``sandbox.Limits``, 60)
+``CNN_KIT_SANDBOX``           ``off``: student code runs without bubblewrap, limits only (the benchmark's baseline)
+============================  ===============================================================
 """
 from __future__ import annotations
 
 import dataclasses
+import logging
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,11 +42,29 @@ from pathlib import Path
 PATH_VARS = {"mnist": "CNN_KIT_MNIST", "cache": "CNN_KIT_CACHE", "course": "CNN_KIT_COURSE",
              "accuracy_cache": "CNN_KIT_ACCURACY_CACHE"}
 TEXT_VARS = {"profile": "CNN_KIT_PROFILE", "db_url": "CNN_KIT_DB_URL"}
+# Limits: positive numbers of seconds; a value that is not one is ignored, with a warning.
+LIMIT_VARS = {"cell_timeout": "CNN_KIT_CELL_TIMEOUT", "notebook_seconds": "CNN_KIT_NOTEBOOK_SECONDS",
+              "load_seconds": "CNN_KIT_LOAD_SECONDS", "probe_seconds": "CNN_KIT_PROBE_SECONDS"}
+SANDBOX_VAR = "CNN_KIT_SANDBOX"
 PROFILES = ("cpu", "gpu")
+
+log = logging.getLogger(__name__)
 
 
 class SettingsError(ValueError):
     """A setting the kit cannot use; the message names it and says what it accepts."""
+
+
+def _seconds(var: str, text: str, whole: bool) -> float | int | None:
+    """A positive number of seconds (a whole one where `whole`), or None with a warning."""
+    try:
+        value = int(text) if whole else float(text)
+    except ValueError:
+        value = math.nan
+    if math.isfinite(value) and value > 0:
+        return value
+    log.warning("ignoring %s=%r: not a positive %snumber of seconds", var, text, "whole " if whole else "")
+    return None
 
 
 def resolve(path: str | os.PathLike | None, cwd: str | os.PathLike) -> Path | None:
@@ -50,6 +83,17 @@ class Settings:
     profile: str | None = None         # None: "gpu" where CUDA is available, else "cpu"
     db_url: str | None = None          # None: sqlite:///<course>/gradebook.db (nbgrader's default)
     accuracy_cache: Path | None = None  # None: <course>/accuracy-cache (autograder.accuracy_cache)
+    # limits
+    cell_timeout: int = 600            # nbgrader's seconds per cell
+    notebook_seconds: int = 1800       # nbgrader's seconds for a whole notebook (SafeExecute)
+    load_seconds: float | None = None  # the sandbox's wall clock for the answer cells; None: sandbox.Limits'
+    probe_seconds: float | None = None  # the sandbox's wall clock for each probe; None: sandbox.Limits'
+    sandbox: bool = True               # False: no bubblewrap, limits only
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        """The settings of a caller that passes none: ``CNN_KIT_*`` now, relative paths from the current folder."""
+        return cls.build()
 
     @classmethod
     def build(cls, environ: dict | None = None, cwd: str | os.PathLike | None = None, **given) -> "Settings":
@@ -67,6 +111,14 @@ class Settings:
             if value is None:
                 continue
             values[name] = resolve(value, cwd) if name in PATH_VARS else str(value)
+        for name, var in LIMIT_VARS.items():
+            text = str(given.get(name) or environ.get(var) or "").strip()
+            if text:
+                value = _seconds(var, text, whole=name in ("cell_timeout", "notebook_seconds"))
+                if value is not None:
+                    values[name] = value
+        sandbox = given.get("sandbox")
+        values["sandbox"] = sandbox if sandbox is not None else environ.get(SANDBOX_VAR) != "off"
         if values.get("profile") not in (None, *PROFILES):
             raise SettingsError(f"unknown accuracy profile {values['profile']!r} (CNN_KIT_PROFILE or "
                                 f"--profile): use one of {', '.join(PROFILES)}")
@@ -75,12 +127,23 @@ class Settings:
         return cls(**values)
 
     def to_env(self) -> dict[str, str]:
-        """The settings as ``CNN_KIT_*`` variables (absolute paths), for the processes the kit starts."""
+        """The settings as ``CNN_KIT_*`` variables (absolute paths), for the processes the kit starts.
+
+        Limits are there where they differ from their defaults: ``Settings.build(to_env())`` gives
+        these settings back.
+        """
         env = {}
         for name, var in {**PATH_VARS, **TEXT_VARS}.items():
             value = getattr(self, name)
             if value is not None:
                 env[var] = str(value)
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        for name, var in LIMIT_VARS.items():
+            value = getattr(self, name)
+            if value is not None and value != defaults[name]:
+                env[var] = str(value)
+        if not self.sandbox:
+            env[SANDBOX_VAR] = "off"
         return env
 
     def accuracy_cache_folder(self) -> Path:

@@ -37,7 +37,9 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from autograder.data import load_mnist
+from autograder import data
+from autograder.settings import Settings
+from autograder.spec import reference_simplecnn
 
 MEAN, STD = 0.1307, 0.3081  # MNIST training-set pixel statistics
 CALIBRATION_DIR = Path(__file__).parent / "calibration"
@@ -67,10 +69,11 @@ PROFILES: dict[str, Profile] = {
 }
 
 
-def select_profile(name: str | None = None) -> Profile:
-    """The named profile; by default $CNN_KIT_PROFILE, else "gpu" where CUDA exists, else "cpu"."""
+def select_profile(name: str | None = None, settings: Settings | None = None) -> Profile:
+    """The named profile; by default the settings' (without settings, the environment's: CNN_KIT_PROFILE),
+    else "gpu" where CUDA exists, else "cpu"."""
     if name is None:
-        name = os.environ.get("CNN_KIT_PROFILE") or ("gpu" if torch.cuda.is_available() else "cpu")
+        name = (settings or Settings.from_env()).profile or ("gpu" if torch.cuda.is_available() else "cpu")
     if name not in PROFILES:
         raise ValueError(f"unknown profile {name!r}; valid profiles: {', '.join(sorted(PROFILES))}")
     return PROFILES[name]
@@ -98,15 +101,6 @@ class AccuracyReport:
         epochs = f"{self.epochs} epoch{'s' if self.epochs != 1 else ''}"
         return (f"{self.accuracy:.2f} % on {self.device} (profile {self.profile}, {epochs}, "
                 f"seed {self.seed}) in {self.seconds:.1f} s; needs >= {self.threshold:.1f} %")
-
-
-def reference_simplecnn() -> nn.Module:
-    """The lecture's SimpleCNN (421,642 parameters): the reference for calibration."""
-    return nn.Sequential(
-        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10),
-    )
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -137,14 +131,14 @@ def _reuse_freed_memory() -> None:
 
 
 @functools.cache
-def _mnist(train: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    return load_mnist(train)
+def _mnist(train: bool, settings: Settings | None) -> tuple[torch.Tensor, torch.Tensor]:
+    return data.load_mnist(train, data.stage(settings or Settings.from_env()))
 
 
 @functools.cache
-def _mnist_on(train: bool, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """MNIST as uint8 images [N,28,28] and int64 labels [N] on the device, once per process."""
-    images, labels = _mnist(train)
+def _mnist_on(train: bool, device: torch.device, settings: Settings | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """MNIST as uint8 images [N,28,28] and int64 labels [N] on the device, once per process (and settings)."""
+    images, labels = _mnist(train, settings)
     return images.to(device), labels.to(device)
 
 
@@ -220,7 +214,7 @@ def _seconds_per_image(models: list[nn.Module], x: torch.Tensor, device: torch.d
 
 
 def _budget(model: nn.Module, images_u8: torch.Tensor, profile: Profile, steps: int, device: torch.device,
-            amp: bool) -> tuple[float, float]:
+            amp: bool, settings: Settings | None = None) -> tuple[float, float]:
     """(estimated seconds for this network, the seconds it may take), both for training and both tests.
 
     The student's network and the reference are timed side by side, so a busy machine, which slows
@@ -231,7 +225,7 @@ def _budget(model: nn.Module, images_u8: torch.Tensor, profile: Profile, steps: 
         reference = reference_simplecnn().to(device)
     if profile.channels_last:
         reference = reference.to(memory_format=torch.channels_last)
-    images = steps * profile.batch_size + 2 * len(_mnist_on(False, device)[1]) / 3  # tests: forward only
+    images = steps * profile.batch_size + 2 * len(_mnist_on(False, device, settings)[1]) / 3  # tests: forward only
     mine, lecture = (seconds * images for seconds in _seconds_per_image([model, reference], x, device, amp))
     return mine, max(BUDGET_SECONDS.get(profile.name, 0.0), BUDGET_RATIO * lecture)
 
@@ -258,17 +252,18 @@ def evaluate(model: nn.Module, images_u8: torch.Tensor, labels: torch.Tensor, de
 
 def train_and_evaluate(build_model, profile: Profile, seed: int = 0, *, device=None,
                        progress: bool = False, max_train_batches: int | None = None,
-                       bf16_on_cpu: bool = False) -> AccuracyReport:
+                       bf16_on_cpu: bool = False, settings: Settings | None = None) -> AccuracyReport:
     """Train a fresh `build_model()` on the 60k training images with `profile`, test on the 10k.
 
-    `bf16_on_cpu` applies a profile's bf16 autocast on a CPU too: only to calibrate the GPU profile
-    provisionally where there is no GPU; grading never sets it.
+    MNIST comes from `settings` (without them, the environment's). `bf16_on_cpu` applies a profile's
+    bf16 autocast on a CPU too: only to calibrate the GPU profile provisionally where there is no GPU;
+    grading never sets it.
     """
     device = _device(device)
     if device.type == "cpu":
         _reuse_freed_memory()
-    x_train, y_train = _mnist_on(True, device)
-    x_test, y_test = _mnist_on(False, device)
+    x_train, y_train = _mnist_on(True, device, settings)
+    x_test, y_test = _mnist_on(False, device, settings)
     amp = profile.amp and (device.type == "cuda" or bf16_on_cpu)  # bf16 autocast is for the GPU alone
     if device.type == "cuda":  # same seed, same GPU, same accuracy: no run-to-run choice of conv algorithm
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
@@ -288,7 +283,7 @@ def train_and_evaluate(build_model, profile: Profile, seed: int = 0, *, device=N
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the model has no trainable parameters: there is nothing to train")
-    estimate, budget = _budget(model, x_train, profile, steps, device, amp)
+    estimate, budget = _budget(model, x_train, profile, steps, device, amp, settings)
     if estimate > budget:
         raise OverBudget(f"training and testing this network would take about {estimate:.0f} s on {device}, "
                          f"over the grader's budget of {budget:.0f} s ({BUDGET_RATIO:g} times the lecture's "
@@ -344,70 +339,6 @@ def train_and_evaluate(build_model, profile: Profile, seed: int = 0, *, device=N
                           curve=[round(v, 4) for v in torch.stack(stretches).tolist()] if stretches else [])
 
 
-# ----------------------------------------------------------------------------- the lecture's recipe
-
-def lecture_pipeline(build_model, *, seed: int = 0, epochs: int = 5, target: float | None = None,
-                     device=None, eval_every: int = 200, progress: bool = False) -> dict:
-    """The lecture's own recipe, for the benchmark: torchvision MNIST + DataLoader(64) + Adam(1e-3).
-
-    With a `target` (percent) the test accuracy is measured every `eval_every` batches and at each
-    epoch's end; `seconds_to_target` counts training time only, never evaluation time.
-    """
-    from torch.utils.data import DataLoader
-    from torchvision import datasets, transforms
-
-    from autograder.data import stage_mnist
-
-    device = _device(device)
-    if device.type == "cpu":
-        _reuse_freed_memory()
-    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
-    train_set = datasets.MNIST(root=stage_mnist(), train=True, download=False, transform=transform)
-    loader = DataLoader(train_set, batch_size=64, shuffle=True,
-                        generator=torch.Generator().manual_seed(seed))
-    x_test, y_test = _mnist_on(False, device)
-    test = functools.partial(evaluate, images_u8=x_test, labels=y_test, device=device,
-                             mean=0.5, std=0.5)  # the lecture's normalisation
-
-    torch.manual_seed(seed)
-    model = build_model().to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-
-    trained = 0.0  # seconds spent training so far
-    loading = 0.0  # of which: waiting for the DataLoader's next batch (decoding, transforms, collation)
-    seconds_to_target = None
-    epoch_seconds = []
-    batches = 0
-    for epoch in range(epochs):
-        model.train()
-        epoch_start = trained
-        tick = time.perf_counter()
-        batch_ready = tick
-        for images, labels in tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", file=sys.stderr,
-                                   disable=not progress):
-            loading += time.perf_counter() - batch_ready
-            images, labels = images.to(device), labels.to(device)
-            optimizer.zero_grad()
-            loss = F.cross_entropy(model(images), labels)
-            loss.backward()
-            optimizer.step()
-            batches += 1
-            last_batch = batches % len(loader) == 0
-            if target is not None and seconds_to_target is None and (batches % eval_every == 0 or last_batch):
-                _sync(device)
-                trained += time.perf_counter() - tick
-                if test(model) >= target:
-                    seconds_to_target = trained
-                tick = time.perf_counter()
-            batch_ready = time.perf_counter()
-        _sync(device)
-        trained += time.perf_counter() - tick
-        epoch_seconds.append(trained - epoch_start)
-    return {"device": str(device), "seed": seed, "epochs": epochs, "target": target,
-            "seconds_to_target": seconds_to_target, "accuracy": test(model),
-            "epoch_seconds": epoch_seconds, "train_seconds": trained, "loading_seconds": loading}
-
-
 # ----------------------------------------------------------------------------- calibration
 
 THRESHOLD_RULE = ("largest multiple of 0.1 that is <= min(accuracies) - max(0.3, 3 * std), "
@@ -427,7 +358,8 @@ def _cpu_name() -> str:
         return platform.processor() or platform.machine()
 
 
-def calibrate(profile: Profile, seeds: int, *, device=None, bf16_on_cpu: bool = False) -> dict:
+def calibrate(profile: Profile, seeds: int, *, device=None, bf16_on_cpu: bool = False,
+              settings: Settings | None = None) -> dict:
     """Run the reference SimpleCNN with seeds 0..seeds-1 and derive the profile's threshold."""
     device = _device(device)
     print(f"calibrating profile {profile.name} on {device}, {seeds} seeds", flush=True)
@@ -435,7 +367,8 @@ def calibrate(profile: Profile, seeds: int, *, device=None, bf16_on_cpu: bool = 
     load_before = os.getloadavg()
     accuracies, seconds = [], []
     for seed in range(seeds):
-        report = train_and_evaluate(reference_simplecnn, profile, seed, device=device, bf16_on_cpu=bf16_on_cpu)
+        report = train_and_evaluate(reference_simplecnn, profile, seed, device=device, bf16_on_cpu=bf16_on_cpu,
+                                    settings=settings)
         accuracies.append(report.accuracy)
         seconds.append(round(report.seconds, 2))
         print(f"{seed:>4}  {report.accuracy:>8.2f}  {report.seconds:>7.1f}", flush=True)
@@ -492,18 +425,20 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--device", default=None)
     args = parser.parse_args(argv)
+    settings = Settings.from_env()  # this command is an edge: MNIST and the profile from CNN_KIT_*
 
     if args.command == "calibrate":
         if args.seeds < 2:
             parser.error("--seeds must be at least 2: a threshold needs a spread")
-        result = calibrate(PROFILES[args.profile], args.seeds, device=args.device, bf16_on_cpu=args.bf16_on_cpu)
+        result = calibrate(PROFILES[args.profile], args.seeds, device=args.device, bf16_on_cpu=args.bf16_on_cpu,
+                           settings=settings)
         out = args.out or CALIBRATION_DIR / f"{args.profile}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2) + "\n")
         print(f"wrote {out}")
     else:
-        report = train_and_evaluate(reference_simplecnn, select_profile(args.profile), args.seed,
-                                    device=args.device, progress=True)
+        report = train_and_evaluate(reference_simplecnn, select_profile(args.profile, settings), args.seed,
+                                    device=args.device, progress=True, settings=settings)
         print(report.describe())
         print(f"train {report.train_seconds:.1f} s, eval {report.eval_seconds:.1f} s, "
               f"before training {report.accuracy_before:.2f} %")

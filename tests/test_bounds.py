@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from autograder import sandbox, train
+from autograder import channel, spec, train
 
 
 def _packed(data) -> str:
@@ -35,7 +35,7 @@ def test_shared_tuples_are_refused_without_expanding_them():
     text = _packed({"state_dict": {"weight": nested}})
     assert len(text) < 64 << 10
     before, started = _peak_rss_bytes(), time.perf_counter()
-    data, error = sandbox._decode(text, 64 << 20)
+    data, error = channel.decode(text, 64 << 20)
     assert data is None and "too large" in error, error
     assert time.perf_counter() - started < 5
     assert _peak_rss_bytes() - before < 256 << 20
@@ -45,17 +45,17 @@ def test_deep_nesting_and_long_keys_are_refused():
     deep: list = []
     for _ in range(200):
         deep = [deep]
-    data, error = sandbox._decode(_packed({"x": deep}), 64 << 20)
+    data, error = channel.decode(_packed({"x": deep}), 64 << 20)
     assert data is None and "nested" in error, error
     keys = {("k" * 2000) + str(i): torch.zeros(1) for i in range(20_000)}
-    data, error = sandbox._decode(_packed({"state_dict": keys}), 64 << 20)
+    data, error = channel.decode(_packed({"state_dict": keys}), 64 << 20)
     assert data is None and "key of 2,0" in error, error
 
 
 def test_honest_probe_data_still_reads_back():
     honest = {"state_dict": {f"features.{i}.weight": torch.randn(4, 4) for i in range(50)},
               "outputs": {"1": torch.randn(1, 10)}, "description": {"kind": "Sequential", "children": []}}
-    data, error = sandbox._decode(_packed(honest), 64 << 20)
+    data, error = channel.decode(_packed(honest), 64 << 20)
     assert error is None and torch.equal(data["state_dict"]["features.3.weight"], honest["state_dict"]["features.3.weight"])
 
 
@@ -83,7 +83,7 @@ def test_the_reference_is_well_inside_the_budget():
     profile = train.PROFILES["cpu"]
     images, _ = train._mnist_on(True, torch.device("cpu"))
     steps = profile.epochs * -(-len(images) // profile.batch_size)
-    model = train.reference_simplecnn().to(memory_format=torch.channels_last)
+    model = spec.reference_simplecnn().to(memory_format=torch.channels_last)
     state = torch.random.get_rng_state()
     estimate, budget = train._budget(model, images, profile, steps, torch.device("cpu"), amp=False)
     assert torch.equal(state, torch.random.get_rng_state()), "timing must not move the seeded stream"

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from autograder import paths, sandbox
+from autograder import bwrap, paths
 from autograder.grade import grade_notebook
 
 A1 = paths.SOLUTIONS / "a1_sizes_and_params" / "sizes_and_params.ipynb"
@@ -21,13 +21,13 @@ def test_a_broken_bubblewrap_falls_back_and_still_grades(tmp_path, monkeypatch, 
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
     monkeypatch.delenv("CNN_KIT_SANDBOX", raising=False)
-    sandbox.bwrap_starts.cache_clear()
+    bwrap.bwrap_starts.cache_clear()
     try:
         with caplog.at_level(logging.WARNING):
-            assert sandbox.isolation_available() == "limits only"
+            assert bwrap.isolation_available() == "limits only"
             report = grade_notebook(A1)
     finally:
-        sandbox.bwrap_starts.cache_clear()
+        bwrap.bwrap_starts.cache_clear()
     assert "Permission denied" in caplog.text
     assert report.isolation == "limits only"
     assert report.score == report.points, [(r.check, r.message) for r in report.results if not r.passed]
@@ -35,10 +35,10 @@ def test_a_broken_bubblewrap_falls_back_and_still_grades(tmp_path, monkeypatch, 
 
 BUNDLED = """
 import json, os, shutil, sys
-from autograder import sandbox
+from autograder import bwrap
 from autograder.grade import grade_notebook
 report = grade_notebook(sys.argv[1])
-print(json.dumps({"which": shutil.which("bwrap"), "binary": sandbox.bwrap_binary(),
+print(json.dumps({"which": shutil.which("bwrap"), "binary": bwrap.bwrap_binary(),
                   "isolation": report.isolation, "score": report.score, "points": report.points}))
 """
 

@@ -9,11 +9,11 @@ import torch
 from torch import nn
 
 from autograder import train
+from autograder.spec import reference_simplecnn
 from autograder.train import (
     PROFILES,
     AccuracyReport,
     evaluate,
-    reference_simplecnn,
     select_profile,
     train_and_evaluate,
 )

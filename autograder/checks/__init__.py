@@ -6,8 +6,11 @@ notebook, by nbgrader ``grade_id``.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable
+
+from ..settings import Settings
 
 
 @dataclass
@@ -37,11 +40,26 @@ class Failed(Exception):
 
 @dataclass(frozen=True)
 class Options:
-    """How a grading run judges: the accuracy profile, and whether to train at all."""
-    profile: str | None = None     # None: "gpu" when CUDA is present, else "cpu"
+    """How a grading run judges: the accuracy profile, whether to train at all, and the kit's settings.
+
+    An edge builds them from its Settings (:meth:`of`); a caller that gives none (a test, an
+    instructor's kernel) gets its environment's, once, where grading starts (:meth:`resolved`).
+    """
+    profile: str | None = None     # None: the settings' profile, else "gpu" when CUDA is present, else "cpu"
     accuracy: bool = True          # False skips training (scores the accuracy check 0, says so)
     seed: int | None = None        # probe inputs; None: derived from the submission's answers
     accuracy_cache: str | None = None  # folder of accuracies shared across processes and runs (accuracy_cache)
+    settings: Settings | None = None   # MNIST, the sandbox's limits; None: the environment's (resolved)
+
+    @classmethod
+    def of(cls, settings: Settings, **run) -> "Options":
+        """The options of a run under `settings` (their profile), with `run`'s choices (accuracy, seed, ...)."""
+        return cls(**{"profile": settings.profile, **run, "settings": settings})
+
+    def resolved(self) -> "Options":
+        """These options with settings (the environment's where none were given) and their profile filled in."""
+        settings = self.settings or Settings.from_env()
+        return dataclasses.replace(self, settings=settings, profile=self.profile or settings.profile)
 
 
 @dataclass(frozen=True)
@@ -52,6 +70,7 @@ class Check:
     probes: tuple[str, ...]   # probe ids whose data the judge needs
     judge: Callable[..., object]  # judge(data, probe_args, options) -> message; raises Failed
     title: str
+    trains: bool = False      # the judge trains a network: skipped when Options.accuracy is off, timed apart
 
 
 @dataclass(frozen=True)

@@ -380,7 +380,7 @@ def judge_accuracy(data: dict, args: dict, options) -> tuple[str, dict]:
     net = faithful(data, args["seed"])   # bounded in size, activations and FLOPs on meta: costs nothing
     if net.network.output_shape != (TRACE_BATCH, 10):
         raise Failed("not trained: the network does not give 10 logits per image yet (see the shape checks)")
-    profile = train.select_profile(options.profile)
+    profile = train.select_profile(options.profile, options.settings)
     records = [op.to_dict() for op in net.network.ops]
 
     def build():
@@ -405,7 +405,7 @@ def judge_accuracy(data: dict, args: dict, options) -> tuple[str, dict]:
         reused = "; the identical architecture was trained earlier for this course (accuracy cache)" if report else ""
     if report is None:
         try:
-            report = train.train_and_evaluate(build, profile, seed=0)
+            report = train.train_and_evaluate(build, profile, seed=0, settings=options.settings)
         except train.OverBudget as exc:
             raise Failed(f"not trained: {exc}; flagged for review", flag=True) from None
         if shared is not None:
@@ -435,8 +435,8 @@ def _reset(layer: nn.Module) -> None:
         layer.reset_parameters()
 
 
-def _model_check(id, cell, points, judge, title):
-    return Check(id=id, cell=cell, points=points, probes=("model",), judge=judge, title=title)
+def _model_check(id, cell, points, judge, title, trains=False):
+    return Check(id=id, cell=cell, points=points, probes=("model",), judge=judge, title=title, trains=trains)
 
 
 ASSIGNMENT = Assignment(
@@ -459,6 +459,6 @@ ASSIGNMENT = Assignment(
         Check("evaluate", "test_evaluation", 2, ("evaluate",), judge_evaluate,
               "evaluate gives the test accuracy in percent"),
         _model_check("accuracy", "test_mnist_accuracy", 4, judge_accuracy,
-                     "minimum MNIST test accuracy with the grader's recipe"),
+                     "minimum MNIST test accuracy with the grader's recipe", trains=True),
     ),
 )

@@ -2,6 +2,7 @@ import pytest
 
 from autograder.checks import Options
 from autograder.grade import find_assignment, grade_notebook
+from autograder.settings import Settings
 
 
 def pytest_addoption(parser):
@@ -25,6 +26,7 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture(scope="session")
 def report(pytestconfig):
-    options = Options(profile=pytestconfig.getoption("--profile"),
-                      accuracy=not pytestconfig.getoption("--no-accuracy"))
+    # this pytest run is an edge: the settings from its options, then CNN_KIT_*
+    settings = Settings.build(profile=pytestconfig.getoption("--profile"))
+    options = Options.of(settings, accuracy=not pytestconfig.getoption("--no-accuracy"))
     return grade_notebook(pytestconfig.getoption("--notebook"), pytestconfig.getoption("--assignment"), options)

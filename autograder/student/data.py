@@ -5,6 +5,11 @@ stage_mnist``): standard library only (torchvision only for a download), and not
 While nbgrader runs a submission, the kernel sees this package and an empty ``autograder/__init__.py``
 and no other file of the kit: the reference network and the checks stay out of its reach.
 
+The kernel is a process of its own, started by nbgrader (or by a student's Jupyter): its environment is
+its edge, where the kit's settings reach it (exported by the grader's ``Settings.to_env``). So this
+package, unlike the grader's modules, reads ``$CNN_KIT_MNIST`` and ``$CNN_KIT_CACHE`` itself
+(:func:`stage_mnist`, :func:`cache_root`); the grader calls :func:`stage_from` with its Settings' values.
+
 Sources, in order: the ``source`` argument of :func:`stage_mnist` (the CLI's ``--mnist DIR``), the
 folder named by ``$CNN_KIT_MNIST``, the kit cache (``$CNN_KIT_CACHE``, default ``~/.cache/cnn-kit``)
 if already staged and valid, torchvision's own download into the cache (fails offline; then
@@ -28,7 +33,8 @@ import pathlib
 import tempfile
 import zlib
 
-__all__ = ["CACHE_VAR", "FILES", "MNIST_DIR_VAR", "MNISTCorrupt", "MNISTNotFound", "cache_root", "stage_mnist"]
+__all__ = ["CACHE_VAR", "FILES", "MNIST_DIR_VAR", "MNISTCorrupt", "MNISTNotFound", "cache_root", "stage_from",
+           "stage_mnist"]
 
 MNIST_DIR_VAR = "CNN_KIT_MNIST"
 CACHE_VAR = "CNN_KIT_CACHE"
@@ -218,17 +224,34 @@ def stage_mnist(
     ``download``) torchvision's download. An explicit source or ``$CNN_KIT_MNIST`` that
     is unusable is an error, never silently replaced by the cache.
 
+    This is the notebook's call: its kernel is a process of its own, and its environment is
+    where the kit's settings reach it. The grader stages from its Settings with
+    :func:`stage_from` (through ``autograder.data.stage``), reading no environment.
+
     Raises MNISTCorrupt (a file in the chosen source is missing, truncated or wrong) or
     MNISTNotFound (nothing usable anywhere).
     """
-    root_path = pathlib.Path(root).expanduser() if root is not None else cache_root()
+    return stage_from(source, os.environ.get(MNIST_DIR_VAR) or None,
+                      pathlib.Path(root).expanduser() if root is not None else cache_root(), download=download)
+
+
+def stage_from(
+    source: str | os.PathLike[str] | None,
+    setting: str | os.PathLike[str] | None,
+    root: str | os.PathLike[str],
+    *,
+    download: bool = True,
+) -> pathlib.Path:
+    """:func:`stage_mnist` with every place named by the caller: ``source`` (an argument, ``--mnist``),
+    then ``setting`` (the kit's data folder, ``$CNN_KIT_MNIST``), then ``root``'s staged copy, then
+    (if ``download``) torchvision's download. Reads no environment."""
+    root_path = pathlib.Path(root)
     raw = _raw_dir(root_path)
     if source is not None:
         _stage_from(pathlib.Path(source).expanduser(), raw, "source argument")
         return root_path
-    env = os.environ.get(MNIST_DIR_VAR)
-    if env:
-        _stage_from(pathlib.Path(env).expanduser(), raw, MNIST_DIR_VAR)
+    if setting:
+        _stage_from(pathlib.Path(setting).expanduser(), raw, MNIST_DIR_VAR)
         return root_path
 
     bad = [name for name in FILES if not _is_valid(raw / name)]
