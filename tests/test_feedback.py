@@ -111,3 +111,6 @@ def test_a_cell_of_several_networks_shows_the_failing_ones_table_or_none():
     cell[1] = Result("b", 1, 0, "wrong", details={"layers": other})
     text = feedback.verdict_outputs(cell)[0]["data"]["text/html"]
     assert text.count("<table") == 1 and "first difference is in row 1" in text
+    # one network, judged by a check with a table that passes and one without that fails: its table is shown
+    cell = [Result("parameters", 2, 2, "fine", details={"layers": other}), Result("logits", 1, 0, "a Softmax")]
+    assert "first difference is in row 1" in feedback.verdict_outputs(cell)[0]["data"]["text/html"]
