@@ -24,7 +24,7 @@ from nbformat.notebooknode import NotebookNode
 
 STYLE = ("<style>.cnn-kit-verdict table{border-collapse:collapse;margin:.4em 0}"
          ".cnn-kit-verdict th,.cnn-kit-verdict td{border:1px solid #ccc;padding:2px 8px;text-align:left;"
-         "white-space:nowrap}.cnn-kit-verdict td:last-child{white-space:normal}"
+         "vertical-align:top}.cnn-kit-verdict td.short{white-space:nowrap}.cnn-kit-verdict td:last-child{min-width:18em}"
          ".cnn-kit-verdict tr.differs td{background:#fdecea}"
          ".cnn-kit-verdict .pass{color:#1a7f37}.cnn-kit-verdict .fail{color:#b42318}</style>")
 
@@ -99,6 +99,7 @@ def _shape(row: dict | None) -> str:
 
 
 LABELS = {"kind": "layer", "shape": "output", "parameters": "parameters"}
+SHORT = 24  # a cell this long or shorter (a kind, a shape, a count) is kept on one line; an error message wraps
 COMPARED = ("kind", "shape", "parameters")  # a table compares these unless it says which ("compare")
 
 
@@ -146,7 +147,8 @@ def layer_table_html(table: dict, hint: str | None) -> str:
             note = "◀ first difference" + (f": {e(hint)}" if hint else "")
         cls = ' class="differs"' if index == differs else ""
         texts = [str(index + start), *[_text(a, c) for c in columns], *[_text(b, c) for c in columns]]
-        rows.append(f"<tr{cls}>{''.join(f'<td>{e(t)}</td>' for t in texts)}<td>{note}</td></tr>")
+        cells = "".join(f'<td class="short">{e(t)}</td>' if len(t) <= SHORT else f"<td>{e(t)}</td>" for t in texts)
+        rows.append(f"<tr{cls}>{cells}<td>{note}</td></tr>")
     title = str(table.get("title") or "Layer by layer")
     caption = (f"{title}: the lecture's network against yours" + ("" if "title" in table else " (Dropout left out)")
                if differs is None else f"{title}: the first difference is in row {differs + start}")

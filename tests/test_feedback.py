@@ -53,7 +53,8 @@ def test_the_layer_table_marks_the_first_difference_with_the_hint():
     text = feedback.verdict_outputs(results(2, 0))[0]["data"]["text/html"]
     assert text.count('class="differs"') == 1
     row = text.split('class="differs"')[1].split("</tr>")[0]
-    assert "<td>0</td><td>Conv2d</td><td>32 × 28 × 28</td><td>320</td><td>Conv2d</td><td>32 × 26 × 26</td>" in row
+    cells = [c.rsplit(">", 1)[1] for c in row.split("</td>")[:7]]
+    assert cells == ["0", "Conv2d", "32 × 28 × 28", "320", "Conv2d", "32 × 26 × 26", "320"]
     assert "◀ first difference: the lecture&#x27;s hint 1" in row
     passing = feedback.verdict_outputs(results(2, 2))[0]["data"]["text/html"]
     assert 'class="differs"' not in passing and "Layer by layer" in passing
@@ -97,7 +98,7 @@ def test_a_table_may_compare_parameters_only():
     text = feedback.layer_table_html(table, "check the input size")
     assert "<th>output</th>" not in text and "first difference is in row 2" in text
     row = text.split('class="differs"')[1].split("</tr>")[0]
-    assert "<td>2</td><td>Dense</td><td>10</td><td>Linear</td><td>20</td>" in row
+    assert [c.rsplit(">", 1)[1] for c in row.split("</td>")[:5]] == ["2", "Dense", "10", "Linear", "20"]
     table["found"][1]["parameters"] = 10
     assert 'class="differs"' not in feedback.layer_table_html(table, None)
 
