@@ -74,8 +74,12 @@ class WidgetsAsText(NbGraderPreprocessor):
 
     A feedback page has no widget manager: nbconvert would write each widget as a script that calls jQuery,
     which the page does not load, so the browser reports a script error and shows nothing. The text/plain
-    each widget output carries ("Epochs: 100%|██████████| 5/5") is kept instead.
+    each widget output carries ("Epochs: 100%|██████████| 5/5") is kept instead. Like
+    ClearHiddenTestsInFeedback, it accepts the display priority nbconvert's HTML exporter sets on every
+    preprocessor (traitlets would warn of an option it does not know).
     """
+
+    display_data_priority = List(ClearHiddenTests.display_data_priority.default_value).tag(config=True)
 
     def preprocess(self, nb, resources):
         nb.metadata.pop("widgets", None)
