@@ -20,7 +20,6 @@ import sys
 import time
 from pathlib import Path
 
-from . import paths
 from .settings import Settings, SettingsError
 
 
@@ -58,8 +57,8 @@ def cmd_stage_data(args) -> int:
 
 
 def cmd_grade(args) -> int:
-    from .checks import Options
-    from .grade import grade_notebook
+    from .judge import Options
+    from .judge.grade import grade_notebook
 
     notebook = Path(args.notebook).resolve()  # paths typed here are taken from here, once
     report = grade_notebook(notebook, args.assignment, Options.of(args.settings, accuracy=not args.no_accuracy))
@@ -72,13 +71,18 @@ def cmd_grade(args) -> int:
 
 
 def cmd_release(args) -> int:
-    from .release import generate_release, generate_solutions
+    from . import assignments
+    from .release import generate_release, generate_solutions, write_comments
 
-    generate_release(paths.RELEASE)
-    print(f"release/ regenerated with nbgrader generate_assignment: {paths.RELEASE}")
+    source = args.settings.source  # release/ and solutions/ are made beside it (the kit's own by default)
+    for name, assignment in assignments.discover(source).items():
+        if write_comments(assignment):
+            print(f"{name}: the graded cells' comments regenerated from the points and checks")
+    generate_release(source.parent / "release", source=source)
+    print(f"release/ regenerated with nbgrader generate_assignment: {source.parent / 'release'}")
     if not args.no_solutions:
-        generate_solutions(paths.SOLUTIONS)
-        print(f"solutions/ regenerated and executed (quick mode): {paths.SOLUTIONS}")
+        generate_solutions(source.parent / "solutions", source=source)
+        print(f"solutions/ regenerated and executed (quick mode): {source.parent / 'solutions'}")
     return 0
 
 
@@ -90,7 +94,7 @@ def cmd_autograde(args) -> int:
     if args.workers or args.scheduler:
         return _autograde_class(args)
     for assignment in args.assignments:
-        for student, outcome in course.autograde(root, assignment).items():
+        for student, outcome in course.autograde(root, assignment, source=args.settings.source).items():
             print(f"{assignment}  {student}: {outcome}")
         html_path, _ = write_class_report(root, assignment)
         print(f"{assignment}  class report: {html_path}")
@@ -218,8 +222,9 @@ def cmd_demo(args) -> int:
         import shutil
 
         shutil.rmtree(root)
-    names = args.assignments or release.assignments()
-    course.prepare_course(root, names)
+    source = args.settings.source
+    names = args.assignments or release.assignments(source)
+    course.prepare_course(root, names, source)
     api = course.nbgrader_api(root)
     for name in names:
         result = api.generate_assignment(name, force=True, create=True)
@@ -229,10 +234,10 @@ def cmd_demo(args) -> int:
     print(f"2/6 released with nbgrader generate_assignment: {root / 'release'}")
     for name in names:
         if not args.resume:
-            students = samples.write_samples(root, name)
+            students = samples.write_samples(root, name, source)
             print(f"3/6 sample submissions for {name}: {', '.join(students)}")
     for name in names:
-        for student, outcome in course.autograde(root, name).items():
+        for student, outcome in course.autograde(root, name, source=source).items():
             if outcome != "graded":
                 print(f"    {name} {student}: {outcome}")
     print("4/6 autograded (nbgrader autograde, verdicts from the kit's sandboxed checks)")

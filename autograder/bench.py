@@ -38,6 +38,8 @@ from .accuracy_cache import FOLDER as ACCURACY_CACHE
 from .settings import Settings
 from .spec import reference_simplecnn
 
+A2 = "a2_simplecnn_mnist"
+
 
 def device_name() -> str:
     if torch.cuda.is_available():
@@ -178,13 +180,13 @@ def isolation_cost(repeats: int) -> dict:
     """Seconds to run assignment 1's probes with bubblewrap and with a plain subprocess."""
     import nbformat
 
-    from . import bwrap, paths, sandbox
-    from .checks import sizes
+    from . import assignments, bwrap, sandbox
     from .notebook import build_program
 
-    source = nbformat.read(paths.source_notebook(sizes.ASSIGNMENT.name, sizes.ASSIGNMENT.notebook), as_version=4)
+    sizes = assignments.kit()["a1_sizes_and_params"]
+    source = nbformat.read(sizes.source_notebook, as_version=4)
     program = build_program(source, source)
-    probes = sizes.ASSIGNMENT.probes(0)
+    probes = sizes.probes(0)
     times = {"bwrap": [], "limits only": []}
     if bwrap.isolation_available() != "bwrap":
         return {"note": "bubblewrap is not available here"}
@@ -200,24 +202,22 @@ def isolation_cost(repeats: int) -> dict:
 
 def _autograde_class(course_dir: str, reuse: str) -> None:
     """Child process: autograde assignment 2 for the whole course, reusing training or not."""
-    from . import course
-    from .checks import simplecnn
+    from . import assignments, course
 
+    simplecnn = assignments.kit()[A2]
     if reuse == "off":
         class Forgetful(dict):
             def __setitem__(self, key, value):
                 pass
-        simplecnn._TRAINED = Forgetful()
-    course.autograde(Path(course_dir), simplecnn.ASSIGNMENT.name, progress=False)
+        simplecnn.module._TRAINED = Forgetful()
+    course.autograde(Path(course_dir), A2, progress=False)
 
 
 def class_reuse(size: int) -> dict:
     """Seconds to autograde `size` copies of the reference of assignment 2, with and without reuse."""
     import shutil
 
-    from .checks import simplecnn
-
-    name = simplecnn.ASSIGNMENT.name
+    name = A2
     seconds = {}
     for reuse in ("off", "on"):
         with tempfile.TemporaryDirectory(prefix="cnn-kit-bench-class-") as tmp:

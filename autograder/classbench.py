@@ -16,8 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import classgrade, course, samples
-from .grade import ASSIGNMENTS
+from . import assignments, classgrade, course, samples
 from .settings import Settings
 
 
@@ -25,7 +24,7 @@ def make_class(root: Path, assignment: str, size: int) -> list[str]:
     course.prepare_course(root, [assignment])
     assert course.nbgrader_api(root).generate_assignment(assignment, force=True, create=True)["success"]
     names = samples.write_samples(root, assignment)
-    reference = root / "submitted" / "reference" / assignment / ASSIGNMENTS[assignment].notebook
+    reference = root / "submitted" / "reference" / assignment / assignments.kit()[assignment].notebook
     for i in range(max(0, size - len(names))):
         target = root / "submitted" / f"reference-copy-{i:03d}" / assignment / reference.name
         target.parent.mkdir(parents=True)

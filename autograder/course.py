@@ -23,16 +23,20 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from . import hostfs, paths
-from .grade import ASSIGNMENTS
+from . import assignments, hostfs, paths
 from .hostfs import UnsafePath, check_name, clean_folder, report_file
 
 log = logging.getLogger(__name__)
 CONFIG = "nbgrader_config.py"
 
 
-def prepare_course(course: Path, names: list[str]) -> Path:
-    """A course folder with the kit's source/ assignments and nbgrader configuration."""
+def prepare_course(course: Path, names: list[str], source: Path = paths.SOURCE) -> Path:
+    """A course folder with the named assignments of `source` and the kit's nbgrader configuration.
+
+    The course's source/ gets each assignment's notebook and files, never its grading files
+    (checks, reference, mistakes): nbgrader releases that folder to students and copies it into
+    every submission's folder when it autogrades.
+    """
     course = Path(course)
     (course / "source").mkdir(parents=True, exist_ok=True)
     shutil.copy(paths.KIT / CONFIG, course / CONFIG)
@@ -40,7 +44,7 @@ def prepare_course(course: Path, names: list[str]) -> Path:
         target = course / "source" / name
         if target.exists():
             shutil.rmtree(target)
-        shutil.copytree(paths.SOURCE / name, target)
+        shutil.copytree(Path(source) / name, target, ignore=shutil.ignore_patterns(*assignments.GRADING_FILES))
     return course
 
 
@@ -117,12 +121,13 @@ def _clear_scores(api, student: str, assignment: str) -> None:
             gb.db.commit()
 
 
-def check_submission(course: Path, student: str, assignment: str) -> None:
+def check_submission(course: Path, student: str, assignment: str, source: Path = paths.SOURCE) -> None:
     """UnsafePath unless `submitted/<student>/<assignment>/` is a real folder whose notebooks are regular files."""
     check_name("student id", student)
     check_name("assignment", assignment)
     folder = hostfs.real_folder(Path(course), "submitted", student, assignment)
-    notebook = ASSIGNMENTS[assignment].notebook if assignment in ASSIGNMENTS else None
+    spec = assignments.get(assignment, source)
+    notebook = spec.notebook if spec else None
     for entry in os.scandir(folder):
         if entry.name.endswith(".ipynb") or entry.name == notebook:
             info = os.lstat(entry.path)
@@ -141,12 +146,12 @@ def students(course: Path, assignment: str) -> list[str]:
                   if os.path.lexists(os.path.join(submitted, name, assignment)))
 
 
-def _refuse(course: Path, student: str, assignment: str, reason: str) -> str:
+def _refuse(course: Path, student: str, assignment: str, reason: str, source: Path = paths.SOURCE) -> str:
     """The outcome of a refused submission; its report says why (when its id can name a file)."""
     log.error("%s/%s refused: %s", student, assignment, reason)
     try:
         check_name("student id", student)
-        spec = ASSIGNMENTS.get(assignment)
+        spec = assignments.get(assignment, source)
         hostfs.write_report(course, assignment, student, {
             "assignment": assignment, "score": 0, "points": spec.total_points if spec else 0,
             "results": [], "flags": [f"not graded: {reason}"]})
@@ -155,8 +160,11 @@ def _refuse(course: Path, student: str, assignment: str, reason: str) -> str:
     return f"refused: {reason}"
 
 
-def autograde(course: Path, assignment: str, *, progress: bool = True) -> dict[str, str]:
-    """Autograde every submission not graded yet; student -> 'graded' | 'skipped (already graded)' | why not."""
+def autograde(course: Path, assignment: str, *, progress: bool = True, source: Path = paths.SOURCE) -> dict[str, str]:
+    """Autograde every submission not graded yet; student -> 'graded' | 'skipped (already graded)' | why not.
+
+    `source`: the assignments' folder (the settings'), for the notebook's name and the points of a refusal.
+    """
     check_name("assignment", assignment)
     api = nbgrader_api(course)
     outcome = {}
@@ -165,12 +173,12 @@ def autograde(course: Path, assignment: str, *, progress: bool = True) -> dict[s
     for student in bar:
         bar.set_postfix_str(student[:40])
         try:
-            check_submission(course, student, assignment)
+            check_submission(course, student, assignment, source)
         except UnsafePath as exc:
-            outcome[student] = _refuse(course, student, assignment, str(exc))
+            outcome[student] = _refuse(course, student, assignment, str(exc), source)
             continue
         except OSError as exc:
-            outcome[student] = _refuse(course, student, assignment, f"its folder cannot be read ({exc})")
+            outcome[student] = _refuse(course, student, assignment, f"its folder cannot be read ({exc})", source)
             continue
         if is_graded(course, student, assignment, api):
             outcome[student] = "skipped (already graded)"

@@ -22,7 +22,7 @@ from pathlib import Path
 import nbformat
 
 from . import paths, release
-from .checks import Options
+from .judge import Options
 from .settings import Settings
 
 
@@ -62,7 +62,7 @@ def _score(report) -> str:
 def check_course(assignments: list[str] | None = None, release_dir: Path | None = None,
                  solutions_dir: Path | None = None, settings: Settings | None = None,
                  on_finding=None) -> list[Finding]:
-    from .grade import grade_notebook
+    from .judge.grade import grade_notebook
 
     options = Options.of(settings or Settings.from_env())
     release_dir = Path(release_dir or paths.RELEASE)

@@ -23,9 +23,10 @@ from nbgrader.preprocessors import ClearHiddenTests, Execute, NbGraderPreprocess
 from traitlets import Instance, Integer, List, Unicode
 
 from .accuracy_cache import FOLDER as ACCURACY_CACHE
-from .checks import Options
+from . import assignments
 from .feedback import not_graded_outputs, verdict_outputs
-from .grade import ASSIGNMENTS, Report, grade_submission
+from .judge import Options
+from .judge.grade import Report, grade_submission
 from .hostfs import REPORTS, report_file, write_report  # noqa: F401  (REPORTS, report_file: public here too)
 from .kernel import SandboxedKernelManager
 from .notebook import grade_id_of, nbgrader_meta
@@ -220,14 +221,17 @@ class GradeOutsideKernel(NbGraderPreprocessor):
 
     def preprocess(self, nb, resources):
         assignment_name = resources.get("nbgrader", {}).get("assignment")
-        assignment = ASSIGNMENTS.get(assignment_name)
         name = resources.get("unique_key", "notebook")
         report, reason = None, None
+        settings = self.settings or Settings.from_env()
+        try:
+            assignment = assignments.get(assignment_name, settings.source)
+        except Exception as exc:  # a broken checks.py: this submission is not graded, and says why
+            assignment, reason = None, f"the assignment's checks do not load ({str(exc)[:300]})"
         if assignment is None:
-            reason = f"the kit has no checks for assignment {assignment_name!r}"
+            reason = reason or f"the kit has no checks for assignment {assignment_name!r}"
         else:
             try:
-                settings = self.settings or Settings.from_env()
                 options = Options.of(settings, profile=self.profile or settings.profile,
                                      accuracy_cache=self._accuracy_cache(resources, settings))
                 report = grade_submission(nb, assignment, options, name=name)

@@ -1,4 +1,8 @@
-"""Generate what is derived from source/: the student release and the solutions.
+"""Generate what is derived from source/: the graded cells' comments, the student release and the solutions.
+
+Each graded cell opens with a comment saying what its hidden tests check and for how many points,
+generated from the notebook's metadata (the points) and the assignment's checks (their titles and
+weights), and written back into the source notebook, so the points are written once.
 
 ``release/`` is nbgrader's own ``generate_assignment`` output; ``solutions/`` is
 the source with the hidden tests and the solution markers removed (cell ids kept,
@@ -18,6 +22,8 @@ from pathlib import Path
 import nbformat
 
 from . import paths
+from .assignments import CHECKS_FILE
+from .judge import Assignment
 from .notebook import nbgrader_meta, source_text
 
 MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
@@ -25,17 +31,55 @@ STUB_AFTER_SOLUTION = re.compile(r"^\s*raise NotImplementedError\(.*\)\s*$")
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", re.DOTALL)
 
 
-def assignments() -> list[str]:
-    return sorted(p.name for p in paths.SOURCE.iterdir() if p.is_dir() and not p.name.startswith("."))
+COMMENT = re.compile(r"\A# Graded cell \([^)]*\)\. Hidden tests check:\n(?:#   - .*\n)*")
 
 
-def generate_release(out_dir: Path, names: list[str] | None = None) -> Path:
+def assignments(source: Path = paths.SOURCE) -> list[str]:
+    """The assignments of the source folder: its folders with a checks.py."""
+    return sorted(p.name for p in Path(source).iterdir() if (p / CHECKS_FILE).is_file())
+
+
+def _points(value: float) -> str:
+    return f"{value:g} point{'' if value == 1 else 's'}"
+
+
+def cell_comment(points: float, checks) -> str:
+    """What a graded cell's hidden tests check, for how many points: the comment it opens with."""
+    lines = [f"# Graded cell ({points:g} points). Hidden tests check:"]
+    lines += [f"#   - {check.title} ({_points(check.points)})" for check in checks]
+    return "\n".join(lines) + "\n"
+
+
+def with_comments(nb, assignment: Assignment) -> nbformat.NotebookNode:
+    """`nb` with each graded cell's comment generated from its points and its checks."""
+    nb = copy.deepcopy(nb)
+    cells = assignment.cells
+    for cell in nb.cells:
+        meta = nbgrader_meta(cell)
+        if meta.get("grade") and meta.get("grade_id") in cells:
+            text = COMMENT.sub("", source_text(cell), count=1)
+            cell.source = cell_comment(float(meta.get("points") or 0), cells[meta["grade_id"]]) + text
+    return nb
+
+
+def write_comments(assignment: Assignment) -> bool:
+    """Regenerate the graded cells' comments in the source notebook; True where it changed."""
+    path = assignment.source_notebook
+    nb = nbformat.read(path, as_version=4)
+    commented = with_comments(nb, assignment)
+    if [source_text(c) for c in commented.cells] == [source_text(c) for c in nb.cells]:
+        return False
+    nbformat.write(commented, path)
+    return True
+
+
+def generate_release(out_dir: Path, names: list[str] | None = None, source: Path = paths.SOURCE) -> Path:
     """Run nbgrader generate_assignment in a scratch course; copy release/<a> to out_dir/<a>."""
     from . import course
 
-    names = names or assignments()
+    names = names or assignments(source)
     with tempfile.TemporaryDirectory(prefix="cnn-kit-release-") as tmp:
-        scratch = course.prepare_course(Path(tmp) / "course", names)
+        scratch = course.prepare_course(Path(tmp) / "course", names, source)
         api = course.nbgrader_api(scratch)
         for name in names:
             result = api.generate_assignment(name, force=True, create=True)
@@ -75,13 +119,14 @@ def solution_notebook(source_nb) -> nbformat.NotebookNode:
     return nb  # nbgrader metadata kept: the grader finds answers by grade_id, so solutions/ grades in full
 
 
-def generate_solutions(out_dir: Path, names: list[str] | None = None, execute: bool = True) -> Path:
+def generate_solutions(out_dir: Path, names: list[str] | None = None, execute: bool = True,
+                       source: Path = paths.SOURCE) -> Path:
     from nbclient import NotebookClient
 
     from .kernel import SandboxedKernelManager
 
-    for name in names or assignments():
-        for source_path in sorted((paths.SOURCE / name).glob("*.ipynb")):
+    for name in names or assignments(source):
+        for source_path in sorted((Path(source) / name).glob("*.ipynb")):
             nb = solution_notebook(nbformat.read(source_path, as_version=4))
             target = Path(out_dir) / name / source_path.name
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+from . import assignments, paths
+
 REPORT_HTML = "class-report.html"
 REPORT_CSV = "class-report.csv"
 MAX_REPORT_BYTES = 4 * 1024 * 1024   # a kit report is a few KB; anything bigger is not one
@@ -235,11 +237,9 @@ def load(course: Path, assignment: str) -> ClassReport:
 
 
 @functools.lru_cache(maxsize=None)
-def architecture_checks(assignment: str) -> tuple[str, ...]:
+def architecture_checks(assignment: str, source: Path = paths.SOURCE) -> tuple[str, ...]:
     """The checks that judge a network's structure: those reading the `model` probe, except those that train."""
-    from .grade import ASSIGNMENTS
-
-    spec = ASSIGNMENTS.get(assignment)
+    spec = assignments.get(assignment, source)
     if spec is None:
         return ()
     kinds = {p["id"]: p["kind"] for p in spec.probes(0)}
@@ -310,10 +310,8 @@ def describe_signature(signature: tuple) -> list[str]:
     return failed + ([f"✓ passes {', '.join(passed)}"] if passed else [])
 
 
-def _check_titles(assignment: str) -> dict[str, str]:
-    from .grade import ASSIGNMENTS
-
-    spec = ASSIGNMENTS.get(assignment)
+def _check_titles(assignment: str, source: Path = paths.SOURCE) -> dict[str, str]:
+    spec = assignments.get(assignment, source)
     return {c.id: c.title for c in spec.checks} if spec else {}
 
 

@@ -20,6 +20,7 @@ process of its own, reads its ``CNN_KIT_MNIST``/``CNN_KIT_CACHE``/``CNN_KIT_QUIC
 ``CNN_KIT_MNIST``             folder with the four MNIST files (``--mnist DIR``)
 ``CNN_KIT_CACHE``             the staging cache (default ``~/.cache/cnn-kit``)
 ``CNN_KIT_COURSE``            the nbgrader course folder (``--course DIR``, default ``./course``)
+``CNN_KIT_SOURCE``            the assignments' folders (default: the kit's ``source/``)
 ``CNN_KIT_PROFILE``           accuracy profile, ``cpu`` or ``gpu`` (``--profile``)
 ``CNN_KIT_DB_URL``            nbgrader's gradebook URL (default: SQLite in the course folder)
 ``CNN_KIT_ACCURACY_CACHE``    the shared accuracy results (default ``<course>/accuracy-cache``)
@@ -39,8 +40,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import paths
+
 PATH_VARS = {"mnist": "CNN_KIT_MNIST", "cache": "CNN_KIT_CACHE", "course": "CNN_KIT_COURSE",
-             "accuracy_cache": "CNN_KIT_ACCURACY_CACHE"}
+             "accuracy_cache": "CNN_KIT_ACCURACY_CACHE", "source": "CNN_KIT_SOURCE"}
 TEXT_VARS = {"profile": "CNN_KIT_PROFILE", "db_url": "CNN_KIT_DB_URL"}
 # Limits: positive numbers of seconds; a value that is not one is ignored, with a warning.
 LIMIT_VARS = {"cell_timeout": "CNN_KIT_CELL_TIMEOUT", "notebook_seconds": "CNN_KIT_NOTEBOOK_SECONDS",
@@ -80,6 +83,7 @@ class Settings:
     mnist: Path | None = None          # None: the cache, then torchvision's download
     cache: Path = Path("~/.cache/cnn-kit").expanduser()
     course: Path = Path("course").resolve()
+    source: Path = paths.SOURCE        # one folder per assignment (autograder.assignments)
     profile: str | None = None         # None: "gpu" where CUDA is available, else "cpu"
     db_url: str | None = None          # None: sqlite:///<course>/gradebook.db (nbgrader's default)
     accuracy_cache: Path | None = None  # None: <course>/accuracy-cache (autograder.accuracy_cache)

@@ -141,12 +141,12 @@ def set_answer(grade_id: str, make: Callable[[Context], str] | str) -> Edit:
 
 def build(case: Case, ctx: Context, release_nb, make_sample) -> Path:
     """The case's notebook file under ctx.tmp."""
-    from autograder.grade import ASSIGNMENTS
+    from autograder.assignments import kit
 
     nb = json.loads(json.dumps(make_sample(case.assignment, case.sample, release_nb)))
     for edit in case.edits:
         edit(nb, ctx)
-    path = ctx.tmp / ASSIGNMENTS[case.assignment].notebook
+    path = ctx.tmp / kit()[case.assignment].notebook
     if case.write is not None:
         case.write(path, nb, ctx)
     else:
@@ -156,8 +156,8 @@ def build(case: Case, ctx: Context, release_nb, make_sample) -> Path:
 
 def grade_case(path: str, assignment: str, env: dict[str, str]) -> tuple[object, float]:
     """Grade one notebook with accuracy off and `env` set for this call only; (report, seconds)."""
-    from autograder.checks import Options
-    from autograder.grade import grade_notebook
+    from autograder.judge import Options
+    from autograder.judge.grade import grade_notebook
 
     saved = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
@@ -287,8 +287,9 @@ def _expected_evaluate() -> float:
     """What the grader expects evaluate() to return on its probe (its own reference, seed 0)."""
     import torch
 
-    from autograder import probe, spec
-    from autograder.checks import simplecnn
+    from autograder import assignments, probe, spec
+
+    simplecnn = assignments.kit()[A2].module
 
     args = next(p for p in simplecnn.probes(0) if p["id"] == "evaluate")["args"]
     model = probe.reference_net(args["net"], args["seed"])
@@ -670,7 +671,7 @@ CASES: list[Case] = [
              return {{"kit_listing": sorted(os.listdir(kit)) if os.path.isdir(kit) else [],
                      "source": os.path.exists({str(_source_notebook())!r}),
                      "solutions": os.path.exists(kit + "/solutions"),
-                     "grader_code": os.path.exists(kit + "/autograder/checks/simplecnn.py"),
+                     "grader_code": os.path.exists(kit + "/source/a2_simplecnn_mnist/checks.py"),
                      "mnist": os.path.exists({_mnist_dir()!r}),
                      "notebooks": glob.glob({str(_kit().parent)!r} + "/**/*.ipynb", recursive=True)[:3],
                      "autograder": grader, "uid": os.getuid(), "env": sorted(os.environ)}}

@@ -8,7 +8,8 @@ import nbformat
 import pytest
 
 from autograder import feedback, paths
-from autograder.grade import ASSIGNMENTS, judge_in_process
+from autograder.assignments import kit
+from autograder.judge.grade import judge_in_process
 from autograder.notebook import is_answer, is_setup, nbgrader_meta, source_text
 from autograder.release import solution_source
 from autograder.samples import _apply
@@ -18,7 +19,7 @@ A1, A2 = "a1_sizes_and_params", "a2_simplecnn_mnist"
 
 def namespace(assignment, edits=None, extra=""):
     """Run the source's set-up cells and (edited) reference answers; return the namespace."""
-    spec = ASSIGNMENTS[assignment]
+    spec = kit()[assignment]
     nb = nbformat.read(paths.source_notebook(assignment, spec.notebook), as_version=4)
     ns = {"__name__": "__main__"}
     for cell in nb.cells:
@@ -47,7 +48,7 @@ def test_reference_answers_pass_every_check():
 
 
 def test_points_add_up_to_the_notebook_cells():
-    for assignment in ASSIGNMENTS.values():
+    for assignment in kit().values():
         nb = nbformat.read(paths.source_notebook(assignment.name, assignment.notebook), as_version=4)
         graded = {nbgrader_meta(c)["grade_id"]: nbgrader_meta(c)["points"] for c in nb.cells
                   if nbgrader_meta(c).get("grade")}
@@ -84,7 +85,7 @@ def test_simplecnn_mistakes_name_the_first_difference(mistake):
     # re-run the edited answer in a namespace that knows the custom layer
     edited = namespace(A2, edits, extra="") if "custom" not in mistake else None
     if edited is None:
-        nb = nbformat.read(paths.source_notebook(A2, ASSIGNMENTS[A2].notebook), as_version=4)
+        nb = nbformat.read(paths.source_notebook(A2, kit()[A2].notebook), as_version=4)
         cell = next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == CNN)
         exec(_apply(solution_source(source_text(cell)), edits[CNN], CNN), ns)
         edited = ns
@@ -159,7 +160,8 @@ def test_identical_architectures_train_once_per_grading_process(monkeypatch):
     from torch import nn
 
     from autograder import probe, spec, train
-    from autograder.checks import Options, simplecnn
+    from autograder.judge import Options
+    simplecnn = kit()[A2].module
 
     calls = []
 
@@ -193,7 +195,7 @@ def test_graded_cells_without_a_verdict_fail_closed(monkeypatch):
     in every graded cell (nbgrader scores it 0) and a flag, never the kernel's own output."""
     from autograder import nbgrader_hook
 
-    spec = ASSIGNMENTS[A2]
+    spec = kit()[A2]
 
     def graded_outputs(assignment, raising=None):
         nb = nbformat.read(paths.RELEASE / A2 / spec.notebook, as_version=4)
@@ -219,7 +221,7 @@ def test_a_network_far_costlier_than_the_reference_is_not_trained():
     training, with the reason (and a flag under grade_submission)."""
     costly = {CNN: [("nn.Conv2d(32, 64, kernel_size=3, padding=1)", "nn.Conv2d(32, 1024, kernel_size=5, padding=2)"),
                     ("nn.Linear(64 * 7 * 7, 128)", "nn.Linear(1024 * 7 * 7, 128)")]}
-    from autograder.checks import Options
+    from autograder.judge import Options
 
     verdict = judge_in_process(A2, namespace(A2, costly), {"accuracy"}, Options(profile="cpu"))[0]
     assert verdict.score == 0 and "MFLOPs per image" in verdict.message and "20×" in verdict.message, verdict.message
@@ -228,7 +230,8 @@ def test_a_network_far_costlier_than_the_reference_is_not_trained():
 def test_the_course_accuracy_cache_serves_other_processes_and_runs(monkeypatch, tmp_path):
     """A new process (here: the in-process memo emptied) finds the accuracy in the course's cache."""
     from autograder import probe, spec, train
-    from autograder.checks import Options, simplecnn
+    from autograder.judge import Options
+    simplecnn = kit()[A2].module
 
     calls = []
 

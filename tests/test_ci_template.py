@@ -9,7 +9,8 @@ import nbformat
 import pytest
 import yaml
 
-from autograder import paths, samples
+from autograder import paths
+from autograder.assignments import kit
 from autograder.__main__ import CI_TEMPLATE, main
 from autograder.notebook import nbgrader_meta
 
@@ -84,7 +85,7 @@ def test_check_course_exit_codes(tmp_path):
     notebook = tmp_path / "solutions" / A1 / "sizes_and_params.ipynb"
     nb = nbformat.read(notebook, as_version=4)
     cell = next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == "param_counts_answer")
-    old, new = samples.MISTAKES[A1]["mistake-groups-unfrozen"]["param_counts_answer"][0]
+    old, new = kit()[A1].mistakes["mistake-groups-unfrozen"]["param_counts_answer"][0]
     cell.source = cell.source.replace(old, new)  # the groups mistake, in the reference solution
     nbformat.write(nb, notebook)
     # the solution's answer put into the release: not blank any more

@@ -24,7 +24,7 @@ import nbformat
 import pytest
 
 from autograder import classgrade, course, samples
-from autograder.grade import ASSIGNMENTS
+from autograder.assignments import kit
 from autograder.notebook import nbgrader_meta
 from autograder.settings import Settings
 
@@ -103,7 +103,7 @@ def class_ids() -> list[str]:
 
 def write_class(root: Path) -> None:
     samples.write_samples(root, A1)
-    reference = root / "submitted" / "reference" / A1 / ASSIGNMENTS[A1].notebook
+    reference = root / "submitted" / "reference" / A1 / kit()[A1].notebook
     for student in class_ids():
         target = root / "submitted" / student / A1 / reference.name
         if target.exists():
@@ -145,7 +145,7 @@ def sequential(tmp_path_factory):
     assert set(outcomes.values()) == {"graded"}, outcomes
     scores = classgrade.gradebook_scores(sqlite_url(root), A1)
     assert sorted(scores) == sorted(class_ids())
-    full = ASSIGNMENTS[A1].total_points
+    full = kit()[A1].total_points
     assert scores["reference"]["total"] == full and scores["blank"]["total"] == 0
     return scores
 
@@ -160,7 +160,7 @@ def assert_same_gradebook(root: Path, db_url: str, expected: dict) -> None:
     for student in class_ids():
         assert got[student] == expected[student], student
         assert course.report_path(root, student, A1).is_file(), student
-        assert (root / "autograded" / student / A1 / ASSIGNMENTS[A1].notebook).is_file(), student
+        assert (root / "autograded" / student / A1 / kit()[A1].notebook).is_file(), student
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])

@@ -11,7 +11,7 @@ import pytest
 
 from autograder import course, release, samples
 from conftest import new_course  # noqa: F401  (test_browser imports it from here too)
-from autograder.grade import ASSIGNMENTS
+from autograder.assignments import kit
 
 pytestmark = pytest.mark.slow
 A1, A2 = "a1_sizes_and_params", "a2_simplecnn_mnist"
@@ -37,7 +37,7 @@ def test_reference_full_marks_blank_zero(graded):
     root, _ = graded
     table = scores(root)
     for name in (A1, A2):
-        points = ASSIGNMENTS[name].total_points
+        points = kit()[name].total_points
         assert table[(name, "reference")] == (points, points), report(root, name, "reference")
         assert table[(name, "blank")] == (0.0, points)
 
@@ -101,7 +101,7 @@ def test_killed_batch_resumes_with_one_grade_per_student(tmp_path):
         submissions = gb.assignment_submissions(A1)
         assert sorted(s.student.id for s in submissions) == sorted(samples.sample_names(A1))
         by_student = {s.student.id: s.score for s in submissions}
-    assert by_student["reference"] == ASSIGNMENTS[A1].total_points and by_student["blank"] == 0
+    assert by_student["reference"] == kit()[A1].total_points and by_student["blank"] == 0
 
 
 HOSTILE = {
@@ -124,7 +124,7 @@ def test_hostile_notebooks_under_nbgrader_autograde(tmp_path, monkeypatch):
     monkeypatch.setenv("CNN_KIT_CELL_TIMEOUT", "20")
     monkeypatch.setenv("CNN_KIT_LOAD_SECONDS", "15")
     root = new_course(tmp_path / "course", [A1])
-    reference = root / "submitted" / "reference" / A1 / ASSIGNMENTS[A1].notebook
+    reference = root / "submitted" / "reference" / A1 / kit()[A1].notebook
     for student, (cell_id, code) in HOSTILE.items():
         nb = nbformat.read(reference, as_version=4)
         cell = next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == cell_id)
@@ -136,7 +136,7 @@ def test_hostile_notebooks_under_nbgrader_autograde(tmp_path, monkeypatch):
     assert set(outcomes.values()) == {"graded"}, outcomes
     course.export(root)
     table = scores(root)
-    full = ASSIGNMENTS[A1].total_points
+    full = kit()[A1].total_points
     assert table[(A1, "reference")] == (full, full)
     def result(student, check):
         return next(r for r in report(root, A1, student)["results"] if r["check"] == check)

@@ -27,11 +27,11 @@ import nbformat
 import pytest
 
 from autograder import course, hostfs, kernel, paths, samples, sandbox
-from autograder.grade import ASSIGNMENTS
+from autograder.assignments import kit
 
 A1 = "a1_sizes_and_params"
-NOTEBOOK = ASSIGNMENTS[A1].notebook
-FULL = ASSIGNMENTS[A1].total_points
+NOTEBOOK = kit()[A1].notebook
+FULL = kit()[A1].total_points
 HONEST = ["alice", "zoe"]          # graded before and after every attacker (names sort around them)
 BATCH_SECONDS = 900                # the whole batch: 8 notebooks at ~10 s, the resource attacks at their limits
 SECRET = "grader-private-7f3a9c"   # in a file only the grading user may read

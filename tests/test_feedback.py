@@ -5,7 +5,7 @@ from nbgrader.utils import determine_grade
 from nbformat.v4 import new_code_cell
 
 from autograder import feedback
-from autograder.checks import Result
+from autograder.judge import Result
 
 LECTURE = [{"kind": "Conv2d", "shape": [32, 28, 28], "parameters": 320, "error": None},
            {"kind": "ReLU", "shape": [32, 28, 28], "parameters": 0, "error": None},

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder import samples
-from autograder.grade import ASSIGNMENTS
+
+from autograder.assignments import kit
 
 pytestmark = pytest.mark.slow
 
@@ -59,20 +59,20 @@ def test_the_demo_succeeds_with_relative_paths(demo):
 def test_references_get_full_marks_and_mistakes_their_scores(demo):
     run, _ = demo
     rows = _rows(run.stdout)
-    for assignment in ASSIGNMENTS:
-        points = ASSIGNMENTS[assignment].total_points
+    for assignment in kit():
+        points = kit()[assignment].total_points
         assert rows[(assignment, "reference")] == f"{points:g}/{points:g}", run.stdout
         assert rows[(assignment, "blank")] == f"0/{points:g}", run.stdout
-        for name, expected in samples.EXPECTED_SCORES[assignment].items():
+        for name, expected in kit()[assignment].expected_scores.items():
             assert rows[(assignment, name)].startswith(f"{expected:g}/{points:g}"), (name, run.stdout)
 
 
 def test_missing_submissions_say_so(demo):
     run, _ = demo
     rows = _rows(run.stdout)
-    for assignment in ASSIGNMENTS:
-        others = {name for a in ASSIGNMENTS if a != assignment for name in samples.MISTAKES[a]}
-        for name in others - set(samples.MISTAKES[assignment]):
+    for assignment in kit():
+        others = {name for a in kit() if a != assignment for name in kit()[a].mistakes}
+        for name in others - set(kit()[assignment].mistakes):
             assert rows[(assignment, name)] == "not submitted", run.stdout
 
 

@@ -1,16 +1,16 @@
-"""The pytest graders (autograder/graders) give the same verdicts as grade_notebook."""
+"""The pytest graders (autograder/judge/hidden_tests) give the same verdicts as grade_notebook."""
 import subprocess
 import sys
 
 from autograder import paths
-from autograder.checks import Options
-from autograder.grade import grade_notebook
+from autograder.judge import Options
+from autograder.judge.grade import grade_notebook
 
 A1 = "a1_sizes_and_params/sizes_and_params.ipynb"
 
 
 def run_graders(notebook):
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "autograder/graders",
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "autograder/judge/hidden_tests",
                            "--notebook", str(notebook), "--no-accuracy"], cwd=paths.KIT,
                           capture_output=True, text=True, timeout=600)
 

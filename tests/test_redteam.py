@@ -32,7 +32,7 @@ import nbformat
 import pytest
 
 from autograder import paths, sandbox
-from autograder.grade import ASSIGNMENTS
+from autograder.assignments import kit
 from autograder.notebook import is_answer, source_text
 from autograder.release import MARKER
 from autograder.samples import make_sample
@@ -48,7 +48,7 @@ ORDERED = [c for c in CASES if not c.solo] + [c for c in CASES if c.solo]
 
 def full_score(assignment: str) -> float:
     """The reference's score with accuracy off: every check but the ones not measured."""
-    return sum(c.points for c in ASSIGNMENTS[assignment].checks if c.id not in NOT_MEASURED)
+    return sum(c.points for c in kit()[assignment].checks if c.id not in NOT_MEASURED)
 
 
 def unmet(case: Case) -> str | None:
@@ -73,7 +73,7 @@ class Graders:
             if unmet(case):
                 continue
             if case.assignment not in releases:
-                spec = ASSIGNMENTS[case.assignment]
+                spec = kit()[case.assignment]
                 releases[case.assignment] = nbformat.read(paths.RELEASE / case.assignment / spec.notebook,
                                                           as_version=4)
             folder = tmp_root / case.name
@@ -136,7 +136,7 @@ def test_submission(case: Case, graders: Graders):
     results = {r.check: r for r in report.results}
     table = f"\n({case.why})\n{report.table()}"
 
-    assert list(results) == [c.id for c in ASSIGNMENTS[case.assignment].checks], table
+    assert list(results) == [c.id for c in kit()[case.assignment].checks], table
     full = full_score(case.assignment)
     if case.score == "full":
         assert report.score == full, f"expected the reference's {full:g}{table}"
@@ -202,7 +202,7 @@ def _lines(nb) -> set[str]:
 
 def _solution_lines(assignment: str) -> set[str]:
     """The source's lines inside BEGIN/END SOLUTION that appear nowhere else in it."""
-    source = nbformat.read(paths.source_notebook(assignment, ASSIGNMENTS[assignment].notebook), as_version=4)
+    source = nbformat.read(paths.source_notebook(assignment, kit()[assignment].notebook), as_version=4)
     inside, outside = set(), set()
     for cell in source.cells:
         region = False
@@ -221,13 +221,13 @@ def test_no_hidden_tests_or_markers(folder):
         raw = path.read_text()
         text = "\n".join(source_text(c) for c in nbformat.reads(raw, as_version=4).cells)
         for secret in ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "grade_cell(", "BEGIN SOLUTION", "END SOLUTION",
-                       "autograder.cells"):
+                       "autograder.judge.in_kernel"):
             assert secret not in raw and secret not in text, f"{path.relative_to(paths.KIT)} contains {secret!r}"
 
 
-@pytest.mark.parametrize("assignment", sorted(ASSIGNMENTS))
+@pytest.mark.parametrize("assignment", sorted(kit()))
 def test_solution_lines_only_in_solutions(assignment):
-    spec = ASSIGNMENTS[assignment]
+    spec = kit()[assignment]
     solution = _solution_lines(assignment)
     assert solution, "no solution regions found in the source notebook"
     if assignment == "a2_simplecnn_mnist":

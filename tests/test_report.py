@@ -8,11 +8,11 @@ import pytest
 
 from autograder import report
 from autograder.__main__ import main
-from autograder.grade import ASSIGNMENTS
+from autograder.assignments import kit
 
 A2 = "a2_simplecnn_mnist"
-CHECKS = [c.id for c in ASSIGNMENTS[A2].checks]
-POINTS = {c.id: c.points for c in ASSIGNMENTS[A2].checks}
+CHECKS = [c.id for c in kit()[A2].checks]
+POINTS = {c.id: c.points for c in kit()[A2].checks}
 PADDING = "features layer 0 (Conv2d): output 32×26×26, expected 32×28×28 — a 3×3 kernel without padding shrinks 28×28 to 26×26: use padding=1 (lecture, Step 1)"
 SOFTMAX = "CrossEntropyLoss expects raw logits: end with Linear(128, 10), with no Softmax or LogSoftmax after it"
 NO_PADDING_SCORE = sum(POINTS.values()) - POINTS["features"] - POINTS["parameters"] - POINTS["accuracy"]

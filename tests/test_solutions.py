@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from autograder import paths, release
-from autograder.grade import grade_notebook
+from autograder.judge.grade import grade_notebook
 
 pytestmark = pytest.mark.slow
 

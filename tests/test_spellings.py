@@ -16,12 +16,13 @@ import textwrap
 
 import pytest
 
-from autograder.checks import Options, simplecnn
-from autograder.grade import ASSIGNMENTS, judge_in_process
+from autograder.judge import Options
+from autograder.assignments import kit
+from autograder.judge.grade import judge_in_process
 
 from test_checks import A2, CNN, namespace
 
-CHECKS = [c.id for c in ASSIGNMENTS[A2].checks]
+CHECKS = [c.id for c in kit()[A2].checks]
 WITHOUT_ACCURACY = set(CHECKS) - {"accuracy"}
 IMPORTS = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\nfrom collections import OrderedDict\n"
 
@@ -228,6 +229,7 @@ def trained_once():
     """Counts the grader's trainings while this module's spellings are graded."""
     from autograder import train
 
+    simplecnn = kit()[A2].module
     saved, calls = dict(simplecnn._TRAINED), []
     simplecnn._TRAINED.clear()
     original = train.train_and_evaluate
@@ -255,7 +257,7 @@ def test_correct_spelling_gets_full_marks(name, trained_once):
     assert list(results) == CHECKS
     failed = {k: r.message for k, r in results.items() if not r.passed}
     assert not failed, failed
-    assert sum(r.score for r in results.values()) == ASSIGNMENTS[A2].total_points == 17
+    assert sum(r.score for r in results.values()) == kit()[A2].total_points == 17
     details = results["accuracy"].details
     # Every spelling of one network is one canonical op sequence: the first graded trains it, the others
     # reuse that training.
@@ -286,10 +288,10 @@ def test_a_spelling_through_the_sandbox(tmp_path):
     import nbformat
 
     from autograder import paths
-    from autograder.grade import grade_notebook
+    from autograder.judge.grade import grade_notebook
     from autograder.samples import make_sample
 
-    spec = ASSIGNMENTS[A2]
+    spec = kit()[A2]
     release = nbformat.read(paths.RELEASE / A2 / spec.notebook, as_version=4)
     nb = json.loads(json.dumps(make_sample(A2, "reference", release)))
     cell = next(c for c in nb["cells"] if (c["metadata"].get("nbgrader") or {}).get("grade_id") == CNN)

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from autograder import paths
-from autograder.grade import ASSIGNMENTS
+from autograder.assignments import kit
 
 pytestmark = pytest.mark.slow
 
@@ -18,14 +18,14 @@ def _validate(notebook) -> str:
     return run.stdout + run.stderr
 
 
-@pytest.mark.parametrize("assignment", sorted(ASSIGNMENTS))
+@pytest.mark.parametrize("assignment", sorted(kit()))
 def test_validate_fails_on_the_blank_release(assignment):
-    output = _validate(paths.RELEASE / assignment / ASSIGNMENTS[assignment].notebook)
+    output = _validate(paths.RELEASE / assignment / kit()[assignment].notebook)
     assert "Success! Your notebook passes all the tests." not in output, output[-3000:]
     assert "NotImplementedError" in output or "AssertionError" in output, output[-3000:]
 
 
-@pytest.mark.parametrize("assignment", sorted(ASSIGNMENTS))
+@pytest.mark.parametrize("assignment", sorted(kit()))
 def test_validate_passes_on_the_reference_solution(assignment):
-    output = _validate(paths.SOLUTIONS / assignment / ASSIGNMENTS[assignment].notebook)
+    output = _validate(paths.SOLUTIONS / assignment / kit()[assignment].notebook)
     assert "Success! Your notebook passes all the tests." in output, output[-3000:]

@@ -13,7 +13,7 @@ import pytest
 from nbclient import NotebookClient
 
 from autograder import paths, samples
-from autograder.grade import ASSIGNMENTS
+from autograder.assignments import kit
 
 A2 = "a2_simplecnn_mnist"
 NO_KIT = "import sys; sys.modules['autograder'] = None; from ipykernel.kernelapp import launch_new_instance; " \
@@ -42,7 +42,7 @@ def test_the_release_notebook_runs_without_the_kit(tmp_path, kernel_without_kit)
     for packed in Path(os.environ["CNN_KIT_MNIST"]).glob("*-ubyte.gz"):
         with gzip.open(packed) as source, open(raw / packed.name[:-3], "wb") as target:
             shutil.copyfileobj(source, target)
-    release = nbformat.read(paths.RELEASE / A2 / ASSIGNMENTS[A2].notebook, as_version=4)
+    release = nbformat.read(paths.RELEASE / A2 / kit()[A2].notebook, as_version=4)
     nb = samples.make_sample(A2, "reference", release)
     NotebookClient(nb, timeout=600, kernel_name=kernel_without_kit,
                    resources={"metadata": {"path": str(work)}}).execute()  # raises on any cell error

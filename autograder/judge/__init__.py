@@ -1,14 +1,19 @@
-"""Checks: each one turns the probes' plain data into points and a message.
+"""Judging: the kit's grading library. A check turns the probes' plain data into points and a message.
 
-An assignment is a list of probes (what to ask the sandbox) and a list of
-checks (how to judge the answers). Each check belongs to one graded cell of the
-notebook, by nbgrader ``grade_id``.
+An assignment (``source/<a>/checks.py``, loaded by ``autograder.assignments``) is a list of probes
+(what to ask the sandbox) and a list of checks (how to judge the answers). Each check belongs to one
+graded cell of the notebook, by nbgrader ``grade_id``, and gets its share of that cell's points.
+
+Here: the types every assignment's checks use. ``grade.py``: one grading, probes in the sandbox then
+each check's verdict. ``in_kernel.py``: the same checks on an instructor's kernel. ``hidden_tests/``:
+the same verdicts as pytest tests.
 """
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Callable
+from pathlib import Path
+from typing import Any, Callable
 
 from ..settings import Settings
 
@@ -28,12 +33,12 @@ class Result:
 
 
 class Failed(Exception):
-    """Raised inside a judge: the message names the first difference."""
+    """Raised inside a judge: the message names the first difference; `part` of the points are still earned."""
 
-    def __init__(self, message: str, score: float = 0.0, *, details: dict | None = None,
+    def __init__(self, message: str, part: float = 0.0, *, details: dict | None = None,
                  flag: bool = False):
         super().__init__(message)
-        self.score = score
+        self.part = part
         self.details = details or {}
         self.flag = flag
 
@@ -65,21 +70,30 @@ class Options:
 @dataclass(frozen=True)
 class Check:
     id: str
-    cell: str                 # nbgrader grade_id of the test cell that holds it
-    points: float
+    cell: str                 # nbgrader grade_id of the graded cell that holds it
     probes: tuple[str, ...]   # probe ids whose data the judge needs
     judge: Callable[..., object]  # judge(data, probe_args, options) -> message; raises Failed
     title: str
+    weight: float = 1         # its share of the cell's points (the points are in the notebook's metadata)
     trains: bool = False      # the judge trains a network: skipped when Options.accuracy is off, timed apart
+    points: float = 0.0       # filled in from the notebook when the assignment is loaded
 
 
 @dataclass(frozen=True)
 class Assignment:
-    name: str                 # nbgrader assignment id (folder under source/)
+    name: str                 # nbgrader assignment id (its folder under source/)
     notebook: str             # notebook file name
     probes: Callable[[int], list[dict]]   # seed -> probe requests
     checks: tuple[Check, ...]
     formula_cells: tuple[str, ...] = ()   # answer cells whose exercise is a formula (torch may not answer it)
+    folder: Path | None = None            # source/<name>/
+    module: Any = None                    # its checks.py, loaded
+    mistakes: dict = field(default_factory=dict)         # sample name -> {answer grade_id: [(old, new), ...]}
+    expected_scores: dict = field(default_factory=dict)  # sample name -> its score under full grading
+
+    @property
+    def source_notebook(self) -> Path:
+        return Path(self.folder) / self.notebook
 
     @property
     def cells(self) -> dict[str, list[Check]]:

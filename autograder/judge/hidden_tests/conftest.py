@@ -1,7 +1,7 @@
 import pytest
 
-from autograder.checks import Options
-from autograder.grade import find_assignment, grade_notebook
+from autograder.judge import Options
+from autograder.judge.grade import find_assignment, grade_notebook
 from autograder.settings import Settings
 
 
@@ -20,7 +20,8 @@ def pytest_generate_tests(metafunc):
             metafunc.parametrize("check_id", [pytest.param(None, marks=pytest.mark.skip(
                 reason="no notebook to grade: pass --notebook PATH"))])
             return
-        assignment = find_assignment(notebook, metafunc.config.getoption("--assignment"))
+        settings = Settings.build(profile=metafunc.config.getoption("--profile"))
+        assignment = find_assignment(notebook, metafunc.config.getoption("--assignment"), settings.source)
         metafunc.parametrize("check_id", [c.id for c in assignment.checks])
 
 

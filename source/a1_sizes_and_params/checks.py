@@ -1,4 +1,4 @@
-"""Assignment 1: output sizes and parameter counts (no training, graded in seconds).
+"""Assignment 1's checks: output sizes and parameter counts (no training, graded in seconds).
 
 The formulas are checked against real ``nn.Conv2d`` / ``nn.MaxPool2d`` /
 ``nn.Linear`` layers (on the meta device) over many random configurations
@@ -11,8 +11,10 @@ import random
 import torch
 import torch.nn as nn
 
-from .. import layers, protocol, spec
-from . import Assignment, Check, Failed, compare_outputs, fmt_shape
+from autograder import layers, protocol
+from autograder.judge import Check, Failed, compare_outputs, fmt_shape
+
+from . import reference
 
 CONFIGS = 150
 
@@ -88,7 +90,7 @@ def probes(seed: int) -> list[dict]:
          "args": {"build": "build_transfer_model", "count": "count_trainable", "num_classes": 5,
                   "seed": seed, "inputs": [[2, 1, 28, 28]], "count_models": _count_patterns(rng)}},
     ]
-    for name, summary in spec.LECTURE_SUMMARIES.items():
+    for name, summary in reference.LECTURE_SUMMARIES.items():
         requests.append({"id": name, "kind": protocol.Kind.MODEL,
                          "args": {"name": name, "call": True, "seed": seed,
                                   "inputs": [[2, *summary["input"]]]}})
@@ -164,7 +166,7 @@ def formula_judge(name: str, expected_of, convert, truth: str, hint: str, partia
             keep, partial_hint = partial
             subset = [(r, c) for r, c in zip(data["results"], configs) if keep(c)]
             if _first_wrong([r for r, _ in subset], [c for _, c in subset], expected_of, convert) is None:
-                raise Failed(f"{head}: {partial_hint}", score=1)
+                raise Failed(f"{head}: {partial_hint}", part=0.5)
         raise Failed(f"{head}: {hint}")
 
     return judge
@@ -214,7 +216,7 @@ def _traced(data: dict, name: str, input_shape, seed: int) -> layers.Network:
 
 
 def judge_lecture_model(name: str):
-    summary = spec.LECTURE_SUMMARIES[name]
+    summary = reference.LECTURE_SUMMARIES[name]
 
     def judge(data, args, options) -> str:
         input_shape = (2, *summary["input"])
@@ -234,7 +236,7 @@ def judge_lecture_model(name: str):
         try:
             return _judge_parameters(summary, model), table
         except Failed as failed:
-            raise Failed(str(failed), failed.score, details=table) from None
+            raise Failed(str(failed), failed.part, details=table) from None
 
     return judge
 
@@ -302,11 +304,11 @@ def judge_transfer_head(data, args, options) -> str:
     if why:
         raise Failed(f"the transfer model: {why}")
     trainable = sum(op.trainable for op in network.ops)
-    expected = _param_count(spec.reference_transfer_head(64, nc))
+    expected = _param_count(reference.reference_transfer_head(64, nc))
     if trainable != expected:
         raise Failed(f"{trainable:,} trainable parameters, expected {expected:,}: the head is "
-                     f"global average pooling, Linear(64 → {spec.TRANSFER_HIDDEN}), ReLU, Dropout(0.5), "
-                     f"Linear({spec.TRANSFER_HIDDEN} → {nc}), as in the lecture's VGG16 example")
+                     f"global average pooling, Linear(64 → {reference.TRANSFER_HIDDEN}), ReLU, Dropout(0.5), "
+                     f"Linear({reference.TRANSFER_HIDDEN} → {nc}), as in the lecture's VGG16 example")
     if data["count_of_model"] != expected:
         raise Failed(f"count_trainable(model) returned {data['count_of_model']}, the model has "
                      f"{expected:,} trainable parameters")
@@ -325,30 +327,27 @@ def judge_count_trainable(data, args, options) -> str:
     return f"right on {len(args['count_models'])} partly frozen networks"
 
 
-def _formula(id, points, judge, title, cell):
-    return Check(id=id, cell=cell, points=points, probes=(id,), judge=judge, title=title)
+def _formula(id, judge, title, cell, weight=1):
+    return Check(id=id, cell=cell, probes=(id,), judge=judge, title=title, weight=weight)
 
 
-ASSIGNMENT = Assignment(
-    name="a1_sizes_and_params",
-    notebook="sizes_and_params.ipynb",
-    probes=probes,
-    formula_cells=("conv2d_out_answer", "pool2d_out_answer", "param_counts_answer"),
-    checks=(
-        _formula("conv2d_out", 2, judge_conv2d_out, "conv2d_out vs nn.Conv2d", "test_conv2d_out"),
-        _formula("pool2d_out", 1, judge_pool2d_out, "pool2d_out vs nn.MaxPool2d", "test_pool2d_out"),
-        _formula("conv2d_params", 2, judge_conv2d_params, "conv2d_params vs nn.Conv2d",
-                 "test_parameter_counts"),
-        _formula("linear_params", 1, judge_linear_params, "linear_params vs nn.Linear",
-                 "test_parameter_counts"),
-        *(Check(id=name, cell="test_rgb_convnet" if name == "rgb_convnet" else "test_keras_models",
-                points=1, probes=(name,), judge=judge_lecture_model(name),
-                title=spec.LECTURE_SUMMARIES[name]["title"]) for name in spec.LECTURE_SUMMARIES),
-        Check("transfer_frozen", "test_transfer", 1, ("transfer",), judge_transfer_frozen,
-              "the pretrained base is frozen"),
-        Check("transfer_head", "test_transfer", 1, ("transfer",), judge_transfer_head,
-              "the new head and its trainable parameters"),
-        Check("count_trainable", "test_transfer", 1, ("transfer",), judge_count_trainable,
-              "count_trainable counts only trainable parameters"),
-    ),
+# Answer cells whose exercise is a formula: torch may not answer it.
+FORMULA_CELLS = ("conv2d_out_answer", "pool2d_out_answer", "param_counts_answer")
+
+# The checks of each graded cell; the cell's points (in the notebook) are shared by weight.
+CHECKS = (
+    _formula("conv2d_out", judge_conv2d_out, "conv2d_out vs nn.Conv2d", "test_conv2d_out"),
+    _formula("pool2d_out", judge_pool2d_out, "pool2d_out vs nn.MaxPool2d", "test_pool2d_out"),
+    _formula("conv2d_params", judge_conv2d_params, "conv2d_params vs nn.Conv2d", "test_parameter_counts",
+             weight=2),
+    _formula("linear_params", judge_linear_params, "linear_params vs nn.Linear", "test_parameter_counts"),
+    *(Check(id=name, cell="test_rgb_convnet" if name == "rgb_convnet" else "test_keras_models",
+            probes=(name,), judge=judge_lecture_model(name),
+            title=reference.LECTURE_SUMMARIES[name]["title"]) for name in reference.LECTURE_SUMMARIES),
+    Check("transfer_frozen", "test_transfer", ("transfer",), judge_transfer_frozen,
+          "the pretrained base is frozen"),
+    Check("transfer_head", "test_transfer", ("transfer",), judge_transfer_head,
+          "the new head and its trainable parameters"),
+    Check("count_trainable", "test_transfer", ("transfer",), judge_count_trainable,
+          "count_trainable counts only trainable parameters"),
 )

@@ -3,8 +3,8 @@
 ``grade_notebook`` is the single entry point used by the command line, the
 pytest graders, the nbgrader preprocessor and the course runs, so one check
 gives one verdict everywhere. The kit's settings come with the options
-(``Options.settings``: MNIST, the sandbox's limits); options without them take
-the caller's environment's, once, here.
+(``Options.settings``: MNIST, the source folder, the sandbox's limits); options
+without them take the caller's environment's, once, here.
 """
 from __future__ import annotations
 
@@ -14,11 +14,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import paths, sandbox, scan
-from .checks import Assignment, Failed, Options, Result, simplecnn, sizes
-from .notebook import NotebookError, build_program, read_notebook
-
-ASSIGNMENTS: dict[str, Assignment] = {a.name: a for a in (sizes.ASSIGNMENT, simplecnn.ASSIGNMENT)}
+from .. import assignments, paths, sandbox, scan
+from ..notebook import NotebookError, build_program, read_notebook
+from . import Assignment, Failed, Options, Result
 
 
 @dataclass
@@ -39,11 +37,6 @@ class Report:
     @property
     def points(self) -> float:
         return sum(r.points for r in self.results)
-
-    def by_cell(self) -> dict[str, list[Result]]:
-        cells = ASSIGNMENTS[self.assignment].cells
-        index = {r.check: r for r in self.results}
-        return {cell: [index[c.id] for c in checks] for cell, checks in cells.items()}
 
     def table(self) -> str:
         width = max(len(r.check) for r in self.results)
@@ -67,17 +60,17 @@ class Report:
         Path(path).write_text(json.dumps(self.to_json(), indent=2) + "\n")
 
 
-def find_assignment(notebook: str | Path, name: str | None = None) -> Assignment:
+def find_assignment(notebook: str | Path, name: str | None = None, source: Path = paths.SOURCE) -> Assignment:
+    """The assignment `name` of the source folder, or the one whose notebook or folder `notebook` is."""
     if name:
-        if name not in ASSIGNMENTS:
-            raise ValueError(f"unknown assignment {name!r}; known: {', '.join(ASSIGNMENTS)}")
-        return ASSIGNMENTS[name]
+        return assignments.find(name, source)
     notebook = Path(notebook)
-    for assignment in ASSIGNMENTS.values():
+    known = assignments.discover(source)
+    for assignment in known.values():
         if notebook.name == assignment.notebook or assignment.name in notebook.parts:
             return assignment
     raise ValueError(f"cannot tell which assignment {notebook.name} is; pass --assignment "
-                     f"({', '.join(ASSIGNMENTS)})")
+                     f"({', '.join(known)})")
 
 
 def _zero(assignment: Assignment, message: str) -> list[Result]:
@@ -94,7 +87,9 @@ def grade_notebook(path: str | Path, assignment: str | Assignment | None = None,
                    options: Options | None = None) -> Report:
     """Grade a notebook file; student faults become scores and messages, never exceptions."""
     started = time.perf_counter()
-    assignment = assignment if isinstance(assignment, Assignment) else find_assignment(path, assignment)
+    options = (options or Options()).resolved()
+    assignment = assignment if isinstance(assignment, Assignment) else \
+        find_assignment(path, assignment, options.settings.source)
     try:
         submitted = read_notebook(path)
     except NotebookError as exc:
@@ -111,7 +106,7 @@ def grade_submission(submitted, assignment: Assignment, options: Options | None 
     settings = options.settings
     started = started or time.perf_counter()
     report = Report(assignment.name, name, [])
-    source = read_notebook(paths.source_notebook(assignment.name, assignment.notebook))
+    source = read_notebook(assignment.source_notebook)
     program = build_program(source, submitted)
     report.flags += scan.scan_answers(program.answers)
     report.flags += [flag for cell in assignment.formula_cells if cell in program.answers
@@ -152,7 +147,7 @@ def grade_submission(submitted, assignment: Assignment, options: Options | None 
                 message, details = verdict if isinstance(verdict, tuple) else (verdict, {})
                 result.score, result.message, result.details = check.points, message, details
             except Failed as failed:
-                result.score = min(failed.score, check.points)
+                result.score = check.points * min(max(failed.part, 0.0), 1.0)
                 result.message, result.details = str(failed), failed.details
                 if failed.flag:
                     result.flags.append(str(failed))
@@ -175,10 +170,11 @@ def judge_in_process(assignment: str | Assignment, namespace: dict, check_ids=No
 
     Same probes, same judges as `grade_submission`, without the sandbox: only for trusted code.
     """
-    from . import probe
+    from .. import probe
 
     options = (options or Options()).resolved()
-    assignment = assignment if isinstance(assignment, Assignment) else ASSIGNMENTS[assignment]
+    assignment = assignment if isinstance(assignment, Assignment) else \
+        assignments.find(assignment, options.settings.source)
     requests = {p["id"]: p for p in assignment.probes(options.seed or 0)}
     results = []
     for check in assignment.checks:
@@ -192,7 +188,8 @@ def judge_in_process(assignment: str | Assignment, namespace: dict, check_ids=No
             result.message, result.details = verdict if isinstance(verdict, tuple) else (verdict, {})
             result.score = check.points
         except Failed as failed:
-            result.score, result.message, result.details = min(failed.score, check.points), str(failed), failed.details
+            result.score = check.points * min(max(failed.part, 0.0), 1.0)
+            result.message, result.details = str(failed), failed.details
         except Exception as exc:
             result.message = f"{type(exc).__name__}: {exc}"
         results.append(result)

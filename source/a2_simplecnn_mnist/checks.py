@@ -1,4 +1,4 @@
-"""Assignment 2: SimpleCNN on MNIST (structure, training loop, evaluation, accuracy)."""
+"""Assignment 2's checks: SimpleCNN on MNIST (structure, training loop, evaluation, accuracy)."""
 from __future__ import annotations
 
 import json
@@ -8,9 +8,9 @@ from dataclasses import asdict
 import torch
 import torch.nn as nn
 
-from .. import accuracy_cache, layers, probe, protocol, spec
-from ..accuracy_cache import AccuracyCache
-from . import Assignment, Check, Failed, compare_outputs, fmt_shape
+from autograder import accuracy_cache, layers, probe, protocol, spec
+from autograder.accuracy_cache import AccuracyCache
+from autograder.judge import Check, Failed, compare_outputs, fmt_shape
 
 BATCH_SIZES = (1, 3, 64)
 TRACE_BATCH = 2
@@ -159,7 +159,7 @@ def _with_table(judge):
         try:
             verdict = judge(data, args, options)
         except Failed as failed:
-            raise Failed(str(failed), failed.score, details={**failed.details, **layer_table(net)},
+            raise Failed(str(failed), failed.part, details={**failed.details, **layer_table(net)},
                          flag=failed.flag) from None
         message, details = verdict if isinstance(verdict, tuple) else (verdict, {})
         return message, {**details, **layer_table(net)}
@@ -224,7 +224,7 @@ def judge_features(data: dict, args: dict, options) -> tuple[str, dict]:
     try:
         return _compare_rows("features", rows, _reference_rows(spec.reference_features(), spec.MNIST_INPUT)), _ops(net)
     except Failed as failed:
-        raise Failed(str(failed), failed.score, details={**failed.details, **_ops(net)}, flag=failed.flag) from None
+        raise Failed(str(failed), failed.part, details={**failed.details, **_ops(net)}, flag=failed.flag) from None
 
 
 CLASSIFIER_INPUT = (64, 7, 7)
@@ -375,7 +375,7 @@ _TRAINED: dict = {}  # train.AccuracyReport of this process, by architecture and
 
 
 def judge_accuracy(data: dict, args: dict, options) -> tuple[str, dict]:
-    from .. import train
+    from autograder import train
 
     net = faithful(data, args["seed"])   # bounded in size, activations and FLOPs on meta: costs nothing
     if net.network.output_shape != (TRACE_BATCH, 10):
@@ -435,30 +435,25 @@ def _reset(layer: nn.Module) -> None:
         layer.reset_parameters()
 
 
-def _model_check(id, cell, points, judge, title, trains=False):
-    return Check(id=id, cell=cell, points=points, probes=("model",), judge=judge, title=title, trains=trains)
+def _model_check(id, cell, judge, title, weight=1, trains=False):
+    return Check(id=id, cell=cell, probes=("model",), judge=judge, title=title, weight=weight, trains=trains)
 
 
-ASSIGNMENT = Assignment(
-    name="a2_simplecnn_mnist",
-    notebook="simplecnn_mnist.ipynb",
-    probes=probes,
-    checks=(
-        _model_check("output_shape", "test_simplecnn_shapes", 2, judge_output_shape,
-                     "SimpleCNN gives 10 logits for any batch size"),
-        _model_check("features", "test_simplecnn_shapes", 2, _with_table(judge_features),
-                     "features: layer kinds and output shapes"),
-        _model_check("classifier", "test_simplecnn_shapes", 2, _with_table(judge_classifier),
-                     "classifier: layer kinds and output shapes"),
-        _model_check("parameters", "test_simplecnn_parameters", 2, _with_table(judge_parameters),
-                     "parameters per layer and in total"),
-        _model_check("logits", "test_simplecnn_parameters", 1, judge_logits,
-                     "raw logits for CrossEntropyLoss"),
-        Check("train_one_epoch", "test_training_loop", 2, ("train",), judge_training,
-              "train_one_epoch matches the lecture's loop"),
-        Check("evaluate", "test_evaluation", 2, ("evaluate",), judge_evaluate,
-              "evaluate gives the test accuracy in percent"),
-        _model_check("accuracy", "test_mnist_accuracy", 4, judge_accuracy,
-                     "minimum MNIST test accuracy with the grader's recipe", trains=True),
-    ),
+# The checks of each graded cell; the cell's points (in the notebook) are shared by weight.
+CHECKS = (
+    _model_check("output_shape", "test_simplecnn_shapes", judge_output_shape,
+                 "SimpleCNN gives 10 logits for any batch size"),
+    _model_check("features", "test_simplecnn_shapes", _with_table(judge_features),
+                 "features: layer kinds and output shapes"),
+    _model_check("classifier", "test_simplecnn_shapes", _with_table(judge_classifier),
+                 "classifier: layer kinds and output shapes"),
+    _model_check("parameters", "test_simplecnn_parameters", _with_table(judge_parameters),
+                 "parameters per layer and in total", weight=2),
+    _model_check("logits", "test_simplecnn_parameters", judge_logits, "raw logits for CrossEntropyLoss"),
+    Check("train_one_epoch", "test_training_loop", ("train",), judge_training,
+          "train_one_epoch matches the lecture's loop"),
+    Check("evaluate", "test_evaluation", ("evaluate",), judge_evaluate,
+          "evaluate gives the test accuracy in percent"),
+    _model_check("accuracy", "test_mnist_accuracy", judge_accuracy,
+                 "minimum MNIST test accuracy with the grader's recipe", trains=True),
 )
