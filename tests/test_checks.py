@@ -4,6 +4,8 @@ The answers come from the source notebook (the reference is the spec); a
 mistake is a small edit of a reference answer. Judged in process: the sandbox
 has its own tests (test_redteam.py, test_isolation.py, test_bounds.py).
 """
+import shutil
+
 import nbformat
 import pytest
 
@@ -47,12 +49,28 @@ def test_reference_answers_pass_every_check():
     assert "421,642" in a2["parameters"].message
 
 
-def test_points_add_up_to_the_notebook_cells():
+def test_points_are_the_notebooks_shared_by_weight():
     for assignment in kit().values():
         nb = nbformat.read(paths.source_notebook(assignment.name, assignment.notebook), as_version=4)
         graded = {nbgrader_meta(c)["grade_id"]: nbgrader_meta(c)["points"] for c in nb.cells
                   if nbgrader_meta(c).get("grade")}
         assert graded == {cell: sum(c.points for c in checks) for cell, checks in assignment.cells.items()}
+    by_id = {c.id: c.points for c in kit()[A1].checks}
+    assert (by_id["conv2d_params"], by_id["linear_params"]) == (2, 1)   # 3 points, weights 2 : 1
+
+
+def test_checks_and_graded_cells_must_match(tmp_path):
+    from autograder import assignments
+
+    folder = tmp_path / "a9"
+    shutil.copytree(paths.SOURCE / A1, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    checks = (folder / "checks.py").read_text()
+    (folder / "checks.py").write_text(checks.replace('"test_pool2d_out")', '"test_pool2d_outt")'))
+    with pytest.raises(assignments.AssignmentError, match="test_pool2d_outt.*not a graded cell"):
+        assignments.load(folder)
+    (folder / "checks.py").write_text(checks.replace('_formula("pool2d_out"', '# _formula("pool2d_out"'))
+    with pytest.raises(assignments.AssignmentError, match="no check grades the graded cell.*test_pool2d_out"):
+        assignments.load(folder)
 
 
 CNN = "simplecnn_answer"
