@@ -287,7 +287,8 @@ def _grade_in_scratch(job_path: Path) -> None:
     if not db_url:
         (scratch / "gradebook.db").write_bytes(shared["template"])
         db_url = f"sqlite:///{scratch / 'gradebook.db'}"
-    status = course.autograde(scratch, assignment, progress=False).get(student, "failed: not graded")
+    status = course.autograde(scratch, assignment, progress=False, source=settings.source).get(
+        student, "failed: not graded")
     outcome = Outcome(student, status)
     autograded = scratch / "autograded" / student / assignment
     if autograded.is_dir():

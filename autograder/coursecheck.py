@@ -10,7 +10,7 @@ For every assignment in source/:
 
 Exit status 0 when every check holds, 1 when one does not, so CI can rely on it (``nbgrader validate``
 exits 0 on failure, nbgrader #1908). The same comparisons as tests/test_release.py and
-tests/test_solutions.py, from release.py and grade.py.
+tests/test_solutions.py, from release.py and judge/grade.py.
 """
 from __future__ import annotations
 
