@@ -1,10 +1,13 @@
-"""Class-grading throughput for BENCHMARKS.md: `python -m autograder.classbench [--size 8] [--workers 0 1 2]`.
+"""Class-grading throughput for BENCHMARKS.md: `python -m autograder.classbench [--size 40] [--workers 0 1 2]`.
 
-For each worker count it releases an assignment into a fresh course, submits a class (the samples of
-autograder.samples, then copies of the reference under other student ids up to --size) and grades it
-with `autograder.classgrade.grade_class` on a LocalCluster, reporting wall time and submissions per
-minute (cluster start included). Absolute times hold for the machine and its load at the time; compare
-worker counts by their ratio.
+For each run (worker count × accuracy cache × threads) it releases an assignment into a fresh course,
+submits a class (the samples of the assignment's mistakes.py, then copies of the reference under other
+student ids up to --size) and grades it with `autograder.classgrade.grade_class` on a LocalCluster,
+reporting wall time, seconds per submission and submissions per minute (cluster start included).
+`--cache off` gives every task an empty accuracy cache of its own (every submission trains); `--threads
+default` leaves each grading the threads torch picks (no sharing of the cores among workers); `--template
+off` starts each grading as a fresh Python instead of forking it from the worker's pre-imported template. Absolute
+times hold for the machine and its load at the time; compare runs by their ratio.
 """
 from __future__ import annotations
 
@@ -36,12 +39,20 @@ def make_class(root: Path, assignment: str, size: int) -> list[str]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--assignment", default="a1_sizes_and_params")
-    parser.add_argument("--size", type=int, default=8)
+    parser.add_argument("--size", type=int, default=40)
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2], help="0: sequential course.autograde")
+    parser.add_argument("--cache", nargs="+", choices=["on", "off"], default=["on"],
+                        help="the shared accuracy cache (off: every task trains)")
+    parser.add_argument("--threads", nargs="+", choices=["shared", "default"], default=["shared"],
+                        help="shared: the cores divided among the workers; default: torch's own choice")
+    parser.add_argument("--template", nargs="+", choices=["on", "off"], default=["on"],
+                        help="on: each grading forked from a pre-imported template; off: a fresh Python each")
     parser.add_argument("--json", help="write the results here too")
     args = parser.parse_args(argv)
     results = []
-    for workers in args.workers:
+    runs = [(w, c, t, f) for w in args.workers for c in args.cache for t in args.threads for f in args.template
+            if w or (c, t, f) == (args.cache[0], args.threads[0], args.template[0])]  # one sequential baseline
+    for workers, cache, threads, template in runs:
         with tempfile.TemporaryDirectory(prefix="cnn-kit-classbench-") as tmp:
             root = Path(tmp) / "course"
             make_class(root, args.assignment, args.size)
@@ -52,18 +63,22 @@ def main(argv=None) -> int:
                 failed = len(outcomes) - graded
             else:
                 summary = classgrade.grade_class(Settings.build(os.environ, tmp, course=str(root)), args.assignment,
-                                                 workers=workers, progress=False)
+                                                 workers=workers, progress=False, share_accuracy=cache == "on",
+                                                 threads=None if threads == "shared" else 0,
+                                                 template=template == "on")
                 graded, failed = summary.graded, len(summary.failed)
             wall = time.perf_counter() - started
         row = {"assignment": args.assignment, "size": args.size, "workers": workers or "sequential",
-               "graded": graded, "failed": failed, "seconds": round(wall, 1),
+               "cache": cache, "threads": threads, "template": template, "graded": graded, "failed": failed, "seconds": round(wall, 1),
+               "seconds_per_submission": round(wall / max(graded, 1), 2),
                "per_minute": round(60 * graded / wall, 2), "cpus": os.cpu_count(),
                "load_average_1min": round(os.getloadavg()[0], 2)}
         results.append(row)
         print(json.dumps(row), flush=True)
     for row in results[1:]:
-        print(f"{row['workers']} vs {results[0]['workers']}: {row['per_minute'] / results[0]['per_minute']:.2f}x "
-              "submissions per minute")
+        print(f"workers {row['workers']}, cache {row['cache']}, threads {row['threads']}, template "
+              f"{row['template']} vs the first run: "
+              f"{row['per_minute'] / results[0]['per_minute']:.2f}x submissions per minute")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     return 0

@@ -11,12 +11,16 @@ How one student is graded (``grade_task``, on a Dask worker):
   ``nbgrader_config.py``, ``source/<assignment>/`` and (SQLite) an empty copy of the gradebook. A
   worker needs no shared filesystem with the collector, only the kit, its Python packages and the
   MNIST folder that ``Settings.mnist`` names.
-* It starts its own Python process (nbgrader's app objects are not thread-safe, and a student's run
+* It runs in a process of its own (nbgrader's app objects are not thread-safe, and a student's run
   must not leave state in a long-lived worker), which builds a private scratch course holding only
   that student and runs :func:`autograder.course.autograde` on it: ``nbgrader autograde`` with the
-  kit's preprocessors, exactly as a sequential run. That process gets the task's Settings in its job
-  file, and its ``CNN_KIT_*`` environment (which nbgrader's configuration reads) is made from them:
-  nothing is read from the worker's own ``CNN_KIT_*``, the limits included.
+  kit's preprocessors, exactly as a sequential run. That process is forked from a template the worker
+  starts once (a ``multiprocessing`` forkserver that has imported nbgrader, torch and the kit, none of
+  a student's code), so a grading does not pay those imports again; it is named ``cnn-kit-grade``.
+  It gets the task's Settings in its job file, and its ``CNN_KIT_*`` environment (which nbgrader's
+  configuration reads) is made from them: nothing is read from the worker's own ``CNN_KIT_*``, the
+  limits included. Its CPU threads (torch's, and the notebook kernel's) are this machine's cores shared
+  among its local workers, so that two gradings never fight over one core.
 * It returns the autograded folder (bytes), the kit's report and, for SQLite, the submission's
   gradebook rows (scores, comments, flags, penalties, timestamp) as plain data.
 
@@ -236,16 +240,104 @@ def empty_gradebook(db_url: str, target: Path) -> bytes:
 
 # --- one student, on a worker ----------------------------------------------------------------------
 
-def task_env(settings: Settings) -> dict[str, str]:
-    """The grading process's environment: the worker's, with every CNN_KIT_* replaced by the task's settings."""
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def task_env(settings: Settings, threads: int | None = None) -> dict[str, str]:
+    """The grading process's environment: the worker's, with every CNN_KIT_* replaced by the task's settings.
+
+    `threads`: the CPU threads one grading may use (its training, and the notebook's kernel), so that the
+    workers of one machine together use its cores once; None leaves the worker's own.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("CNN_KIT_")}
     env.update(settings.to_env())
+    if threads:
+        env.update({var: str(threads) for var in THREAD_VARS})
     return env
 
 
+def threads_per_task(workers: int | None, scheduler: str | None) -> int | None:
+    """This machine's cores shared by its local workers; None on a cluster (its workers' own)."""
+    if scheduler:
+        return None
+    return max(1, (os.cpu_count() or 1) // (workers or os.cpu_count() or 1))
+
+
+# What a grading process imports: loaded once per worker, in the template every grading is forked from.
+PRELOAD = ["autograder.classgrade", "autograder.course", "autograder.nbgrader_hook", "autograder.judge.grade",
+           "nbgrader.apps", "nbgrader.converters", "nbgrader.preprocessors", "torch", "torchvision"]
+PROCESS_NAME = "cnn-kit-grade"   # what `ps` and `top` show for a grading process
+
+
+def _template():
+    """A forkserver context whose server has imported PRELOAD: a grading process starts without importing them.
+
+    The server is started by this worker process on first use and imports nothing of a student's; each
+    grading is a new process forked from it, so no state passes from one student's grading to the next.
+    """
+    import multiprocessing
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(PRELOAD)
+    return context
+
+
+def _run_job(job_path: str, env: dict, log_path: str) -> None:
+    """A grading process forked from the template: the task's environment and threads, output to its log."""
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    try:
+        Path("/proc/self/comm").write_text(PROCESS_NAME)
+    except OSError:
+        pass
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(Path(job_path).parent)
+    if env.get("OMP_NUM_THREADS", "").isdigit():
+        import torch
+
+        torch.set_num_threads(int(env["OMP_NUM_THREADS"]))
+    _grade_in_scratch(Path(job_path))
+
+
+def _grading_process(job: Path, env: dict, template: bool) -> tuple[int | None, str]:
+    """Run one grading in a process of its own: forked from the template, or a fresh Python. (exit code, log)"""
+    log_path = job.parent / "grading.log"
+    if template:
+        process = _template().Process(target=_run_job, args=(str(job), env, str(log_path)), name=PROCESS_NAME)
+        process.start()
+        process.join(TASK_SECONDS)
+        if process.is_alive():
+            process.kill()
+            process.join()
+        code = process.exitcode
+    else:
+        with open(log_path, "wb") as log_file:
+            try:
+                code = subprocess.run([sys.executable, "-m", "autograder.classgrade", str(job)], env=env,
+                                      cwd=job.parent, stdout=log_file, stderr=subprocess.STDOUT,
+                                      timeout=TASK_SECONDS).returncode
+            except subprocess.TimeoutExpired:
+                code = None
+    try:
+        with open(log_path, "rb") as log_file:
+            log_file.seek(max(0, log_path.stat().st_size - 1500))
+            tail = log_file.read().decode(errors="replace")
+    except OSError:
+        tail = ""
+    return code, tail
+
+
 def grade_task(settings: Settings, assignment: str, student: str, submission: dict[str, bytes],
-               shared: dict) -> Outcome:
-    """Dask task: grade one student in a fresh Python process; raises (and Dask retries) if that process dies."""
+               shared: dict, threads: int | None = None, share_accuracy: bool = True,
+               template: bool = True) -> Outcome:
+    """Dask task: grade one student in a process of its own; raises (and Dask retries) if that process dies.
+
+    The process is forked from this worker's template (:func:`_template`), or with `template` False started
+    as a fresh Python (the benchmark's baseline). `share_accuracy` False gives the task a cache of its own,
+    empty (the benchmark's baseline: every task trains).
+    """
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f"cnn-kit-{assignment}-") as tmp:
         scratch = Path(tmp) / "course"
@@ -253,16 +345,16 @@ def grade_task(settings: Settings, assignment: str, student: str, submission: di
         # the task's settings, with the scratch course; SQLite grades into the scratch course's own copy
         # (the accuracy cache stays the class's: beside the real gradebook, shared by every task)
         local = settings.replace(course=scratch, db_url=None if sqlite else settings.db_url,
-                                 accuracy_cache=settings.accuracy_cache_folder())
+                                 accuracy_cache=settings.accuracy_cache_folder() if share_accuracy
+                                 else Path(tmp) / "accuracy-cache")
         job = Path(tmp) / "job.pickle"
         job.write_bytes(pickle.dumps({"settings": local, "assignment": assignment, "student": student,
                                       "submission": submission, "shared": shared}))
-        run = subprocess.run([sys.executable, "-m", "autograder.classgrade", str(job)], env=task_env(local),
-                             cwd=tmp, capture_output=True, text=True, timeout=TASK_SECONDS)
+        code, log_tail = _grading_process(job, task_env(local, threads), template)
         result = Path(tmp) / "outcome.pickle"
-        if run.returncode != 0 or not result.exists():
-            raise RuntimeError(f"grading process for {student} ended with exit code {run.returncode}: "
-                               f"{run.stderr[-1500:]}")
+        if code != 0 or not result.exists():
+            why = "ran past its time limit" if code is None else f"ended with exit code {code}"
+            raise RuntimeError(f"grading process for {student} {why}: {log_tail}")
         outcome: Outcome = pickle.loads(result.read_bytes())
     outcome.seconds = time.perf_counter() - started
     try:
@@ -361,8 +453,14 @@ def start_cluster(workers: int | None, scheduler: str | None, gpu: bool, allowed
 
 
 def grade_class(settings: Settings, assignment: str, *, workers: int | None = None, scheduler: str | None = None,
-                retries: int = 2, progress: bool = True) -> Summary:
-    """Grade every submission of `assignment` not graded yet, concurrently on Dask; resumable like course.autograde."""
+                retries: int = 2, progress: bool = True, share_accuracy: bool = True,
+                threads: int | None = None, template: bool = True) -> Summary:
+    """Grade every submission of `assignment` not graded yet, concurrently on Dask; resumable like course.autograde.
+
+    `threads`: CPU threads per grading; None shares this machine's cores among its local workers, 0 leaves
+    the workers' own. `share_accuracy` False: each task trains on its own (the benchmark's baseline for the
+    shared accuracy cache). `template` False starts each grading as a fresh Python (the benchmark's baseline).
+    """
     from distributed import as_completed
     from tqdm.auto import tqdm
 
@@ -390,6 +488,7 @@ def grade_class(settings: Settings, assignment: str, *, workers: int | None = No
                       "source": read_tree(root / "source" / assignment),
                       "template": empty_gradebook(db_url, Path(tmp) / "template.db") if is_sqlite(db_url) else None}
         client, cluster = start_cluster(workers, scheduler, gpu, allowed_failures=retries)
+        threads = threads_per_task(workers, scheduler) if threads is None else (threads or None)
         futures = {}
         bar = tqdm(total=len(todo), desc=f"autograde {assignment}", unit="submission", disable=not progress,
                    file=sys.stderr)
@@ -398,7 +497,8 @@ def grade_class(settings: Settings, assignment: str, *, workers: int | None = No
             for student in todo:
                 submission = read_tree(root / "submitted" / student / assignment)
                 future = client.submit(grade_task, settings, assignment, student, submission, shared_future,
-                                       key=f"grade-{assignment}-{student}", retries=retries,
+                                       threads, share_accuracy, template, key=f"grade-{assignment}-{student}",
+                                       retries=retries,
                                        resources={"GPU": 1} if gpu else None)
                 futures[future] = student
             for future in as_completed(list(futures)):

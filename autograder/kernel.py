@@ -83,8 +83,11 @@ def _root_options() -> tuple[str, ...]:
 
 def kernel_env(environ, settings: Settings) -> dict[str, str]:
     """What the kernel may see: the settings it needs (the MNIST cache, the profile) and a few plain variables."""
+    threads = min(4, os.cpu_count() or 1)
+    if str(environ.get("OMP_NUM_THREADS", "")).isdigit():  # a class's task shares the machine's cores
+        threads = max(1, min(threads, int(environ["OMP_NUM_THREADS"])))
     env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8",
-           "OMP_NUM_THREADS": str(min(4, os.cpu_count() or 1))}
+           "OMP_NUM_THREADS": str(threads)}
     env.update({k: v for k, v in settings.to_env().items() if k in KERNEL_SETTINGS})
     env.update({k: environ[k] for k in KEPT_ENV if k in environ})
     return env
