@@ -1,12 +1,13 @@
 """Class-grading throughput for BENCHMARKS.md: `python -m autograder.classbench [--size 40] [--workers 0 1 2]`.
 
-For each run (worker count × accuracy cache × threads) it releases an assignment into a fresh course,
+For each run (worker count, accuracy cache, threads, template) it releases an assignment into a fresh course,
 submits a class (the samples of the assignment's mistakes.py, then copies of the reference under other
 student ids up to --size) and grades it with `autograder.classgrade.grade_class` on a LocalCluster,
 reporting wall time, seconds per submission and submissions per minute (cluster start included).
-`--cache off` gives every task an empty accuracy cache of its own (every submission trains); `--threads
-default` leaves each grading the threads torch picks (no sharing of the cores among workers); `--template
-off` starts each grading as a fresh Python instead of forking it from the worker's pre-imported template. Absolute
+A run `--run 2:off:shared:on` is 2 workers with every task given an empty accuracy cache of its own (every
+submission trains); `2:on:default:on` leaves each grading the threads torch picks (no sharing of the cores
+among workers); `2:on:shared:off` starts each grading as a fresh Python instead of forking it from the
+worker's pre-imported template. `--workers 0 1 2` is shorthand for the default runs of those worker counts. Absolute
 times hold for the machine and its load at the time; compare runs by their ratio.
 """
 from __future__ import annotations
@@ -36,22 +37,28 @@ def make_class(root: Path, assignment: str, size: int) -> list[str]:
     return names
 
 
+def _run(text: str) -> tuple[int, str, str, str]:
+    parts = text.split(":")
+    if len(parts) != 4 or not parts[0].isdigit() or parts[1] not in ("on", "off") or \
+            parts[2] not in ("shared", "default") or parts[3] not in ("on", "off"):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected WORKERS:on|off:shared|default:on|off")
+    return int(parts[0]), parts[1], parts[2], parts[3]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--assignment", default="a1_sizes_and_params")
     parser.add_argument("--size", type=int, default=40)
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2], help="0: sequential course.autograde")
-    parser.add_argument("--cache", nargs="+", choices=["on", "off"], default=["on"],
-                        help="the shared accuracy cache (off: every task trains)")
-    parser.add_argument("--threads", nargs="+", choices=["shared", "default"], default=["shared"],
-                        help="shared: the cores divided among the workers; default: torch's own choice")
-    parser.add_argument("--template", nargs="+", choices=["on", "off"], default=["on"],
-                        help="on: each grading forked from a pre-imported template; off: a fresh Python each")
+    parser.add_argument("--run", action="append", metavar="WORKERS:CACHE:THREADS:TEMPLATE", type=_run,
+                        help="one run, e.g. 2:off:shared:on (repeatable; replaces --workers). CACHE on|off: the "
+                             "shared accuracy cache (off: every task trains); THREADS shared|default: the cores "
+                             "divided among the workers, or torch's own choice; TEMPLATE on|off: each grading "
+                             "forked from the worker's pre-imported template, or a fresh Python")
     parser.add_argument("--json", help="write the results here too")
     args = parser.parse_args(argv)
     results = []
-    runs = [(w, c, t, f) for w in args.workers for c in args.cache for t in args.threads for f in args.template
-            if w or (c, t, f) == (args.cache[0], args.threads[0], args.template[0])]  # one sequential baseline
+    runs = args.run or [(workers, "on", "shared", "on") for workers in args.workers]
     for workers, cache, threads, template in runs:
         with tempfile.TemporaryDirectory(prefix="cnn-kit-classbench-") as tmp:
             root = Path(tmp) / "course"
