@@ -238,8 +238,18 @@ class SandboxedKernelManager(AsyncKernelManager):
         self.limits = KernelLimits()
         self.left_out: list[str] = []
         self.isolation = "limits only"
-        for folder in (private, str(self.staging)):
+        for folder in (private, str(self.staging)):  # a manager never started or never shut down
             weakref.finalize(self, shutil.rmtree, folder, True)
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        """The kernel is gone: its scratch copy and private folder go now, not at interpreter exit.
+
+        A class's grading process is forked and ends without running exit handlers, and one grading
+        process may run many kernels: waiting for the finalizers left two folders in /tmp per kernel."""
+        await super()._async_cleanup_resources(restart=restart)
+        if not restart:
+            for folder in (self.private, self.staging):
+                shutil.rmtree(folder, ignore_errors=True)
 
     async def _async_pre_start_kernel(self, **kw):
         command, kw = await super()._async_pre_start_kernel(**kw)

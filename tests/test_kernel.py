@@ -77,6 +77,24 @@ def test_nbgrader_runs_submissions_in_the_sandboxed_kernel():
     assert SafeExecute().kernel_manager_class is SandboxedKernelManager
 
 
+def test_the_kernels_folders_go_with_it(tmp_path):
+    managers = []
+
+    class Recorded(SandboxedKernelManager):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            managers.append(self)  # kept referenced: its finalizers cannot be what removes the folders
+
+    (tmp_path / "extra.txt").write_text("copied into the kernel's scratch folder")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("open('own_file.txt', 'w').write('x')")])
+    NotebookClient(nb, timeout=60, kernel_name="python3", kernel_manager_class=Recorded,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    [manager] = managers
+    assert not manager.has_kernel
+    assert not manager.private.exists() and not manager.staging.exists()
+    assert sorted(os.listdir(tmp_path)) == ["extra.txt"]
+
+
 def test_nothing_outlives_the_sandboxed_kernel(tmp_path):
     code = ("import subprocess, sys\n"
             "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(3); open(\"late.txt\", \"w\").write(\"x\")'],"
