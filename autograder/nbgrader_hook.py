@@ -126,6 +126,10 @@ class SafeExecute(Execute):
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
+        # When the last cell has run, the kernel is killed, not asked to shut down: nothing of it is kept
+        # (its scratch folder goes with it), and a polite shutdown cost up to a second per submission
+        # waiting for the kernel to exit. Killing bubblewrap ends everything the kernel started.
+        kwargs.setdefault("shutdown_kernel", "immediate")
         super().__init__(*args, **kwargs)
 
     def create_kernel_manager(self):

@@ -75,6 +75,7 @@ def test_nbgrader_runs_submissions_in_the_sandboxed_kernel():
     from autograder.nbgrader_hook import SafeExecute
 
     assert SafeExecute().kernel_manager_class is SandboxedKernelManager
+    assert SafeExecute().shutdown_kernel == "immediate"  # killed: test_nothing_outlives_the_sandboxed_kernel
 
 
 def test_the_kernels_folders_go_with_it(tmp_path):
@@ -95,15 +96,33 @@ def test_the_kernels_folders_go_with_it(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["extra.txt"]
 
 
-def test_nothing_outlives_the_sandboxed_kernel(tmp_path):
-    code = ("import subprocess, sys\n"
-            "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(3); open(\"late.txt\", \"w\").write(\"x\")'],"
-            " start_new_session=True)\n")
+def _processes_with(marker: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and marker.encode() in open(f"/proc/{entry}/cmdline", "rb").read():
+                found.append(int(entry))
+        except OSError:
+            pass
+    return found
+
+
+@pytest.mark.parametrize("shutdown", ["graceful", "immediate"])  # immediate: how SafeExecute ends a kernel
+def test_nothing_outlives_the_sandboxed_kernel(tmp_path, shutdown):
+    marker = f"cnn-kit-outlive-{os.getpid()}-{shutdown}"
+    code = ("import subprocess, sys, time\n"
+            f"subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)', {marker!r}], start_new_session=True)\n"
+            "time.sleep(0.5)\n")
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
-    NotebookClient(nb, timeout=60, kernel_name="python3", kernel_manager_class=SandboxedKernelManager,
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
-    time.sleep(6)
-    assert not (tmp_path / "late.txt").exists(), "a process the notebook started outlived its kernel"
+    client = NotebookClient(nb, timeout=60, kernel_name="python3", kernel_manager_class=SandboxedKernelManager,
+                            shutdown_kernel=shutdown, resources={"metadata": {"path": str(tmp_path)}})
+    with client.setup_kernel():
+        client.execute_cell(nb.cells[0], 0)
+        assert _processes_with(marker), "the notebook's process did not start: this test would prove nothing"
+    deadline = time.monotonic() + 5
+    while _processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _processes_with(marker), "a process the notebook started outlived its kernel"
 
 
 LIMITS = [
