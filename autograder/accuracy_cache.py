@@ -14,17 +14,28 @@ JSON names one file, ``<course>/accuracy-cache/<sha256>.json``, holding ``{"key"
 * Read defensively: a file that is missing, unreadable, not JSON, or whose stored key is not the key
   asked for (a hash collision, or a file put there by hand) is a miss, never an exception.
 
-Interface: ``AccuracyCache(folder).get(key) -> dict | None`` and ``.put(key, report) -> bool``.
+* Trained once: ``with cache.training(key):`` holds an exclusive lock on ``.<sha256>.lock`` in the folder
+  (``fcntl.flock``; released by the kernel if its holder dies) while a worker looks the key up again and,
+  on a miss, trains and stores. Workers that grade the same architecture at the same time wait for the
+  first one's result instead of training it again; a lock held past ``wait_seconds`` (a stuck trainer)
+  lets the waiter train on its own, so a wait never stalls a class.
+
+Interface: ``AccuracyCache(folder).get(key) -> dict | None``, ``.put(key, report) -> bool`` and
+``.training(key)``, a context manager.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 
 FOLDER = "accuracy-cache"
+WAIT_SECONDS = 1800.0  # longest wait for another worker's training of the same architecture
 VERSION = 2  # bump when a stored report changes (2: it carries the training curve): old entries are misses
 
 
@@ -88,3 +99,25 @@ class AccuracyCache:
                 return False
         finally:
             Path(tmp).unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def training(self, cache_key: dict, wait_seconds: float = WAIT_SECONDS, poll: float = 0.2):
+        """Hold the key's training lock (waiting for another holder at most `wait_seconds`); yields True if
+        held, False if the wait ran out (the caller then trains without it)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.folder / f".{digest(cache_key)}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        try:
+            deadline = time.monotonic() + wait_seconds
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    held = True
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        held = False
+                        break
+                    time.sleep(poll)
+            yield held
+        finally:
+            os.close(fd)  # releases the lock

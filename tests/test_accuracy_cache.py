@@ -1,6 +1,7 @@
 """The shared accuracy cache: content-addressed, written atomically, read defensively, safe under racing writers."""
 import json
 import multiprocessing
+import time
 
 from autograder.accuracy_cache import AccuracyCache, digest, key
 
@@ -57,3 +58,43 @@ def test_concurrent_writers_never_corrupt_an_entry(tmp_path):
         winners = {json.dumps(s, sort_keys=True) for _, _, _, s in rows}
         assert len(winners) == 1 and json.loads(winners.pop())["accuracy"] == 90.0 + round_, rows
     assert sorted(p.suffix for p in tmp_path.iterdir()) == [".json"] * 30, "no temporary files left behind"
+
+
+def _train_once(folder, start, index, trained_log):
+    cache, k = AccuracyCache(folder), key([["Conv2d", 1, 32]], "cpu", "2.x")
+    start.wait()
+    with cache.training(k) as held:
+        assert held
+        if cache.get(k) is None:  # what judge_accuracy does: look again under the lock, train on a miss
+            with open(trained_log, "a") as log:
+                log.write(f"{index}\n")
+            time.sleep(0.5)  # a training: the others arrive meanwhile
+            cache.put(k, {"accuracy": 99.0, "trainer": index})
+
+
+def test_concurrent_workers_train_an_architecture_once(tmp_path):
+    context = multiprocessing.get_context("spawn")
+    start, trained_log = context.Barrier(4), tmp_path / "trained.log"
+    workers = [context.Process(target=_train_once, args=(tmp_path / "cache", start, i, trained_log))
+               for i in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+        assert worker.exitcode == 0
+    trainers = trained_log.read_text().split()
+    assert len(trainers) == 1, f"trained by {trainers}"
+    stored = AccuracyCache(tmp_path / "cache").get(key([["Conv2d", 1, 32]], "cpu", "2.x"))
+    assert stored == {"accuracy": 99.0, "trainer": int(trainers[0])}
+
+
+def test_a_stuck_trainer_does_not_stall_the_others(tmp_path):
+    cache, k = AccuracyCache(tmp_path), key([["Linear", 10]], "cpu", "2.x")
+    with cache.training(k) as held:
+        assert held
+        started = time.monotonic()
+        with AccuracyCache(tmp_path).training(k, wait_seconds=0.5, poll=0.05) as other:
+            assert other is False  # it gave up waiting: its caller trains on its own
+        assert 0.4 < time.monotonic() - started < 5
+    with cache.training(k, wait_seconds=0) as again:
+        assert again  # released with its holder

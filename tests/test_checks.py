@@ -272,3 +272,41 @@ def test_the_course_accuracy_cache_serves_other_processes_and_runs(monkeypatch, 
     monkeypatch.setattr(simplecnn, "_TRAINED", {})
     simplecnn.judge_accuracy(dict(data), {"seed": 0}, Options(profile="gpu", accuracy_cache=options.accuracy_cache))
     assert len(calls) == 2  # another profile: trained again
+
+
+def test_workers_grading_one_architecture_at_once_train_it_once(monkeypatch, tmp_path):
+    """Two gradings of the same network at the same moment (two workers at a class's start): one trains,
+    the other waits for its result in the course's cache instead of training it again."""
+    import threading
+    import time
+
+    from autograder import probe, spec, train
+    from autograder.judge import Options
+    simplecnn = kit()[A2].module
+    calls = []
+
+    def slow_training(build, profile, seed=0, **kwargs):
+        calls.append(threading.current_thread().name)
+        time.sleep(1.0)  # the other grading arrives meanwhile
+        return train.AccuracyReport(device="cpu", profile=profile.name, epochs=profile.epochs, seed=seed,
+                                    seconds=1.0, accuracy=99.0, accuracy_before=10.0,
+                                    threshold=profile.threshold)
+
+    monkeypatch.setattr(train, "train_and_evaluate", slow_training)
+    monkeypatch.setattr(simplecnn, "_TRAINED", {})
+    data = probe.probe_model({"M": spec.reference_simplecnn}, {"name": "M", "seed": 0, "inputs": [
+        [n, *spec.MNIST_INPUT] for n in simplecnn.BATCH_SIZES]})
+    options = Options(profile="cpu", accuracy_cache=str(tmp_path / "accuracy-cache"))
+    verdicts = {}
+
+    def grade(name):
+        verdicts[name] = simplecnn.judge_accuracy(dict(data), {"seed": 0}, options)
+
+    gradings = [threading.Thread(target=grade, args=(name,), name=name) for name in ("first", "second")]
+    for grading in gradings:
+        grading.start()
+    for grading in gradings:
+        grading.join(timeout=60)
+    assert len(calls) == 1, f"trained by {calls}"
+    waited = "second" if calls == ["first"] else "first"
+    assert verdicts[waited][1]["reused"] is True and verdicts[waited][1]["accuracy"] == 99.0

@@ -397,19 +397,11 @@ def judge_accuracy(data: dict, args: dict, options) -> tuple[str, dict]:
     report = _TRAINED.get(key)
     reused = "; the identical architecture was trained earlier in this run" if report is not None else ""
     if report is None and shared is not None:
-        stored = shared.get(shared_key)
-        try:
-            report = train.AccuracyReport(**stored) if stored is not None else None
-        except TypeError:  # an entry of another shape: train again
-            report = None
-        reused = "; the identical architecture was trained earlier for this course (accuracy cache)" if report else ""
+        report, trained_here = _shared_report(shared, shared_key, build, profile, options)
+        reused = "" if trained_here else \
+            "; the identical architecture was trained earlier for this course (accuracy cache)"
     if report is None:
-        try:
-            report = train.train_and_evaluate(build, profile, seed=0, settings=options.settings)
-        except train.OverBudget as exc:
-            raise Failed(f"not trained: {exc}; flagged for review", flag=True) from None
-        if shared is not None:
-            shared.put(shared_key, asdict(report))
+        report = _train(build, profile, options)
     if len(_TRAINED) >= 1024:
         _TRAINED.clear()
     _TRAINED[key] = report
@@ -427,6 +419,41 @@ def judge_accuracy(data: dict, args: dict, options) -> tuple[str, dict]:
         raise Failed(f"{measured}: below the minimum; the architecture messages above say what differs "
                      "from the lecture's network", details=details)
     return measured, details
+
+
+def _stored(shared: AccuracyCache, shared_key: dict):
+    """The course's cached report for this architecture and recipe, or None."""
+    from autograder import train
+
+    stored = shared.get(shared_key)
+    try:
+        return train.AccuracyReport(**stored) if stored is not None else None
+    except TypeError:  # an entry of another shape: train again
+        return None
+
+
+def _shared_report(shared: AccuracyCache, shared_key: dict, build, profile, options):
+    """(report, trained here?): the course's stored report, or one trained here and stored. Trained once for
+    the class: a worker grading the same architecture meanwhile waits for this result, not training it too."""
+    report = _stored(shared, shared_key)
+    if report is not None:
+        return report, False
+    with shared.training(shared_key):
+        report = _stored(shared, shared_key)  # trained by another worker while this one waited
+        if report is not None:
+            return report, False
+        report = _train(build, profile, options)
+        shared.put(shared_key, asdict(report))
+        return report, True
+
+
+def _train(build, profile, options):
+    from autograder import train
+
+    try:
+        return train.train_and_evaluate(build, profile, seed=0, settings=options.settings)
+    except train.OverBudget as exc:
+        raise Failed(f"not trained: {exc}; flagged for review", flag=True) from None
 
 
 def _reset(layer: nn.Module) -> None:
