@@ -103,9 +103,15 @@ class AccuracyCache:
     @contextlib.contextmanager
     def training(self, cache_key: dict, wait_seconds: float = WAIT_SECONDS, poll: float = 0.2):
         """Hold the key's training lock (waiting for another holder at most `wait_seconds`); yields True if
-        held, False if the wait ran out (the caller then trains without it)."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.folder / f".{digest(cache_key)}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        held, False if the wait ran out or the lock cannot be made here (the caller then trains without it)."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.folder / f".{digest(cache_key)}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError:  # a folder this worker cannot write: no lock, and no entry stored either
+            fd = None
+        if fd is None:
+            yield False
+            return
         try:
             deadline = time.monotonic() + wait_seconds
             while True:

@@ -98,3 +98,12 @@ def test_a_stuck_trainer_does_not_stall_the_others(tmp_path):
         assert 0.4 < time.monotonic() - started < 5
     with cache.training(k, wait_seconds=0) as again:
         assert again  # released with its holder
+
+
+def test_a_cache_folder_that_cannot_be_made_gives_no_lock_and_no_error(tmp_path):
+    (tmp_path / "not-a-folder").write_text("a file where the cache folder should be")
+    cache = AccuracyCache(tmp_path / "not-a-folder" / "accuracy-cache")
+    k = key([["Linear", 10]], "cpu", "2.x")
+    with cache.training(k) as held:
+        assert held is False  # the caller trains without the lock
+    assert cache.get(k) is None

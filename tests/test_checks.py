@@ -310,3 +310,23 @@ def test_workers_grading_one_architecture_at_once_train_it_once(monkeypatch, tmp
     assert len(calls) == 1, f"trained by {calls}"
     waited = "second" if calls == ["first"] else "first"
     assert verdicts[waited][1]["reused"] is True and verdicts[waited][1]["accuracy"] == 99.0
+
+
+def test_an_accuracy_cache_that_cannot_be_written_costs_no_points(monkeypatch, tmp_path):
+    from autograder import probe, spec, train
+    from autograder.judge import Options
+    simplecnn = kit()[A2].module
+
+    def fake_training(build, profile, seed=0, **kwargs):
+        return train.AccuracyReport(device="cpu", profile=profile.name, epochs=profile.epochs, seed=seed,
+                                    seconds=1.0, accuracy=99.0, accuracy_before=10.0,
+                                    threshold=profile.threshold)
+
+    monkeypatch.setattr(train, "train_and_evaluate", fake_training)
+    monkeypatch.setattr(simplecnn, "_TRAINED", {})
+    (tmp_path / "a-file").write_text("where the cache folder should be")
+    data = probe.probe_model({"M": spec.reference_simplecnn}, {"name": "M", "seed": 0, "inputs": [
+        [n, *spec.MNIST_INPUT] for n in simplecnn.BATCH_SIZES]})
+    options = Options(profile="cpu", accuracy_cache=str(tmp_path / "a-file" / "accuracy-cache"))
+    message, details = simplecnn.judge_accuracy(dict(data), {"seed": 0}, options)  # no Failed, no OSError
+    assert details["accuracy"] == 99.0 and details["reused"] is False
