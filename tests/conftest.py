@@ -30,6 +30,12 @@ def keep_environment():
 A1, A2 = "a1_sizes_and_params", "a2_simplecnn_mnist"
 
 
+def printed(cell) -> str:
+    """What a code cell printed, its stream outputs joined: the kernel may send one print() in several
+    messages ("children", " 82\\n"), so a test never reads one message alone."""
+    return "".join(out.get("text", "") for out in cell.get("outputs", []) if out.get("output_type") == "stream")
+
+
 def new_course(path, names):
     """A course folder with `names` released and every sample submission of them submitted."""
     from autograder import course, samples

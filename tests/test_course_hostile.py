@@ -28,6 +28,7 @@ import pytest
 
 from autograder import course, hostfs, kernel, paths, samples, sandbox
 from autograder.assignments import kit
+from conftest import printed
 
 A1 = "a1_sizes_and_params"
 NOTEBOOK = kit()[A1].notebook
@@ -246,10 +247,9 @@ def test_hostile_kernels_under_cnn_kit_autograde(hostile_course, monkeypatch):
     flags = json.loads(hostfs.report_file(root, A1, "m5-resources").read_text())["flags"]
     assert any("output was cut" in f for f in flags), flags
     autograded = nbformat.read(root / "autograded" / "m6-spec" / A1 / NOTEBOOK, as_version=4)
-    printed = json.dumps(autograded.cells[-1].outputs)
-    assert "no reference" in printed and "def " not in printed and "['__init__.py', 'student']" in printed
-    limits = json.dumps(nbformat.read(root / "autograded" / "m5-resources" / A1 / NOTEBOOK,
-                                      as_version=4).cells[-1].outputs)
+    text = printed(autograded.cells[-1]) + json.dumps(autograded.cells[-1].outputs)
+    assert "no reference" in text and "def " not in text and "['__init__.py', 'student']" in text
+    limits = printed(nbformat.read(root / "autograded" / "m5-resources" / A1 / NOTEBOOK, as_version=4).cells[-1])
     assert "write stopped" in limits and "fork stopped" in limits, limits[:2000]
     # a second run grades nobody again
     assert set(course.autograde(root, A1, progress=False).values()) == {"skipped (already graded)"}
