@@ -433,6 +433,9 @@ def start_cluster(workers: int | None, scheduler: str | None, gpu: bool, allowed
     import dask
     from distributed import Client, LocalCluster
 
+    # distributed sets its loggers to INFO when imported: its scheduler's and nannies' start and stop lines
+    # (about 30 a run) would bury the progress bar and the summary. Its warnings and errors still show.
+    logging.getLogger("distributed").setLevel(logging.WARNING)
     dask.config.set({"distributed.scheduler.allowed-failures": allowed_failures,
                      "distributed.worker.daemon": False})  # a worker starts grading processes of its own
     if scheduler:

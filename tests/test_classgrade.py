@@ -210,6 +210,7 @@ def test_killed_scheduler_resumes_to_the_same_gradebook(tmp_path, sequential):
     rerun = subprocess.run(command, capture_output=True, text=True, timeout=1800)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert f"{len(done_before)} already graded" in rerun.stdout, rerun.stdout[-2000:]
+    assert "INFO" not in rerun.stdout + rerun.stderr, "the cluster's chatter reached the instructor's terminal"
     assert_same_gradebook(root, sqlite_url(root), sequential)
 
 
