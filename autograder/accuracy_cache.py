@@ -79,11 +79,15 @@ class AccuracyCache:
         return stored["report"]
 
     def put(self, cache_key: dict, report: dict) -> bool:
-        """Store `report` unless an entry exists; True if this call's file is the one now in place."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+        """Store `report` unless an entry exists; True if this call's file is the one now in place, False if
+        not (an entry was there, or this worker cannot write the folder: the caller's own result stands)."""
         target = self.path(cache_key)
         body = json.dumps({"key": cache_key, "report": report}, sort_keys=True, indent=1).encode() + b"\n"
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{target.stem[:16]}.", suffix=".tmp")
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{target.stem[:16]}.", suffix=".tmp")
+        except OSError:
+            return False
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(body)
@@ -97,6 +101,8 @@ class AccuracyCache:
                     os.replace(tmp, target)
                     return True
                 return False
+        except OSError:  # the disk filled up midway: nothing stored
+            return False
         finally:
             Path(tmp).unlink(missing_ok=True)
 

@@ -106,4 +106,5 @@ def test_a_cache_folder_that_cannot_be_made_gives_no_lock_and_no_error(tmp_path)
     k = key([["Linear", 10]], "cpu", "2.x")
     with cache.training(k) as held:
         assert held is False  # the caller trains without the lock
+    assert cache.put(k, {"accuracy": 99.0}) is False
     assert cache.get(k) is None

@@ -443,10 +443,7 @@ def _shared_report(shared: AccuracyCache, shared_key: dict, build, profile, opti
         if report is not None:
             return report, False
         report = _train(build, profile, options)
-        try:
-            shared.put(shared_key, asdict(report))
-        except OSError:  # a cache this worker cannot write: the grade stands, the next grading trains again
-            pass
+        shared.put(shared_key, asdict(report))  # not stored where this worker cannot write: the grade stands
         return report, True
 
 
