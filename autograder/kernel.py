@@ -25,6 +25,14 @@ settings, never the grader's (a database URL with its password, say). As root, i
 address space, file size, processes, the scratch folder's size; ``SafeExecute`` adds a wall clock
 per notebook and a cap on the output it keeps.
 
+As root, the kernel is not a fresh Python: the sandbox, made exactly as above, holds a shell that says
+it is ready and waits, and the kernel is forked into it from the template that has imported torch,
+torchvision and ipykernel (:mod:`autograder.zygote`: it joins the sandbox's namespaces and root, takes
+the same limits, user and environment, and runs ``ipykernel_launcher`` as ``python -m`` would). The
+import of torch, seconds per kernel, is paid once per grading process or class worker. Besides the
+files above, the kernel's memory then holds the template's modules, which hold nothing of the grader's
+or of another student. Where the template cannot start the kernel, it starts as a fresh Python.
+
 The sandbox has no GPU device: on a GPU runner the notebook's own (quick, ungraded) training runs on
 the CPU; the grader's accuracy check runs outside it, on the GPU. Without bubblewrap the kernel runs
 as the grading user in the scratch copy (a private temporary folder) with the same resource limits
@@ -32,11 +40,13 @@ but no private filesystem, and the grader says so once.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import shutil
 import stat
 import tempfile
+import time
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +54,7 @@ from pathlib import Path
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import CaselessStrEnum, Instance
 
-from . import bwrap, data, sandbox
+from . import bwrap, data, sandbox, zygote
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -230,6 +240,9 @@ class SandboxedKernelManager(AsyncKernelManager):
                         ).tag(config=True)
 
     def __init__(self, **kwargs):
+        self._template: str | None = None        # the template the kernel starts from (autograder.zygote)
+        self._fresh: list[str] | None = None      # the command that starts it as a fresh Python instead
+        self._started: zygote.Started | None = None
         private = tempfile.mkdtemp(prefix="cnn-kit-kernel-")
         kwargs.setdefault("connection_file", os.path.join(private, "kernel.json"))
         super().__init__(**kwargs)
@@ -247,6 +260,9 @@ class SandboxedKernelManager(AsyncKernelManager):
         A class's grading process is forked and ends without running exit handlers, and one grading
         process may run many kernels: waiting for the finalizers left two folders in /tmp per kernel."""
         await super()._async_cleanup_resources(restart=restart)
+        if self._started is not None:
+            self._started.close()
+            self._started = None
         if not restart:
             for folder in (self.private, self.staging):
                 shutil.rmtree(folder, ignore_errors=True)
@@ -284,4 +300,43 @@ class SandboxedKernelManager(AsyncKernelManager):
         if _run_as_nobody():  # nobody reads the connection file and makes its sockets here
             os.chmod(self.private, 0o1777)
             os.chown(self.connection_file, NOBODY, NOBODY)
-        return kernel_command(command, cwd, self.private, copy, settings.cache, self.limits), kw
+        fresh = kernel_command(command, cwd, self.private, copy, settings.cache, self.limits)
+        self._template = zygote.address() if zygote.usable(self.isolation, settings.sandbox_template) \
+            and _run_as_nobody() else None
+        if self._template is None:
+            return fresh, kw
+        # The same sandbox, holding a shell that says it is ready and waits; the kernel joins it from the template.
+        self._fresh, self._kernel = fresh, (command, kw["env"], cwd)
+        ready = self.private / "ready"
+        ready.unlink(missing_ok=True)
+        return kernel_command(["/bin/sh", "-c", ': > "$0" && exec sleep infinity', str(ready)], cwd,
+                              self.private, copy, settings.cache, self.limits), kw
+
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
+        """Start the sandbox; where it only holds, start the kernel in it from the template (else fresh)."""
+        await super()._async_launch_kernel(kernel_cmd, **kw)
+        if self._template is None or kernel_cmd == self._fresh:
+            return
+        try:
+            self._started = await asyncio.to_thread(self._start_from_template)
+        except zygote.TemplateError as exc:
+            log.warning("the kernel starts as a fresh Python: %s", exc)
+            await self.provisioner.kill()
+            await self.provisioner.wait()
+            await super()._async_launch_kernel(self._fresh, **kw)
+
+    def _start_from_template(self) -> zygote.Started:
+        command, env, cwd = self._kernel
+        process = self.provisioner.process
+        deadline = time.monotonic() + sandbox.Limits.start_seconds
+        while not (self.private / "ready").exists():
+            if process.poll() is not None:
+                raise zygote.TemplateError(f"the sandbox ended (exit status {process.returncode})")
+            if time.monotonic() > deadline:
+                raise zygote.TemplateError("the sandbox did not start in time")
+            time.sleep(0.005)
+        holder = zygote.holder_pid(process.pid, deadline)
+        limits = {"RLIMIT_AS": self.limits.memory_bytes, "RLIMIT_FSIZE": self.limits.file_bytes,
+                  "RLIMIT_CORE": 0, "RLIMIT_NPROC": self.limits.processes}
+        return zygote.start(self._template, holder, argv=command, env={**env, "JPY_PARENT_PID": "1"},
+                            cwd=str(cwd), uid=NOBODY, limits=limits, fds={1: 1, 2: 2})

@@ -12,7 +12,9 @@ Isolation, strongest available first:
 - always: resource limits (address space, CPU seconds, file size, processes),
   a wall-clock deadline per probe, a cap on captured output, an environment
   with nothing but a few harmless variables, an empty temporary directory;
-- as root: the code runs as ``nobody`` so that the process limit holds.
+- as root: the code runs as ``nobody`` so that the process limit holds, and the process is forked
+  into its fresh sandbox from the template that has imported torch (:mod:`autograder.zygote`),
+  instead of importing torch itself (the settings' ``sandbox_template`` off: a fresh Python).
 
 A probe that hangs, crashes the process or blows a limit scores nothing; the
 remaining probes run again in a fresh process, so one bad answer cannot take
@@ -33,8 +35,10 @@ runs without bubblewrap: the caller passes both down (:meth:`Limits.from_setting
 from __future__ import annotations
 
 import json
+import logging
 import os
 import resource
+import select
 import shutil
 import signal
 import subprocess
@@ -45,8 +49,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import zygote
 from .bwrap import NOBODY, bwrap_base, isolation_available, warn_once
 from .channel import EventReader, decode
+
+log = logging.getLogger(__name__)
 
 PROBE_SCRIPT = Path(__file__).with_name("probe.py")
 PROTOCOL = Path(__file__).with_name("protocol.py")  # shipped beside the probe, its only import from the kit
@@ -160,6 +167,48 @@ def _kill(process: subprocess.Popen) -> None:
 
 
 
+def _from_template(home: Path, limits: Limits, events_fd: int):
+    """The probe process forked from the template into a fresh sandbox: (holder, output, started), or None.
+
+    The sandbox is the one :func:`_bwrap_command` makes, holding a shell that says it is ready and waits;
+    the probe joins it with the same argv, environment, limits and descriptors as a fresh Python gets.
+    """
+    found = zygote.current()
+    if found is None:
+        return None
+    out_r, out_w = os.pipe()
+    ready_r, ready_w = os.pipe()
+    process = subprocess.Popen(_bwrap_command(home, ["/bin/sh", "-c", 'echo > "/dev/fd/$0" && exec sleep infinity',
+                                                     str(ready_w)], limits),
+                               cwd=home, env=dict(CLEAN_ENV), stdin=subprocess.DEVNULL, stdout=out_w,
+                               stderr=subprocess.STDOUT, pass_fds=(ready_w,), preexec_fn=_limits(limits))
+    os.close(ready_w)
+    output = _Output(os.fdopen(out_r, "rb"), limits.output_bytes)
+    try:
+        deadline = time.monotonic() + limits.start_seconds
+        with os.fdopen(ready_r, "rb") as ready:
+            readable = select.select([ready], [], [], limits.start_seconds)[0]
+            if not readable or not ready.read(1):
+                raise zygote.TemplateError("the sandbox did not start")
+        rlimits = {"RLIMIT_AS": limits.memory_bytes, "RLIMIT_CPU": limits.cpu_seconds,
+                   "RLIMIT_FSIZE": limits.file_bytes, "RLIMIT_CORE": 0}
+        if os.getuid() == 0:
+            rlimits["RLIMIT_NPROC"] = limits.processes
+        started = zygote.start(found[0], zygote.holder_pid(process.pid, deadline),
+                               argv=[sys.executable, "-I", "/home/student/_probe.py", "/home/student/_request.json",
+                                     "3"],
+                               env=dict(CLEAN_ENV), cwd="/home/student", uid=None, limits=rlimits,
+                               fds={1: out_w, 2: out_w, 3: events_fd})
+    except zygote.TemplateError as exc:
+        log.warning("the probes' process starts as a fresh Python: %s", exc)
+        os.close(out_w)
+        _kill(process)
+        output.text()
+        return None
+    os.close(out_w)
+    return process, output, started
+
+
 # --- one process --------------------------------------------------------------------------------
 
 @dataclass
@@ -180,8 +229,9 @@ class _Attempt:
     bwrap: bool = False
 
 
-def _run_once(cells, probes, limits: Limits, isolation: str, output_parts: list) -> _Attempt:
-    """One sandboxed process running `cells` and then `probes`."""
+def _run_once(cells, probes, limits: Limits, isolation: str, output_parts: list, template: bool = False) -> _Attempt:
+    """One sandboxed process running `cells` and then `probes`: a fresh Python, or (`template`) one forked
+    from the pre-imported template into the sandbox (:mod:`autograder.zygote`); a fresh one if that fails."""
     attempt = _Attempt(bwrap=isolation == "bwrap")
     wanted = {p["id"] for p in probes}
     started_probes: set[str] = set()
@@ -198,18 +248,22 @@ def _run_once(cells, probes, limits: Limits, isolation: str, output_parts: list)
         if uid is not None and isolation != "bwrap":  # without bubblewrap it is the working directory
             os.chown(home, uid, uid)
         read_fd, write_fd = os.pipe()
-        if isolation == "bwrap":
-            command = _bwrap_command(home, [sys.executable, "-I", "/home/student/_probe.py",
-                                            "/home/student/_request.json", str(write_fd)], limits)
-        else:
-            command = [sys.executable, "-I", str(home / "_probe.py"), str(home / "_request.json"),
-                       str(write_fd)]
         started = time.monotonic()
-        process = subprocess.Popen(command, cwd=home, env=dict(CLEAN_ENV), stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   pass_fds=(write_fd,), preexec_fn=_limits(limits))
+        forked = _from_template(home, limits, write_fd) if template and isolation == "bwrap" else None
+        if forked is not None:
+            process, output, from_template = forked
+        else:
+            if isolation == "bwrap":
+                command = _bwrap_command(home, [sys.executable, "-I", "/home/student/_probe.py",
+                                                "/home/student/_request.json", str(write_fd)], limits)
+            else:
+                command = [sys.executable, "-I", str(home / "_probe.py"), str(home / "_request.json"),
+                           str(write_fd)]
+            process = subprocess.Popen(command, cwd=home, env=dict(CLEAN_ENV), stdin=subprocess.DEVNULL,
+                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                       pass_fds=(write_fd,), preexec_fn=_limits(limits))
+            output, from_template = _Output(process.stdout, limits.output_bytes), None
         os.close(write_fd)
-        output = _Output(process.stdout, limits.output_bytes)
         events = os.fdopen(read_fd, "rb", buffering=0)
         lines = EventReader(events, max_line=limits.file_bytes * 4 // 3 + (1 << 20),
                              max_total=limits.event_bytes)
@@ -264,6 +318,11 @@ def _run_once(cells, probes, limits: Limits, isolation: str, output_parts: list)
             attempt.timed_out = True
             attempt.hard_timeout = time.monotonic() >= hard_deadline
         attempt.returncode = process.poll()
+        if from_template is not None:
+            if attempt.returncode is not None:  # it ended by itself: the probe process's status, not its holder's
+                code = from_template.exit_status(timeout=5)
+                attempt.returncode = 128 - code if code is not None and code < 0 else code
+            from_template.close()
         _kill(process)
         events.close()
         output_parts.append(output.text())
@@ -312,10 +371,11 @@ def _cell_error(attempt: _Attempt, limits: Limits) -> str:
 
 
 def run_probes(cells: list[dict], probes: list[dict], limits: Limits | None = None, *,
-               bwrap: bool = True) -> SandboxRun:
+               bwrap: bool = True, template: bool = True) -> SandboxRun:
     """Execute `cells` in a sandbox and answer each probe; never raises for student faults.
 
-    `limits` default to :class:`Limits`'; `bwrap` False runs without bubblewrap (limits only).
+    `limits` default to :class:`Limits`'; `bwrap` False runs without bubblewrap (limits only); `template`
+    False starts the process as a fresh Python, never from the pre-imported template.
     Cells marked ``"answer": True`` (the student's) may be skipped: if one ends the process or never
     finishes while the program loads, that becomes its error and the program runs again without it.
     """
@@ -333,7 +393,8 @@ def run_probes(cells: list[dict], probes: list[dict], limits: Limits | None = No
     pending = list(probes)
     while pending:
         program = [c for c in cells if c["id"] not in skipped]
-        attempt = _run_once(program, pending, limits, isolation, outputs)
+        attempt = _run_once(program, pending, limits, isolation, outputs,
+                            template=zygote.usable(isolation, template))
         attempt.cell_errors = {k: v for k, v in attempt.cell_errors.items() if k in known}
         if attempt.loaded:
             results.update(attempt.done)

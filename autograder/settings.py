@@ -29,6 +29,7 @@ process of its own, reads its ``CNN_KIT_MNIST``/``CNN_KIT_CACHE``/``CNN_KIT_QUIC
 ``CNN_KIT_LOAD_SECONDS``      limits: the sandbox's wall clock for the answer cells (default: ``sandbox.Limits``, 60)
 ``CNN_KIT_PROBE_SECONDS``     limits: the sandbox's wall clock for each probe (default: ``sandbox.Limits``, 60)
 ``CNN_KIT_SANDBOX``           ``off``: student code runs without bubblewrap, limits only (the benchmark's baseline)
+``CNN_KIT_SANDBOX_TEMPLATE``  ``off``: each sandboxed Python starts fresh, not from the pre-imported template
 ============================  ===============================================================
 """
 from __future__ import annotations
@@ -49,6 +50,7 @@ TEXT_VARS = {"profile": "CNN_KIT_PROFILE", "db_url": "CNN_KIT_DB_URL"}
 LIMIT_VARS = {"cell_timeout": "CNN_KIT_CELL_TIMEOUT", "notebook_seconds": "CNN_KIT_NOTEBOOK_SECONDS",
               "load_seconds": "CNN_KIT_LOAD_SECONDS", "probe_seconds": "CNN_KIT_PROBE_SECONDS"}
 SANDBOX_VAR = "CNN_KIT_SANDBOX"
+TEMPLATE_VAR = "CNN_KIT_SANDBOX_TEMPLATE"
 PROFILES = ("cpu", "gpu")
 
 log = logging.getLogger(__name__)
@@ -93,6 +95,7 @@ class Settings:
     load_seconds: float | None = None  # the sandbox's wall clock for the answer cells; None: sandbox.Limits'
     probe_seconds: float | None = None  # the sandbox's wall clock for each probe; None: sandbox.Limits'
     sandbox: bool = True               # False: no bubblewrap, limits only
+    sandbox_template: bool = True      # False: sandboxed Pythons start fresh (autograder.zygote)
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -123,6 +126,8 @@ class Settings:
                     values[name] = value
         sandbox = given.get("sandbox")
         values["sandbox"] = sandbox if sandbox is not None else environ.get(SANDBOX_VAR) != "off"
+        template = given.get("sandbox_template")
+        values["sandbox_template"] = template if template is not None else environ.get(TEMPLATE_VAR) != "off"
         if values.get("profile") not in (None, *PROFILES):
             raise SettingsError(f"unknown accuracy profile {values['profile']!r} (CNN_KIT_PROFILE or "
                                 f"--profile): use one of {', '.join(PROFILES)}")
@@ -148,6 +153,8 @@ class Settings:
                 env[var] = str(value)
         if not self.sandbox:
             env[SANDBOX_VAR] = "off"
+        if not self.sandbox_template:
+            env[TEMPLATE_VAR] = "off"
         return env
 
     def accuracy_cache_folder(self) -> Path:

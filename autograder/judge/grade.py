@@ -120,7 +120,7 @@ def grade_submission(submitted, assignment: Assignment, options: Options | None 
     report.seconds["set-up"] = time.perf_counter() - started
 
     run = sandbox.run_probes(program.cells, list(probes.values()), sandbox.Limits.from_settings(settings),
-                             bwrap=settings.sandbox)
+                             bwrap=settings.sandbox, template=settings.sandbox_template)
     report.isolation = run.isolation
     report.seconds["sandbox"] = run.seconds
     if run.patched:

@@ -1,0 +1,392 @@
+"""A pre-imported Python that starts student processes inside sandboxes bubblewrap has already made.
+
+Every graded submission starts two sandboxed Pythons: nbgrader's kernel and the probes' process.
+Each imported torch and torchvision afresh, 3–5 s of CPU per process on a laptop core, more than the
+student's code itself. This module removes that cost without sharing a sandbox between students:
+
+- bubblewrap still makes a **fresh sandbox per process**, with the same policy as before (its own
+  mount, PID, network, IPC and UTS namespaces, the same binds, limits and user); only its command is a
+  *holder* that waits (``sleep``) instead of a Python;
+- the **template**, a Python that has imported torch, torchvision and ipykernel and nothing of any
+  student (``python -I -m autograder.zygote SOCKET``), forks a child per request; the child joins the
+  holder's namespaces (``setns``), takes its root (``chroot``), forks once more to enter its PID
+  namespace, and that process sets the limits, drops to the sandbox user, and runs the kernel or the
+  probe script. The template's memory holds no student data, and no state passes between students:
+  each process is a fresh fork, and dies with its own sandbox (bubblewrap's init, killed with the
+  sandbox, takes every process of its PID namespace with it).
+
+The child that joined the namespaces stays outside the PID namespace, waits for the student's
+process, reports its exit status and kills the holder, so that whoever watches the holder (nbgrader's
+kernel manager, the probes' runner) sees the process end.
+
+It is used as root only, where the sandbox has no user namespace of its own and the student's process
+runs as ``nobody`` (the kit's default under CI and in containers); anywhere else, or when the
+template cannot start, the processes start as fresh Pythons, as before. The setting
+``sandbox_template`` (``CNN_KIT_SANDBOX_TEMPLATE=off``) turns it off.
+
+The template is started once per grading process, or once per class worker (its grading processes
+:func:`adopt` its address), and serves requests over a Unix socket in a folder only its user can
+enter. Its environment is fixed (:data:`TEMPLATE_ENV`): one BLAS thread, so that it has no thread
+when it forks (``setns`` into a mount namespace needs a single-threaded caller); each student's
+process sets its own environment and torch's threads.
+"""
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+
+PRELOAD = ("torch", "torchvision", "ipykernel.kernelapp")
+TEMPLATE_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
+                "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+                "CUDA_VISIBLE_DEVICES": "",
+                # read by ipykernel when imported: pid 1 (the sandbox's init) it never watches, as for a fresh kernel
+                "JPY_PARENT_PID": "1"}
+# The namespaces bubblewrap gives every sandbox of the kit; a holder that shares one with the template is refused.
+NAMESPACES = ("ipc", "uts", "net", "pid", "mnt")
+START_SECONDS = 180.0   # the template's imports on a slow, busy machine
+FLAGS = ("-I", "-B")     # interpreter flags the template itself runs with (see serve's command)
+PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP = 38, 24
+
+
+class TemplateError(RuntimeError):
+    """The template could not start the process; the caller starts it as a fresh Python instead."""
+
+
+# --- the grader's side -----------------------------------------------------------------------------
+
+@dataclass
+class Template:
+    """A running template: its socket and process id (`process` only in the process that started it)."""
+    address: str
+    pid: int
+    process: subprocess.Popen | None = None
+
+    def alive(self) -> bool:
+        if self.process is not None:
+            return self.process.poll() is None
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        return True
+
+
+_lock = threading.Lock()
+_template: Template | None = None
+
+
+def usable(isolation: str, enabled: bool = True) -> bool:
+    """Whether processes can start from the template here: bubblewrap as root, and the setting on."""
+    return enabled and isolation == "bwrap" and sys.platform == "linux" and os.getuid() == 0
+
+
+def adopt(template: tuple[str, int] | None) -> None:
+    """Use the template (socket, pid) that the class worker this grading process belongs to started."""
+    global _template
+    with _lock:
+        _template = Template(*template) if template else None
+
+
+def current() -> tuple[str, int] | None:
+    """This process's template (socket, pid), started on first use (it may still be importing); None if it cannot start."""
+    global _template
+    with _lock:
+        if _template is not None and _template.alive():
+            return _template.address, _template.pid
+        _template = None
+        folder = tempfile.mkdtemp(prefix="cnn-kit-template-")  # 0700: only the grading user connects
+        path = os.path.join(folder, "socket")
+        try:
+            process = subprocess.Popen([sys.executable, "-I", "-m", "autograder.zygote", path],
+                                       env=dict(TEMPLATE_ENV), cwd="/", stdin=subprocess.DEVNULL,
+                                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                       start_new_session=True)
+        except OSError:
+            return None
+        _template = Template(path, process.pid, process)
+        threading.Thread(target=_drain, args=(process,), daemon=True).start()
+        return path, process.pid
+
+
+def address() -> str | None:
+    """This process's template's socket (see :func:`current`)."""
+    found = current()
+    return found[0] if found else None
+
+
+def _drain(process: subprocess.Popen) -> None:
+    """Read the template's stdout: its 'ready' line, then nothing."""
+    for _ in process.stdout:
+        pass
+
+
+def holder_pid(bwrap_pid: int, deadline: float) -> int:
+    """The first process inside the sandbox that bubblewrap `bwrap_pid` made (its init)."""
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{bwrap_pid}/task/{bwrap_pid}/children") as handle:
+                children = handle.read().split()
+        except OSError as exc:
+            raise TemplateError(f"the sandbox's process cannot be found ({exc.strerror})") from None
+        if children:
+            return int(children[0])
+        time.sleep(0.005)
+    raise TemplateError("the sandbox did not start in time")
+
+
+@dataclass
+class Started:
+    """A process the template started: its pid (on the host) and the connection that reports its end."""
+    pid: int
+    connection: socket.socket
+
+    def exit_status(self, timeout: float | None = None) -> int | None:
+        """The process's exit status (a negative signal number if killed), None if not known in time."""
+        self.connection.settimeout(timeout)
+        try:
+            reply = _read_line(self.connection)
+        except (OSError, ValueError):
+            return None
+        return reply.get("exit") if isinstance(reply.get("exit"), int) else None
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def start(template: str, holder: int, *, argv: list[str], env: dict[str, str], cwd: str,
+          uid: int | None, limits: dict[str, int], fds: dict[int, int], timeout: float = 60.0) -> Started:
+    """Ask the template at `template` to start `argv` inside the sandbox whose first process is `holder`.
+
+    `argv` is ``[python, "-m", module, *args]`` or ``[python, script, *args]``; `fds` maps a descriptor
+    number in the new process to one of this process's (sent over the socket); `limits` maps resource
+    names (``RLIMIT_AS``…) to values; `uid` is the user it runs as (None: as it is, root inside the sandbox).
+    """
+    request = {"holder": holder, "argv": argv, "env": env, "cwd": cwd, "uid": uid, "limits": limits,
+               "targets": list(fds)}
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    connection.settimeout(timeout)
+    try:
+        _connect(connection, template)
+        socket.send_fds(connection, [json.dumps(request).encode() + b"\n"], list(fds.values()))
+        reply = _read_line(connection)
+    except (OSError, ValueError) as exc:
+        connection.close()
+        raise TemplateError(f"the template did not answer ({exc})") from None
+    if not isinstance(reply.get("pid"), int):
+        connection.close()
+        raise TemplateError(str(reply.get("error", "no process started")))
+    return Started(reply["pid"], connection)
+
+
+def _connect(connection: socket.socket, path: str) -> None:
+    """Connect to the template, waiting while it still imports (it listens only once ready)."""
+    deadline = time.monotonic() + START_SECONDS
+    while True:
+        try:
+            connection.connect(path)
+            return
+        except (FileNotFoundError, ConnectionRefusedError):
+            with _lock:
+                gone = _template is None or _template.address != path or not _template.alive()
+            if gone or time.monotonic() > deadline:
+                raise TemplateError("the template is not running") from None
+            time.sleep(0.02)
+
+
+def _read_line(connection: socket.socket, cap: int = 1 << 16) -> dict:
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = connection.recv(4096)
+        if not chunk or len(data) > cap:
+            raise ValueError("connection closed")
+        data += chunk
+    return json.loads(data)
+
+
+# --- the template process --------------------------------------------------------------------------
+
+_libc = None
+
+
+def _call(name: str, *args) -> None:
+    if getattr(_libc, name)(*args) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"{name}: {os.strerror(errno)}")
+
+
+def serve(path: str) -> None:
+    """The template: import PRELOAD, listen on `path`, and fork a child per request."""
+    global _libc
+    _libc = ctypes.CDLL(None, use_errno=True)
+    sys.dont_write_bytecode = True  # -I ignores PYTHONDONTWRITEBYTECODE
+    import importlib
+
+    for module in PRELOAD:
+        importlib.import_module(module)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(64)
+    listener.settimeout(1.0)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the children are reaped by the system
+    parent = os.getppid()
+    print("ready", flush=True)
+    while True:
+        try:
+            connection, _ = listener.accept()
+        except TimeoutError:
+            if os.getppid() != parent:  # the process that started it is gone: so is the template
+                os._exit(0)
+            continue
+        connection.settimeout(None)
+        if os.fork() == 0:
+            listener.close()
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            code = 1
+            try:
+                _handle(connection)
+                code = 0
+            finally:
+                os._exit(code)
+        connection.close()
+
+
+def _handle(connection: socket.socket) -> None:
+    """One request, in a child of the template: join the holder's sandbox, start the process, report."""
+    message, fds, _, _ = socket.recv_fds(connection, 1 << 16, 16)
+    while not message.endswith(b"\n") and len(message) < 1 << 16:
+        chunk = connection.recv(4096)
+        if not chunk:
+            break
+        message += chunk
+    try:
+        request = json.loads(message)
+        holder = int(request["holder"])
+        pidfd = os.pidfd_open(holder)
+        _join(holder)
+        child = os.fork()
+    except Exception as exc:  # nothing started: say why
+        connection.sendall(json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode() + b"\n")
+        return
+    if child == 0:
+        _become(request, fds, connection)
+    for fd in fds:
+        os.close(fd)
+    connection.sendall(json.dumps({"pid": child}).encode() + b"\n")
+    _, status = os.waitpid(child, 0)
+    code = os.waitstatus_to_exitcode(status)
+    try:  # the holder goes with its process: whoever watches it sees the end
+        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+    except OSError:
+        pass
+    try:
+        connection.sendall(json.dumps({"exit": code}).encode() + b"\n")
+    except OSError:
+        pass
+
+
+def _join(holder: int) -> None:
+    """Enter the namespaces and the root of the sandbox whose first process is `holder`."""
+    own = {ns: os.stat(f"/proc/self/ns/{ns}").st_ino for ns in NAMESPACES + ("user",)}
+    theirs = {ns: os.stat(f"/proc/{holder}/ns/{ns}").st_ino for ns in NAMESPACES + ("user",)}
+    shared = [ns for ns in NAMESPACES if own[ns] == theirs[ns]]
+    if shared or own["user"] != theirs["user"]:
+        raise TemplateError(f"not a sandbox of the kit's policy (shares {', '.join(shared) or 'a user namespace'})")
+    root = os.open(f"/proc/{holder}/root", os.O_RDONLY | os.O_DIRECTORY)
+    handles = {ns: os.open(f"/proc/{holder}/ns/{ns}", os.O_RDONLY) for ns in NAMESPACES}
+    for ns in NAMESPACES:  # mnt last: it moves the root
+        _call("setns", handles[ns], 0)
+        os.close(handles[ns])
+    os.fchdir(root)
+    os.chroot(".")
+    os.close(root)
+
+
+def _become(request: dict, fds: list[int], connection: socket.socket) -> None:
+    """The student's process, in the sandbox's PID namespace: limits, descriptors, user, then the program."""
+    import resource
+
+    code = 1
+    try:
+        connection.detach()  # its descriptor closes below; the object must not close a reused number later
+        os.setsid()
+        os.chdir(request["cwd"])
+        moved = [os.dup(fd) for fd in fds]  # above every target first, then down into place
+        for target, fd in zip(request["targets"], moved):
+            os.dup2(fd, target)
+        if 0 not in request["targets"]:
+            null = os.open("/dev/null", os.O_RDWR)
+            os.dup2(null, 0)
+        keep = set(request["targets"]) | {0, 1, 2}
+        for fd in map(int, os.listdir("/proc/self/fd")):
+            if fd not in keep:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        for name, value in request["limits"].items():
+            resource.setrlimit(getattr(resource, name), (value, value))
+        uid = request["uid"]
+        if uid is not None:
+            last = int(open("/proc/sys/kernel/cap_last_cap").read())
+            for cap in range(last + 1):
+                _call("prctl", PR_CAPBSET_DROP, cap, 0, 0, 0)
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            _call("prctl", PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        for number in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(number, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        os.environ.clear()
+        os.environ.update(request["env"])
+        threads = request["env"].get("OMP_NUM_THREADS", "1")
+        import torch
+
+        torch.set_num_threads(int(threads) if threads.isdigit() else 1)
+        code = _run(request["argv"], request["cwd"])
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        try:
+            import atexit
+
+            atexit._run_exitfuncs()
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def _run(argv: list[str], cwd: str) -> int:
+    """Run `argv` (``python -m module …`` or ``python script …``) as that Python would, in this process."""
+    import runpy
+
+    argv = [argv[0], *[arg for arg in argv[1:3] if arg not in FLAGS], *argv[3:]]  # flags set where it forked
+    if len(argv) >= 3 and argv[1] == "-m":
+        module, args = argv[2], argv[3:]
+        sys.argv = [module, *args]
+        sys.path.insert(0, cwd)  # as `python -m` does
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    else:
+        sys.argv = argv[1:]
+        runpy.run_path(argv[1], run_name="__main__")
+    return 0
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1])
