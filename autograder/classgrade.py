@@ -17,6 +17,8 @@ How one student is graded (``grade_task``, on a Dask worker):
   kit's preprocessors, exactly as a sequential run. That process is forked from a template the worker
   starts once (a ``multiprocessing`` forkserver that has imported nbgrader, torch and the kit, none of
   a student's code), so a grading does not pay those imports again; it is named ``cnn-kit-grade``.
+  Its two sandboxed Pythons (the notebook's kernel, the probes' process) are forked, each into a fresh
+  sandbox, from the worker's other template (:mod:`autograder.zygote`), which the worker starts once too.
   It gets the task's Settings in its job file, and its ``CNN_KIT_*`` environment (which nbgrader's
   configuration reads) is made from them: nothing is read from the worker's own ``CNN_KIT_*``, the
   limits included. Its CPU threads (torch's, and the notebook kernel's) are this machine's cores shared
@@ -55,7 +57,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import course
+from . import bwrap, course, zygote
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -349,7 +351,8 @@ def grade_task(settings: Settings, assignment: str, student: str, submission: di
                                  else Path(tmp) / "accuracy-cache")
         job = Path(tmp) / "job.pickle"
         job.write_bytes(pickle.dumps({"settings": local, "assignment": assignment, "student": student,
-                                      "submission": submission, "shared": shared}))
+                                      "submission": submission, "shared": shared,
+                                      "sandbox_template": _sandbox_template(settings)}))
         code, log_tail = _grading_process(job, task_env(local, threads), template)
         result = Path(tmp) / "outcome.pickle"
         if code != 0 or not result.exists():
@@ -366,9 +369,17 @@ def grade_task(settings: Settings, assignment: str, student: str, submission: di
     return outcome
 
 
+def _sandbox_template(settings: Settings) -> tuple[str, int] | None:
+    """This worker's template for sandboxed Pythons (autograder.zygote), shared by its grading processes."""
+    if not zygote.usable(bwrap.isolation_available(settings.sandbox), settings.sandbox_template):
+        return None
+    return zygote.current()
+
+
 def _grade_in_scratch(job_path: Path) -> None:
     """The grading process: a scratch course with this one student, graded by course.autograde."""
     job = pickle.loads(job_path.read_bytes())
+    zygote.adopt(job["sandbox_template"])
     settings, assignment, student, shared = job["settings"], job["assignment"], job["student"], job["shared"]
     scratch = settings.course
     scratch.mkdir()
