@@ -177,93 +177,51 @@ def grading_times(repeats: int) -> list[dict]:
 
 
 def isolation_cost(repeats: int) -> dict:
-    """Seconds to run assignment 1's probes with bubblewrap and with a plain subprocess."""
+    """Seconds to run assignment 1's probes: bubblewrap with the process forked from the sandbox template,
+    bubblewrap with a fresh Python, and a plain subprocess; and to run a one-cell notebook (``import torch``)
+    in nbgrader's sandboxed kernel, forked from the template and fresh. Alternating, median of `repeats`."""
     import nbformat
+    from nbclient import NotebookClient
+    from traitlets.config import Config
 
-    from . import assignments, bwrap, sandbox
+    from . import assignments, bwrap, sandbox, zygote
+    from .kernel import SandboxedKernelManager
     from .notebook import build_program
 
     sizes = assignments.kit()["a1_sizes_and_params"]
     source = nbformat.read(sizes.source_notebook, as_version=4)
     program = build_program(source, source)
     probes = sizes.probes(0)
-    times = {"bwrap": [], "limits only": []}
     if bwrap.isolation_available() != "bwrap":
         return {"note": "bubblewrap is not available here"}
+    template = zygote.usable("bwrap")
+
+    def probe_run(mode: str) -> None:
+        sandbox.run_probes(program.cells, probes, bwrap=mode != "limits only", template=mode == "bwrap, template")
+
+    def kernel_run(mode: str) -> None:
+        config = Config()
+        config.SandboxedKernelManager.settings = Settings.from_env().replace(sandbox_template=mode == "template")
+        with tempfile.TemporaryDirectory(prefix="cnn-kit-bench-") as folder:
+            nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import torch")])
+            NotebookClient(nb, timeout=300, kernel_name="python3", kernel_manager_class=SandboxedKernelManager,
+                           resources={"metadata": {"path": folder}}, shutdown_kernel="immediate",
+                           config=config).execute()
+
+    runs = {"probes": (probe_run, ["bwrap, template", "bwrap, fresh", "limits only"] if template
+                       else ["bwrap, fresh", "limits only"]),
+            "kernel": (kernel_run, ["template", "fresh"] if template else ["fresh"])}
+    if template:  # the template's own start (its imports) is paid once per process: not timed
+        probe_run("bwrap, template")
+    times = {(what, mode): [] for what, (_, modes) in runs.items() for mode in modes}
     for _ in range(repeats):
-        for mode in times:
+        for (what, mode), values in times.items():
             started = time.perf_counter()
-            sandbox.run_probes(program.cells, probes, bwrap=mode == "bwrap")
-            times[mode].append(time.perf_counter() - started)
-    medians = {mode: statistics.median(values) for mode, values in times.items()}
-    return {"median_seconds": medians, "extra_seconds": medians["bwrap"] - medians["limits only"],
+            runs[what][0](mode)
+            values.append(time.perf_counter() - started)
+    medians = {f"{what}: {mode}": statistics.median(values) for (what, mode), values in times.items()}
+    return {"median_seconds": medians, "extra_seconds": medians["probes: bwrap, fresh"] - medians["probes: limits only"],
             "runs": repeats}
-
-
-def _autograde_class(course_dir: str, reuse: str) -> None:
-    """Child process: autograde assignment 2 for the whole course, reusing training or not."""
-    from . import assignments, course
-
-    simplecnn = assignments.kit()[A2]
-    if reuse == "off":
-        class Forgetful(dict):
-            def __setitem__(self, key, value):
-                pass
-        simplecnn.module._TRAINED = Forgetful()
-    course.autograde(Path(course_dir), A2, progress=False)
-
-
-def class_reuse(size: int) -> dict:
-    """Seconds to autograde `size` copies of the reference of assignment 2, with and without reuse."""
-    import shutil
-
-    name = A2
-    seconds = {}
-    for reuse in ("off", "on"):
-        with tempfile.TemporaryDirectory(prefix="cnn-kit-bench-class-") as tmp:
-            root = _sample_course(Path(tmp), [name])
-            submitted = root / "submitted"
-            for folder in submitted.iterdir():
-                if folder.name != "reference":
-                    shutil.rmtree(folder)
-            for i in range(2, size + 1):
-                shutil.copytree(submitted / "reference", submitted / f"reference{i}")
-            started = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "autograder.bench", "--autograde-class", str(root), reuse],
-                           check=True)
-            seconds[reuse] = time.perf_counter() - started
-    return {"size": size, "seconds_without_reuse": seconds["off"], "seconds_with_reuse": seconds["on"],
-            "ratio": seconds["off"] / seconds["on"]}
-
-
-def spread(profile: train.Profile, seeds: int, device, settings: Settings) -> dict:
-    accuracies, seconds = [], []
-    for seed in range(seeds):
-        report = train.train_and_evaluate(reference_simplecnn, profile, seed=seed, device=device, settings=settings)
-        accuracies.append(report.accuracy)
-        seconds.append(report.seconds)
-        print(f"  seed {seed:2d}: {report.accuracy:.2f} % in {report.seconds:.1f} s", file=sys.stderr)
-    return {"profile": profile.name, "seeds": seeds, "mean": statistics.mean(accuracies),
-            "std": statistics.stdev(accuracies) if seeds > 1 else 0.0, "min": min(accuracies),
-            "max": max(accuracies), "threshold": profile.threshold,
-            "false_fails": sum(a < profile.threshold for a in accuracies),
-            "median_seconds": statistics.median(seconds), "accuracies": accuracies}
-
-
-def gpu_sharing(profile: train.Profile, max_jobs: int = 8) -> list[dict]:
-    """Concurrent accuracy checks on one GPU: wall time per submission as the number grows."""
-    rows, jobs = [], 1
-    code = ("from autograder import spec, train; p = train.select_profile('gpu'); "
-            "train.train_and_evaluate(spec.reference_simplecnn, p, seed=0)")
-    while jobs <= max_jobs:
-        started = time.perf_counter()
-        processes = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(jobs)]
-        for process in processes:
-            process.wait()
-        wall = time.perf_counter() - started
-        rows.append({"jobs": jobs, "wall_seconds": wall, "seconds_per_submission": wall / jobs})
-        jobs *= 2
-    return rows
 
 
 def markdown(result: dict) -> str:
@@ -294,8 +252,9 @@ def markdown(result: dict) -> str:
     iso = result["isolation"]
     if "median_seconds" in iso:
         m = iso["median_seconds"]
-        lines += ["", f"Isolation (assignment 1's probes, median of {iso['runs']}): bubblewrap {m['bwrap']:.2f} s, "
-                      f"plain subprocess {m['limits only']:.2f} s, extra {iso['extra_seconds']:+.2f} s per submission."]
+        lines += ["", f"Isolation (median of {iso['runs']}, alternating; probes: assignment 1's; kernel: a one-cell "
+                      "notebook, `import torch`): " + ", ".join(f"{what} {seconds:.2f} s" for what, seconds in m.items())
+                  + f"; bubblewrap's extra over a plain subprocess {iso['extra_seconds']:+.2f} s per submission."]
     if result["spread"]:
         lines += ["", "| profile | seeds | mean | std | min | max | threshold | false fails | median s |",
                   "|---|---|---|---|---|---|---|---|---|"]

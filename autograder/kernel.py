@@ -193,13 +193,15 @@ def _folders(path: Path) -> list[str]:
     return [arg for folder in [*reversed(path.parents[:-1]), path] for arg in ("--perms", "0755", "--dir", str(folder))]
 
 
-def kernel_command(command: list[str], cwd: Path, private: Path, staged: Path, cache: Path,
+def kernel_command(command: list[str] | None, cwd: Path, private: Path, staged: Path, cache: Path,
                    limits: KernelLimits = KernelLimits()) -> list[str]:
     """`command` (the kernel's argv) inside bubblewrap, in a bounded scratch copy of `cwd`.
 
     `staged` (a host folder holding the copy) is bound read-only; the sandbox copies it into a tmpfs
     of `limits.disk_bytes` mounted at `cwd`, then runs the kernel there. `private` (its connection
     file and sockets) is the only host folder it can write to; `cache` (the staged MNIST) is readable.
+    `command` None: the same sandbox holds a shell that copies, writes ``<private>/ready`` and waits
+    (as root, which the student's process cannot signal), for a kernel forked in from the template.
     """
     as_nobody = _run_as_nobody()
     args = limits_prefix(limits, as_nobody) + bwrap.bwrap_base(*_root_options())
@@ -220,11 +222,13 @@ def kernel_command(command: list[str], cwd: Path, private: Path, staged: Path, c
              # parent gone and quit. Pid 1 (bubblewrap's own) it never watches, and it stays quiet on
              # stdout; it dies with the grader anyway (--die-with-parent).
              "--setenv", "JPY_PARENT_PID", "1", "--"]
-    if as_nobody:
-        args += ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--no-new-privs",
-                 "--inh-caps=-all", "--bounding-set=-all", "--"]
+    as_user = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--no-new-privs",
+               "--inh-caps=-all", "--bounding-set=-all", "--"] if as_nobody else []
     # Copied as the sandbox user, so the kernel owns (and may change) its scratch files.
-    return args + ["/bin/sh", "-c", 'cp -R "$0"/. . && exec "$@"', SUBMISSION_COPY] + command
+    if command is None:
+        return args + ["/bin/sh", "-c", " ".join(as_user) + ' cp -R "$0"/. . && : > "$1" && exec sleep infinity',
+                       SUBMISSION_COPY, str(private / "ready")]
+    return args + as_user + ["/bin/sh", "-c", 'cp -R "$0"/. . && exec "$@"', SUBMISSION_COPY] + command
 
 
 class SandboxedKernelManager(AsyncKernelManager):
@@ -307,10 +311,8 @@ class SandboxedKernelManager(AsyncKernelManager):
             return fresh, kw
         # The same sandbox, holding a shell that says it is ready and waits; the kernel joins it from the template.
         self._fresh, self._kernel = fresh, (command, kw["env"], cwd)
-        ready = self.private / "ready"
-        ready.unlink(missing_ok=True)
-        return kernel_command(["/bin/sh", "-c", ': > "$0" && exec sleep infinity', str(ready)], cwd,
-                              self.private, copy, settings.cache, self.limits), kw
+        (self.private / "ready").unlink(missing_ok=True)
+        return kernel_command(None, cwd, self.private, copy, settings.cache, self.limits), kw
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
         """Start the sandbox; where it only holds, start the kernel in it from the template (else fresh)."""

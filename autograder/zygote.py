@@ -8,10 +8,11 @@ student's code itself. This module removes that cost without sharing a sandbox b
   mount, PID, network, IPC and UTS namespaces, the same binds, limits and user); only its command is a
   *holder* that waits (``sleep``) instead of a Python;
 - the **template**, a Python that has imported torch, torchvision and ipykernel and nothing of any
-  student (``python -I -m autograder.zygote SOCKET``), forks a child per request; the child joins the
-  holder's namespaces (``setns``), takes its root (``chroot``), forks once more to enter its PID
-  namespace, and that process sets the limits, drops to the sandbox user, and runs the kernel or the
-  probe script. The template's memory holds no student data, and no state passes between students:
+  student or of the kit (``python -I autograder/zygote.py SOCKET``, a script: no kit module is in its
+  memory), forks a child per request; the child joins the holder's namespaces (``setns``), takes its
+  root (``chroot``) and forks once more to enter its PID namespace. That process, root inside the
+  sandbox, is the parent that bubblewrap's init is for a fresh process (one the student cannot signal);
+  its child sets the limits, drops to the sandbox user, and runs the kernel or the probe script. The template's memory holds no student data, and no state passes between students:
   each process is a fresh fork, and dies with its own sandbox (bubblewrap's init, killed with the
   sandbox, takes every process of its PID namespace with it).
 
@@ -108,7 +109,8 @@ def current() -> tuple[str, int] | None:
         folder = tempfile.mkdtemp(prefix="cnn-kit-template-")  # 0700: only the grading user connects
         path = os.path.join(folder, "socket")
         try:
-            process = subprocess.Popen([sys.executable, "-I", "-m", "autograder.zygote", path],
+            # run as a script: no module of the kit is in its memory, so none is in a student's process
+            process = subprocess.Popen([sys.executable, "-I", os.path.abspath(__file__), path],
                                        env=dict(TEMPLATE_ENV), cwd="/", stdin=subprocess.DEVNULL,
                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                        start_new_session=True)
@@ -279,7 +281,7 @@ def _handle(connection: socket.socket) -> None:
         connection.sendall(json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode() + b"\n")
         return
     if child == 0:
-        _become(request, fds, connection)
+        _parent(request, fds, connection)
     for fd in fds:
         os.close(fd)
     connection.sendall(json.dumps({"pid": child}).encode() + b"\n")
@@ -310,6 +312,32 @@ def _join(holder: int) -> None:
     os.fchdir(root)
     os.chroot(".")
     os.close(root)
+
+
+def _parent(request: dict, fds: list[int], connection: socket.socket) -> None:
+    """Inside the PID namespace, as root: the student's process's parent, as bubblewrap's init is a fresh one's
+    (``os.getppid()`` names a process the student cannot signal); ends as its child ends."""
+    code = 1
+    try:
+        child = os.fork()
+        if child == 0:
+            _become(request, fds, connection)
+        connection.detach()
+        for fd in fds:
+            os.close(fd)
+        _, status = os.waitpid(child, 0)
+        if os.WIFSIGNALED(status):  # end the same way, so that the grader learns the signal
+            number = os.WTERMSIG(status)
+            code = 128 + number
+            try:
+                signal.signal(number, signal.SIG_DFL)
+            except (OSError, ValueError):  # SIGKILL, SIGSTOP: never caught anyway
+                pass
+            os.kill(os.getpid(), number)
+        else:
+            code = os.waitstatus_to_exitcode(status)
+    finally:
+        os._exit(code)
 
 
 def _become(request: dict, fds: list[int], connection: socket.socket) -> None:

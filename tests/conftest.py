@@ -18,6 +18,18 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def template_not_bypassed(request, caplog):
+    """A sandboxed Python that fell back from the template to a fresh one fails the test (unless it means to):
+    otherwise the red-team cases could pass on the fresh path while the template's path went untested."""
+    yield
+    if request.node.get_closest_marker("fresh_python"):
+        return
+    records = caplog.get_records("setup") + caplog.get_records("call")
+    fallen = [r.getMessage() for r in records if "starts as a fresh Python" in r.getMessage()]
+    assert not fallen, f"the sandbox template was bypassed: {fallen}"
+
+
 @pytest.fixture
 def keep_environment():
     """`cnn-kit`'s main() exports its settings as CNN_KIT_* variables: give later tests the environment back."""

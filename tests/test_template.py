@@ -105,6 +105,7 @@ def test_without_the_template_the_kernel_starts_fresh(tmp_path, monkeypatch):
     assert seen["uid"] == 65534
 
 
+@pytest.mark.fresh_python
 def test_a_template_that_fails_leaves_a_fresh_kernel(tmp_path, monkeypatch, caplog):
     def failing(*args, **kwargs):
         raise zygote.TemplateError("test: no template")
