@@ -149,7 +149,8 @@ def holder_pid(bwrap_pid: int, deadline: float) -> int:
 
 @dataclass
 class Started:
-    """A process the template started: its pid (on the host) and the connection that reports its end."""
+    """A process the template started: the host pid of its parent in the sandbox (it ends as the process
+    ends) and the connection that reports how it ended."""
     pid: int
     connection: socket.socket
 
@@ -322,7 +323,7 @@ def _parent(request: dict, fds: list[int], connection: socket.socket) -> None:
         child = os.fork()
         if child == 0:
             _become(request, fds, connection)
-        connection.detach()
+        os.close(connection.detach())  # the template's child reports to the grader, not this process
         for fd in fds:
             os.close(fd)
         _, status = os.waitpid(child, 0)
