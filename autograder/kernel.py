@@ -178,14 +178,19 @@ def describe_mode(mode: int) -> str:
     return "a special file"
 
 
+def rlimits(limits: KernelLimits, as_nobody: bool) -> dict[str, int]:
+    """The kernel's address space, file size, core dumps and (as nobody) processes, by resource name."""
+    values = {"RLIMIT_AS": limits.memory_bytes, "RLIMIT_FSIZE": limits.file_bytes, "RLIMIT_CORE": 0}
+    if as_nobody:  # RLIMIT_NPROC counts the real uid's processes: root's are never limited
+        values["RLIMIT_NPROC"] = limits.processes
+    return values
+
+
 def limits_prefix(limits: KernelLimits, as_nobody: bool) -> list[str]:
-    """prlimit's options: the kernel's address space, file size, core dumps and (as nobody) processes."""
+    """prlimit's options for :func:`rlimits`."""
     if not shutil.which("prlimit"):
         return []
-    options = [f"--as={limits.memory_bytes}", f"--fsize={limits.file_bytes}", "--core=0"]
-    if as_nobody:  # RLIMIT_NPROC counts the real uid's processes: root's are never limited
-        options.append(f"--nproc={limits.processes}")
-    return ["prlimit", *options, "--"]
+    return ["prlimit", *(f"--{name[7:].lower()}={value}" for name, value in rlimits(limits, as_nobody).items()), "--"]
 
 
 def _folders(path: Path) -> list[str]:
@@ -338,7 +343,6 @@ class SandboxedKernelManager(AsyncKernelManager):
                 raise zygote.TemplateError("the sandbox did not start in time")
             time.sleep(0.005)
         holder = zygote.holder_pid(process.pid, deadline)
-        limits = {"RLIMIT_AS": self.limits.memory_bytes, "RLIMIT_FSIZE": self.limits.file_bytes,
-                  "RLIMIT_CORE": 0, "RLIMIT_NPROC": self.limits.processes}
+        limits = {name: (value, value) for name, value in rlimits(self.limits, True).items()}
         return zygote.start(self._template, holder, argv=command, env={**env, "JPY_PARENT_PID": "1"},
                             cwd=str(cwd), uid=NOBODY, limits=limits, fds={1: 1, 2: 2})

@@ -72,6 +72,16 @@ class Limits:
     home_bytes: int = 256 << 20       # the working directory (a tmpfs under bubblewrap)
     event_bytes: int = 512 << 20      # most bytes read from one process's event channel
 
+    def rlimits(self) -> dict[str, tuple[int, int]]:
+        """The process's resource limits (soft, hard) by name; the CPU's hard limit 5 s later, so that
+        SIGXCPU, not SIGKILL, says why it ended. Processes only as root: the process then runs as nobody."""
+        limits = {"RLIMIT_AS": (self.memory_bytes, self.memory_bytes),
+                  "RLIMIT_CPU": (self.cpu_seconds, self.cpu_seconds + 5),
+                  "RLIMIT_FSIZE": (self.file_bytes, self.file_bytes), "RLIMIT_CORE": (0, 0)}
+        if os.getuid() == 0:
+            limits["RLIMIT_NPROC"] = (self.processes, self.processes)
+        return limits
+
     @classmethod
     def from_settings(cls, settings) -> "Limits":
         """The defaults, with the wall-clock limits the settings set (``load_seconds``, ``probe_seconds``)."""
@@ -116,12 +126,8 @@ def _bwrap_command(home: Path, python: list[str], limits: Limits) -> list[str]:
 def _limits(limits: Limits):
     def apply() -> None:
         os.setsid()
-        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
-        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        if os.getuid() == 0:  # the child drops to nobody, whose processes this counts
-            resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
+        for name, value in limits.rlimits().items():
+            resource.setrlimit(getattr(resource, name), value)
     return apply
 
 
@@ -190,14 +196,10 @@ def _from_template(home: Path, limits: Limits, events_fd: int):
             readable = select.select([ready], [], [], limits.start_seconds)[0]
             if not readable or not ready.read(1):
                 raise zygote.TemplateError("the sandbox did not start")
-        rlimits = {"RLIMIT_AS": limits.memory_bytes, "RLIMIT_CPU": limits.cpu_seconds,
-                   "RLIMIT_FSIZE": limits.file_bytes, "RLIMIT_CORE": 0}
-        if os.getuid() == 0:
-            rlimits["RLIMIT_NPROC"] = limits.processes
         started = zygote.start(found[0], zygote.holder_pid(process.pid, deadline),
                                argv=[sys.executable, "-I", "/home/student/_probe.py", "/home/student/_request.json",
                                      "3"],
-                               env=dict(CLEAN_ENV), cwd="/home/student", uid=None, limits=rlimits,
+                               env=dict(CLEAN_ENV), cwd="/home/student", uid=None, limits=limits.rlimits(),
                                fds={1: out_w, 2: out_w, 3: events_fd})
     except zygote.TemplateError as exc:
         log.warning("the probes' process starts as a fresh Python: %s", exc)

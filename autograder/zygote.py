@@ -168,12 +168,12 @@ class Started:
 
 
 def start(template: str, holder: int, *, argv: list[str], env: dict[str, str], cwd: str,
-          uid: int | None, limits: dict[str, int], fds: dict[int, int], timeout: float = 60.0) -> Started:
+          uid: int | None, limits: dict[str, tuple[int, int]], fds: dict[int, int], timeout: float = 60.0) -> Started:
     """Ask the template at `template` to start `argv` inside the sandbox whose first process is `holder`.
 
     `argv` is ``[python, "-m", module, *args]`` or ``[python, script, *args]``; `fds` maps a descriptor
     number in the new process to one of this process's (sent over the socket); `limits` maps resource
-    names (``RLIMIT_AS``…) to values; `uid` is the user it runs as (None: as it is, root inside the sandbox).
+    names (``RLIMIT_AS``…) to (soft, hard); `uid` is the user it runs as (None: as it is, root inside the sandbox).
     """
     request = {"holder": holder, "argv": argv, "env": env, "cwd": cwd, "uid": uid, "limits": limits,
                "targets": list(fds)}
@@ -363,8 +363,8 @@ def _become(request: dict, fds: list[int], connection: socket.socket) -> None:
                     os.close(fd)
                 except OSError:
                     pass
-        for name, value in request["limits"].items():
-            resource.setrlimit(getattr(resource, name), (value, value))
+        for name, (soft, hard) in request["limits"].items():
+            resource.setrlimit(getattr(resource, name), (soft, hard))
         uid = request["uid"]
         if uid is not None:
             last = int(open("/proc/sys/kernel/cap_last_cap").read())
