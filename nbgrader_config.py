@@ -14,6 +14,7 @@ from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Clea
 
 from autograder.nbgrader_hook import (ClearHiddenTestsInFeedback, GradeOutsideKernel, RestoreHiddenTests,
                                      SafeExecute, WidgetsAsText)
+from autograder.inert import FeedbackExporter
 from autograder.settings import Settings
 
 # nbgrader creates each submission's gradebook rows through SQLAlchemy relationships before it adds
@@ -69,5 +70,7 @@ c.Autograde.autograde_preprocessors = [
 c.LimitOutput.max_lines = 200
 c.LimitOutput.max_traceback = 40
 
-# Feedback shows the verdicts, never the hidden tests' source.
+# Feedback shows the verdicts, never the hidden tests' source; a page where nothing a submission wrote runs or
+# loads (its outputs and markdown sanitised, no MathJax, a Content-Security-Policy): autograder/inert.py.
+c.GenerateFeedback.exporter_class = FeedbackExporter
 c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTestsInFeedback, WidgetsAsText, CSSHTMLHeaderPreprocessor]

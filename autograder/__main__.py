@@ -96,7 +96,7 @@ def cmd_autograde(args) -> int:
     for assignment in args.assignments:
         for student, outcome in course.autograde(root, assignment, source=args.settings.source).items():
             print(f"{assignment}  {student}: {outcome}")
-        html_path, _ = write_class_report(root, assignment)
+        html_path, _ = write_class_report(root, assignment, args.settings.source)
         print(f"{assignment}  class report: {html_path}")
     return 0
 
@@ -112,7 +112,7 @@ def _autograde_class(args) -> int:
         for assignment in args.assignments:
             summaries.append(classgrade.grade_class(args.settings, assignment, workers=args.workers,
                                                     scheduler=args.scheduler, retries=args.retries))
-            html_path, _ = write_class_report(root, assignment)
+            html_path, _ = write_class_report(root, assignment, args.settings.source)
             print(f"{assignment}  class report: {html_path}")
     except KeyboardInterrupt:
         print("interrupted: what was collected is graded; the same command grades the rest", file=sys.stderr)
@@ -136,7 +136,7 @@ def cmd_report(args) -> int:
                   file=sys.stderr)
             status = 1
             continue
-        html_path, csv_path = write_class_report(root, assignment)
+        html_path, csv_path = write_class_report(root, assignment, args.settings.source)
         print(f"{assignment}: {html_path}\n{' ' * len(assignment)}  {csv_path}")
     return status
 
@@ -247,7 +247,7 @@ def cmd_demo(args) -> int:
     from .report import write_class_report
 
     for name in names:
-        print(f"    class report: {write_class_report(root, name)[0]}")
+        print(f"    class report: {write_class_report(root, name, source)[0]}")
     csv_path = course.export(root)
     print(f"6/6 grades exported: {csv_path}\n")
     print(course.table(course.grade_rows(root)))

@@ -12,7 +12,8 @@ cell gets, from the verdicts of its checks:
 * for the accuracy check, the device, profile, epochs, the accuracy against the threshold, and the grader's
   own training curve as an image.
 
-Every text that comes from a submission is escaped; the page holds no script and loads nothing.
+Every text that comes from a submission is escaped; the page holds no script and loads nothing (and a
+feedback page sanitises it again, with every other output: ``autograder/inert.py``).
 """
 from __future__ import annotations
 
@@ -22,11 +23,13 @@ import io
 
 from nbformat.notebooknode import NotebookNode
 
-STYLE = ("<style>.cnn-kit-verdict table{border-collapse:collapse;margin:.4em 0}"
-         ".cnn-kit-verdict th,.cnn-kit-verdict td{border:1px solid #ccc;padding:2px 8px;text-align:left;"
-         "vertical-align:top}.cnn-kit-verdict td.short{white-space:nowrap}.cnn-kit-verdict td:last-child{min-width:18em}"
-         ".cnn-kit-verdict tr.differs td{background:#fdecea}"
-         ".cnn-kit-verdict .pass{color:#1a7f37}.cnn-kit-verdict .fail{color:#b42318}</style>")
+CSS = (".cnn-kit-verdict table{border-collapse:collapse;margin:.4em 0}"
+       ".cnn-kit-verdict th,.cnn-kit-verdict td{border:1px solid #ccc;padding:2px 8px;text-align:left;"
+       "vertical-align:top}.cnn-kit-verdict td.short{white-space:nowrap}.cnn-kit-verdict td:last-child{min-width:18em}"
+       ".cnn-kit-verdict tr.differs td{background:#fdecea}"
+       ".cnn-kit-verdict .pass{color:#1a7f37}.cnn-kit-verdict .fail{color:#b42318}")
+# In the notebook the verdict carries its style; a feedback page takes CSS from its head (autograder/inert.py).
+STYLE = f"<style>{CSS}</style>"
 
 
 def verdict_outputs(results) -> list[NotebookNode]:

@@ -4,7 +4,8 @@
 per-submission reports, ``<course>/reports/<assignment>/<student>.json``, and writes beside them
 
 - ``class-report.html``: one self-contained page that opens offline (inline CSS, the charts as
-  embedded PNG ``data:`` URIs, no script, no external link): the score distribution; per check the
+  embedded PNG ``data:`` URIs, no script, no external link, a Content-Security-Policy that lets none
+  run or load; a student's name links only to the feedback page of the assignment's notebook): the score distribution; per check the
   pass rate and the most common failure messages with counts; the flagged submissions with their
   reasons; the distinct networks found across the class, with counts and scores; the grading time
   per submission;
@@ -35,6 +36,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from . import assignments, paths
+from .inert import CSP_META
 
 REPORT_HTML = "class-report.html"
 REPORT_CSV = "class-report.csv"
@@ -207,9 +209,9 @@ def reports_folder(course: Path, assignment: str) -> Path:
     return Path(course) / "reports" / assignment
 
 
-def load(course: Path, assignment: str) -> ClassReport:
-    """Every kit report of `assignment` in the course folder, the files skipped with the reason, and the
-    submissions that have no report."""
+def load(course: Path, assignment: str, source: Path = paths.SOURCE) -> ClassReport:
+    """Every kit report of `assignment` in the course folder, the files skipped with the reason, the
+    submissions that have no report, and each student's feedback page (`source`: the assignments' folder)."""
     folder = reports_folder(course, assignment)
     submissions, skipped = [], []
     if folder.is_dir() and not folder.is_symlink():
@@ -225,12 +227,31 @@ def load(course: Path, assignment: str) -> ClassReport:
     submitted = sorted(p.parent.name for p in submitted_root.glob(f"*/{assignment}") if p.is_dir()) \
         if submitted_root.is_dir() else []
     report = ClassReport(assignment, submissions, skipped, [s for s in submitted if s not in graded])
-    for sub in submissions:
-        pages = sorted((Path(course) / "feedback" / sub.student / assignment).glob("*.html"))
-        if pages and pages[0].is_file():
+    page = feedback_page(assignment, source)
+    for sub in submissions if page else []:
+        path = Path(course) / "feedback" / sub.student / assignment / page
+        if stat.S_ISREG(_lstat_mode(path)):
             report.feedback[sub.student] = "/".join(quote(part) for part in
-                                                    ("..", "..", "feedback", sub.student, assignment, pages[0].name))
+                                                    ("..", "..", "feedback", sub.student, assignment, page))
     return report
+
+
+def feedback_page(assignment: str, source: Path = paths.SOURCE) -> str | None:
+    """The file name of the feedback page nbgrader writes for the assignment's notebook; None if unknown.
+
+    The only page of a student's feedback folder the report links to: nbgrader copies every other file of
+    the submission there too (a student's own ``0-index.html``, whose script would run in the instructor's
+    browser), and those are never linked.
+    """
+    spec = assignments.get(assignment, source)
+    return Path(spec.notebook).stem + ".html" if spec is not None else None
+
+
+def _lstat_mode(path: Path) -> int:
+    try:
+        return os.lstat(path).st_mode
+    except OSError:
+        return 0
 
 
 # --- what identifies a network ------------------------------------------------------------------------
@@ -406,7 +427,7 @@ def render_html(report: ClassReport) -> str:
     subs = sorted(report.submissions, key=lambda s: s.student)
     scores = [s.score for s in subs]
     points = report.points
-    parts = [f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
+    parts = [f"<!DOCTYPE html><html lang=en><head>{CSP_META}<meta charset=utf-8>"
              f"<meta name=viewport content='width=device-width, initial-scale=1'>"
              f"<title>Class report: {e(report.assignment)}</title><style>{CSS}</style></head><body>",
              f"<h1>Class report: {e(report.assignment)}</h1><nav>"
@@ -544,9 +565,9 @@ def write_csv(report: ClassReport, path: Path) -> Path:
     return Path(path)
 
 
-def write_class_report(course: Path, assignment: str) -> tuple[Path, Path]:
+def write_class_report(course: Path, assignment: str, source: Path = paths.SOURCE) -> tuple[Path, Path]:
     """Write class-report.html and class-report.csv into <course>/reports/<assignment>/; return both paths."""
-    report = load(course, assignment)
+    report = load(course, assignment, source)
     folder = reports_folder(course, assignment)
     folder.mkdir(parents=True, exist_ok=True)
     html_path, csv_path = folder / REPORT_HTML, folder / REPORT_CSV

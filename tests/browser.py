@@ -59,6 +59,8 @@ class PageReport:
     exceptions: list[str] = field(default_factory=list)      # uncaught script errors
     console_errors: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)   # (url, why) of loads that failed
+    console: list[str] = field(default_factory=list)          # every console call and log entry, any level
+    blocked: list[str] = field(default_factory=list)          # requests the page's Content-Security-Policy refused
 
     def broken_local_links(self) -> list[str]:
         """file:// links whose file does not exist."""
@@ -148,15 +150,22 @@ class Chromium:
                 report.requested.append(params["request"]["url"])
             elif method == "Network.loadingFailed":
                 report.failed.append((urls.get(params["requestId"], "?"), params.get("errorText", "")))
+                if params.get("blockedReason") == "csp":  # refused by the page's policy: it never left the browser
+                    report.blocked.append(urls.get(params["requestId"], "?"))
             elif method == "Runtime.exceptionThrown":
                 details = params.get("exceptionDetails", {})
                 report.exceptions.append(details.get("exception", {}).get("description") or details.get("text", ""))
-            elif method == "Runtime.consoleAPICalled" and params.get("type") == "error":
-                report.console_errors.append(" ".join(str(a.get("value", a.get("description", "")))
-                                                      for a in params.get("args", [])))
-            elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
+            elif method == "Runtime.consoleAPICalled":
+                text = " ".join(str(a.get("value", a.get("description", ""))) for a in params.get("args", []))
+                report.console.append(text)
+                if params.get("type") == "error":
+                    report.console_errors.append(text)
+            elif method == "Log.entryAdded":
                 entry = params["entry"]
-                report.console_errors.append(f"{entry.get('text', '')} {entry.get('url', '')}".strip())
+                text = f"{entry.get('text', '')} {entry.get('url', '')}".strip()
+                report.console.append(text)
+                if entry.get("level") == "error":
+                    report.console_errors.append(text)
         return report
 
     def evaluate(self, expression: str):
