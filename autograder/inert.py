@@ -27,6 +27,9 @@ import nh3
 from jinja2 import DictLoader, pass_context
 from nbconvert.exporters import HTMLExporter
 from nbconvert.filters.markdown_mistune import InvalidNotebook
+from traitlets import default
+
+from .feedback import CSS
 
 # No script, object, frame, worker, form submission or base URL; nothing loaded from anywhere but the
 # page itself and data: images; inline styles only (the page's own CSS; a submission's styles are
@@ -119,8 +122,10 @@ class FeedbackExporter(HTMLExporter):
     Its steps run after every configured preprocessor, so no list in a configuration can skip them.
     """
 
-    # nbgrader's template calls mathjax(), a script from a CDN: here it writes nothing.
-    extra_loaders = [DictLoader({"mathjax.html.j2": "{%- macro mathjax(url='') -%}{%- endmacro -%}"})]
+    @default("extra_loaders")
+    def _no_mathjax(self):
+        """nbgrader's template calls mathjax(), a script from a CDN: here it writes nothing."""
+        return [DictLoader({"mathjax.html.j2": "{%- macro mathjax(url='') -%}{%- endmacro -%}"})]
 
     def _preprocess(self, nb, resources):
         nb, resources = super()._preprocess(nb, resources)
@@ -128,8 +133,6 @@ class FeedbackExporter(HTMLExporter):
         grading = resources.get("nbgrader")
         if isinstance(grading, dict) and "notebook" in grading:  # a file name, written unescaped as the title
             grading["notebook"] = html.escape(str(grading["notebook"]))
-        from .feedback import CSS
-
         resources.setdefault("inlining", {}).setdefault("css", []).append(CSS)
         return nb, resources
 
