@@ -604,43 +604,97 @@ def reference_net(kind, seed):
                          nn.Flatten(), nn.Linear(8 * 14 * 14, 10))
 
 
-def synthetic_batches(n_batches, batch_size, seed):
+def synthetic_loader(samples, batch_size, seed, labels=None):
+    """What the notebook hands a training loop or an evaluation: a real DataLoader over a small
+    TensorDataset (`loader.dataset`, `loader.batch_size`, `len(loader)` all work), in a fixed order,
+    whose last batch is smaller when `samples` is not a multiple of `batch_size`. Iterating it draws
+    from its own generator, never from torch's global one (which the model's dropout uses)."""
     import torch
+    from torch.utils.data import DataLoader, TensorDataset
 
     generator = torch.Generator().manual_seed(seed)
-    return [(torch.randn(batch_size, 1, 28, 28, generator=generator),
-             torch.randint(0, 10, (batch_size,), generator=generator))
-            for _ in range(n_batches)]
+    images = torch.randn(samples, 1, 28, 28, generator=generator)
+    drawn = torch.randint(0, 10, (samples,), generator=generator)
+    return DataLoader(TensorDataset(images, drawn if labels is None else labels), batch_size=batch_size,
+                      shuffle=False, generator=torch.Generator().manual_seed(seed))
+
+
+def evaluation_loader(model, seed, samples, batch_size):
+    """An evaluation probe's loader: labels are the model's own evaluation-mode predictions, a share of them
+    (drawn from the seed, 15 to 65 %) moved to another digit, so the accuracy is a seed-dependent number
+    well above chance that Dropout left on (no model.eval()) almost surely lowers."""
+    import torch
+    import torch.nn as nn
+
+    loader = synthetic_loader(samples, batch_size, seed)
+    images, _ = loader.dataset.tensors
+    was_training = model.training
+    nn.Module.train(model, False)
+    with torch.no_grad():
+        predicted = model(images).argmax(1)
+    nn.Module.train(model, was_training)
+    generator = torch.Generator().manual_seed(seed)
+    share = 0.15 + 0.5 * float(torch.rand((), generator=generator))
+    moved = torch.rand(len(images), generator=generator) < share
+    labels = torch.where(moved, (predicted + 1) % 10, predicted)
+    return synthetic_loader(samples, batch_size, seed, labels=labels)
+
+
+def evaluation_runs(args):
+    """(model seed, loader seed, images, batch size) of each run of the evaluation probe: several loaders,
+    so that no constant can be the accuracy of all of them."""
+    return [(args["seed"] + 100 * index, args["seed"] + 100 * index + protocol.Seed.LOADER, samples, batch_size)
+            for index, (samples, batch_size) in enumerate(args["loaders"])]
+
+
+def _number(value):
+    import torch
+
+    if isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, (int, float)):
+        return float(value)
+    if torch.is_tensor(value) and value.numel() == 1:
+        return float(value.detach().reshape(()))
+    return repr(value)[:1000]
 
 
 def probe_train_step(namespace, args):
-    """Run the student's training loop for one epoch on a reference model."""
+    """Run the student's training loop for one epoch on a reference model with dropout, handed over in
+    evaluation mode (as it is after evaluate()), over a real DataLoader with an uneven last batch."""
     import torch
+    import torch.nn as nn
 
     torch.set_num_threads(1)
     function = obtain(namespace, args["name"], call=False)
     model = reference_net(args["net"], args["seed"])
-    loader = synthetic_batches(args["batches"], args["batch_size"], args["seed"] + protocol.Seed.LOADER)
+    nn.Module.train(model, False)
+    loader = synthetic_loader(args["samples"], args["batch_size"], args["seed"] + protocol.Seed.LOADER)
     optimizer = torch.optim.Adam(model.parameters(), lr=args["lr"])
     criterion = torch.nn.CrossEntropyLoss()
+    torch.manual_seed(args["seed"] + protocol.Seed.TRAIN_FORWARD)   # the dropout masks, as the grader's loop
     value = function(model, loader, criterion, optimizer, torch.device("cpu"))
-    return {"value": float(value) if isinstance(value, (int, float)) or torch.is_tensor(value) else repr(value),
-            "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
+    return {"value": _number(value),
+            "state_dict": {k: v.detach().clone() for k, v in nn.Module.state_dict(model).items()},
             "training": model.training}
 
 
 def probe_evaluate(namespace, args):
-    """Run the student's evaluation on a reference model left in training mode."""
+    """Run the student's evaluation on reference models with dropout, left in training mode, over real
+    DataLoaders whose last batch is smaller: one accuracy per run."""
     import torch
+    import torch.nn as nn
 
     torch.set_num_threads(1)
     function = obtain(namespace, args["name"], call=False)
-    model = reference_net(args["net"], args["seed"])
-    model.train()
-    loader = synthetic_batches(args["batches"], args["batch_size"], args["seed"] + protocol.Seed.LOADER)
-    torch.manual_seed(args["seed"] + protocol.Seed.EVAL_DROPOUT)
-    value = function(model, loader, torch.device("cpu"))
-    return {"value": float(value) if isinstance(value, (int, float)) or torch.is_tensor(value) else repr(value)}
+    values = []
+    for model_seed, loader_seed, samples, batch_size in evaluation_runs(args):
+        model = reference_net(args["net"], model_seed)
+        loader = evaluation_loader(model, loader_seed, samples, batch_size)
+        nn.Module.train(model, True)
+        torch.manual_seed(model_seed + protocol.Seed.EVAL_DROPOUT)
+        values.append(_number(function(model, loader, torch.device("cpu"))))
+    return {"values": values}
 
 
 def _requires_grad(tensor):

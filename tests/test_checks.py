@@ -330,3 +330,47 @@ def test_an_accuracy_cache_that_cannot_be_written_costs_no_points(monkeypatch, t
     options = Options(profile="cpu", accuracy_cache=str(tmp_path / "a-file" / "accuracy-cache"))
     message, details = simplecnn.judge_accuracy(dict(data), {"seed": 0}, options)  # no Failed, no OSError
     assert details["accuracy"] == 99.0 and details["reused"] is False
+
+
+# --- issue 22: functions run on what the notebook gives them; one mistake costs its own check only -------
+
+# The training loop and the evaluation get a real DataLoader whose last batch is smaller, and a network with
+# dropout handed over in the other mode than the lecture's function puts it in. {name: (edits, the check that
+# loses its points or None, words its message holds)}.
+LOOP_AND_EVALUATE = {
+    # pytorch/examples mnist/main.py test(): `100. * correct / len(test_loader.dataset)`
+    "evaluate: pytorch/examples' len(loader.dataset)": (
+        {EVAL: [("    return 100 * correct / total", "    return 100. * correct / len(loader.dataset)")]}, None, []),
+    # the lecture prints `Test Accuracy: 99.11%`: rounded to two decimals is the same accuracy
+    "evaluate: round(100 * correct / total, 2)": (
+        {EVAL: [("    return 100 * correct / total", "    return round(100 * correct / total, 2)")]}, None, []),
+    # the PyTorch transfer-learning tutorial: loss.item() * inputs.size(0), divided by the dataset's size
+    "train: mean loss per image over len(loader.dataset)": (
+        {TRAIN: [("        running_loss += loss.item()\n", "        running_loss += loss.item() * inputs.size(0)\n"),
+                 ("return running_loss / len(loader)", "return running_loss / len(loader.dataset)")]}, None, []),
+    "train: never calls model.train()": (
+        {TRAIN: [("    model.train()\n", "")]}, "train_one_epoch", ["model.train()"]),
+    "evaluate: without model.eval()": ({EVAL: [("    model.eval()\n", "")]}, "evaluate", ["model.eval()", "Dropout"]),
+    "evaluate: divides by len(loader)": (
+        {EVAL: [("    return 100 * correct / total", "    return 100 * correct / len(loader)")]}, "evaluate",
+        ["number of batches"]),
+    "evaluate: len(loader) * batch_size": (
+        {EVAL: [("    return 100 * correct / total", "    return 100 * correct / (len(loader) * loader.batch_size)")]},
+        "evaluate", ["more than the number of images"]),
+    "evaluate: rounded to an integer": (
+        {EVAL: [("    return 100 * correct / total", "    return float(100 * correct // total)")]}, "evaluate",
+        ["rounded"]),
+    "evaluate: a fraction": ({EVAL: [("return 100 * correct / total", "return round(correct / total, 4)")]},
+                             "evaluate", ["fraction"]),
+}
+
+
+@pytest.mark.parametrize("name", LOOP_AND_EVALUATE)
+def test_loops_and_evaluations_on_a_real_loader(name):
+    edits, losing, words = LOOP_AND_EVALUATE[name]
+    verdicts = results(A2, edits, checks={"train_one_epoch", "evaluate"})
+    lost = {k for k, r in verdicts.items() if not r.passed}
+    assert lost == ({losing} if losing else set()), {k: r.message for k, r in verdicts.items()}
+    assert all(r.score == 0 for r in verdicts.values() if not r.passed)
+    for word in words:
+        assert word in verdicts[losing].message, verdicts[losing].message
