@@ -527,6 +527,39 @@ def _record_shapes(model, recorder, x):
         pass
 
 
+def use_references(namespace, references, sources):
+    """Bind, in the student's namespace, the reference's versions of the answers a probed answer calls
+    (``references`` from ``notebook.with_references``: the names, the reference cells defining them, the
+    student's cells to run again); returns the namespace as it was, for ``restore``.
+
+    The reference cells run in a copy of the namespace; the student's cells that define the probed answers
+    run again with the names bound, so that what they computed at their top level with those answers
+    (a size from ``conv2d_out``) is the reference's too, and the names are bound again after them (an
+    answer its own cell defines, ``linear_params`` beside ``conv2d_params``)."""
+    if not references:
+        return None
+    saved = dict(namespace)
+    reference = dict(namespace)
+    for cell in references.get("cells", []):
+        try:
+            exec(compile(cell["source"], f"<reference {cell['id']}>", "exec"), reference)
+        except BaseException:
+            pass
+    names = [name for name in references.get("names", []) if name in reference]
+    namespace.update({name: reference[name] for name in names})
+    for cell in references.get("answers", []):
+        if cell in sources:
+            run_cells([{"id": cell, "source": sources[cell]}], namespace)
+    namespace.update({name: reference[name] for name in names})
+    return saved
+
+
+def restore(namespace, saved):
+    if saved is not None:
+        namespace.clear()
+        namespace.update(saved)
+
+
 def probe_input(shape, seed):
     import torch
 
@@ -705,6 +738,14 @@ def _requires_grad(tensor):
     return bool(base.requires_grad.__get__(tensor))
 
 
+def _set_requires_grad(tensor, flag):
+    """requires_grad set through torch's C tensor type, past any Python-level override."""
+    import torch
+
+    base = getattr(torch._C, "TensorBase", None) or getattr(torch._C, "_TensorBase")
+    base.requires_grad.__set__(tensor, flag)
+
+
 def probe_transfer(namespace, args):
     """Run the student's freeze-and-replace-head on an instructor feature extractor."""
     import torch
@@ -720,10 +761,14 @@ def probe_transfer(namespace, args):
     params = list(nn.Module.named_parameters(features))
     before = {name: p.detach().clone() for name, p in params}
     model = build(features, args["num_classes"])
-    data = probe_model({"model": model}, {"name": "model", "call": False, "inputs": args["inputs"],
-                                          "seed": args["seed"]})
-    data["features_unchanged"] = all(torch.equal(before[name], p.detach()) for name, p in params)
-    data["features_frozen"] = {name: not _requires_grad(p) for name, p in params}
+    data = {"features_unchanged": all(torch.equal(before[name], p.detach()) for name, p in params),
+            "features_frozen": {name: not _requires_grad(p) for name, p in params}}
+    # The head is judged on its own: the base is frozen here as the reference freezes it, so a base the
+    # student forgot to freeze costs the frozen-base check only, not the head's trainable parameters too.
+    for _, parameter in params:
+        _set_requires_grad(parameter, False)
+    data.update(probe_model({"model": model}, {"name": "model", "call": False, "inputs": args["inputs"],
+                                               "seed": args["seed"]}))
     counts = []
     for pattern in args["count_models"]:
         net = nn.Sequential(*[nn.Linear(a, b) for a, b in pattern["layers"]])
@@ -735,6 +780,8 @@ def probe_transfer(namespace, args):
         except Exception as exc:
             counts.append({"error": describe_error(exc)})
     data["counts"] = counts
+    unique = {id(p): p for p in nn.Module.parameters(model)}.values()
+    data["model_trainable"] = sum(p.numel() for p in unique if _requires_grad(p))
     try:
         data["count_of_model"] = plain(count(model))
     except Exception as exc:
@@ -761,6 +808,8 @@ def main():
     emit, pack, clock, flush, leave = (channel.emit, channel.pack, time.perf_counter, sys.stdout.flush,
                                        os._exit)
     probes = [(probe["id"], PROBES[probe["kind"]], probe["args"]) for probe in request["probes"]]
+    sources = {cell["id"]: cell["source"] for cell in request["cells"]}
+    with_references, unbind = use_references, restore
     # The student's own __main__ (as in a kernel): `import __main__` does not reach this module.
     student = types.ModuleType("__main__")
     student.__dict__["__builtins__"] = builtins
@@ -773,12 +822,15 @@ def main():
     for probe_id, function, args in probes:
         emit(event="start", probe=probe_id)
         started = clock()
-        packed = None
+        packed = saved = None
         try:
+            saved = with_references(namespace, args.get("references"), sources)
             packed = pack(function(namespace, args))
             error = None
         except BaseException as exc:
             error = describe_error(exc)
+        finally:
+            unbind(namespace, saved)
         emit(event="done", probe=probe_id, error=error, patched=changed(),
              seconds=round(clock() - started, 3), data=packed)
     emit(event="end")

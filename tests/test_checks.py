@@ -374,3 +374,72 @@ def test_loops_and_evaluations_on_a_real_loader(name):
     assert all(r.score == 0 for r in verdicts.values() if not r.passed)
     for word in words:
         assert word in verdicts[losing].message, verdicts[losing].message
+
+
+def graded_in_sandbox(assignment, edits=None, cells=None):
+    """The reference submission with `edits` (and whole answer `cells` replaced), graded as a submission is
+    (the program built from the notebook, probes in the sandbox), accuracy off."""
+    from autograder.judge import Options
+    from autograder.judge.grade import grade_submission
+    from autograder.samples import make_sample
+
+    spec = kit()[assignment]
+    nb = make_sample(assignment, "reference", nbformat.read(paths.RELEASE / assignment / spec.notebook, as_version=4))
+    for cell in nb.cells:
+        gid = nbgrader_meta(cell).get("grade_id")
+        if gid in (edits or {}):
+            cell.source = _apply(cell.source, edits[gid], gid)
+        if gid in (cells or {}):
+            cell.source = cells[gid]
+    report = grade_submission(nb, spec, Options(accuracy=False, seed=0))
+    return {r.check: r for r in report.results}
+
+
+NO_FLOOR = {"conv2d_out_answer": [("math.floor(", "(")] * 2}
+# rgb_convnet sized with the student's own formulas (the notebook: "work out its parameter count first with
+# your functions"): with the reference's conv2d_out it is right, whatever the student's conv2d_out.
+RGB_FROM_FORMULAS = '''
+def rgb_convnet():
+    h, w = pool2d_out(*conv2d_out(32, 32, k=3, s=1, p=1), k=2)
+    h, w = pool2d_out(*conv2d_out(h, w, k=3, s=1, p=1), k=2)
+    return nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, 2),
+                         nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, 2),
+                         nn.Flatten(), nn.Linear(32 * h * w, 10))
+'''
+# A size worked out once at the top of the cell, with the student's conv2d_out.
+KERAS_SIZED_AT_TOP = ("def conv2d_valid_model():", "_SIDE = conv2d_out(64, 64, k=3)[0] // 2\n\n\n"
+                                                   "def conv2d_valid_model():")
+SIZED_LINEAR = ("nn.Linear(32 * 31 * 31, 10)", "nn.Linear(32 * _SIDE * _SIDE, 10)")
+
+ONE_MISTAKE_ONE_CHECK = {
+    # name: (edits, whole answer cells, the one check that loses its points)
+    "conv2d_out without the floor (pool2d_out calls it)": (NO_FLOOR, {}, "conv2d_out"),
+    "conv2d_out without the floor, rgb_convnet sized with it": (NO_FLOOR, {"rgb_convnet_answer": RGB_FROM_FORMULAS},
+                                                                "conv2d_out"),
+    "conv2d_out without the floor, a Keras model sized with it at the cell's top": (
+        {**NO_FLOOR, "keras_models_answer": [KERAS_SIZED_AT_TOP, SIZED_LINEAR]}, {}, "conv2d_out"),
+    "linear_params without bias=False, conv2d_params calling it": (
+        {"param_counts_answer": [("(n_in + (1 if bias else 0)) * n_out", "(n_in + 1) * n_out"),
+                                 ("return (k * k * (c_in // groups) + (1 if bias else 0)) * c_out",
+                                  "return linear_params(k * k * (c_in // groups), c_out, bias=bias)")]},
+        {}, "linear_params"),
+    "a frozen-base answer that forgot to freeze": (
+        {"transfer_answer": [("        parameter.requires_grad = False\n", "        pass\n")]}, {}, "transfer_frozen"),
+    "count_trainable counting every parameter": (
+        {"transfer_answer": [("if p.requires_grad)", ")")]}, {}, "count_trainable"),
+}
+
+
+@pytest.mark.parametrize("name", ONE_MISTAKE_ONE_CHECK)
+def test_one_mistake_in_one_answer_costs_only_its_check(name):
+    edits, cells, losing = ONE_MISTAKE_ONE_CHECK[name]
+    verdicts = graded_in_sandbox(A1, edits, cells)
+    lost = {k for k, r in verdicts.items() if not r.passed}
+    assert lost == {losing}, {k: r.message for k, r in verdicts.items() if not r.passed}
+
+
+def test_a_correct_answer_calling_other_answers_gets_full_marks():
+    """Sized with the student's own (right) formulas: full marks, through the reference's versions."""
+    verdicts = graded_in_sandbox(A1, {"keras_models_answer": [KERAS_SIZED_AT_TOP, SIZED_LINEAR]},
+                                 {"rgb_convnet_answer": RGB_FROM_FORMULAS})
+    assert all(r.passed for r in verdicts.values()), {k: r.message for k, r in verdicts.items() if not r.passed}
