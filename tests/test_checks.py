@@ -5,6 +5,7 @@ mistake is a small edit of a reference answer. Judged in process: the sandbox
 has its own tests (test_redteam.py, test_isolation.py, test_bounds.py).
 """
 import shutil
+import textwrap
 
 import nbformat
 import pytest
@@ -362,13 +363,85 @@ LOOP_AND_EVALUATE = {
         ["rounded"]),
     "evaluate: a fraction": ({EVAL: [("return 100 * correct / total", "return round(correct / total, 4)")]},
                              "evaluate", ["fraction"]),
+    # whole functions (the reference's replaced), from public code
+    # pytorch/examples mnist/main.py test(): argmax(keepdim=True), pred.eq(target.view_as(pred)), a summed loss
+    "evaluate: pytorch/examples' test()": ("""
+        def evaluate(model, loader, device):
+            model.eval()
+            test_loss = 0
+            correct = 0
+            with torch.no_grad():
+                for data, target in loader:
+                    data, target = data.to(device), target.to(device)
+                    output = model(data)
+                    test_loss += F.cross_entropy(output, target, reduction='sum').item()
+                    pred = output.argmax(dim=1, keepdim=True)
+                    correct += pred.eq(target.view_as(pred)).sum().item()
+            test_loss /= len(loader.dataset)
+            return 100. * correct / len(loader.dataset)
+    """, None, []),
+    # pytorch/examples mnist/main.py train(): enumerate(train_loader), batch_idx
+    "train: pytorch/examples' train() with enumerate": ("""
+        def train_one_epoch(model, loader, criterion, optimizer, device):
+            model.train()
+            total = 0.0
+            for batch_idx, (data, target) in enumerate(loader):
+                data, target = data.to(device), target.to(device)
+                optimizer.zero_grad()
+                output = model(data)
+                loss = criterion(output, target)
+                loss.backward()
+                optimizer.step()
+                total += loss.item()
+            return total / (batch_idx + 1)
+    """, None, []),
+    # zero_grad after step (the gradients start at zero), model.zero_grad, a loss summed as a tensor
+    "train: model.zero_grad() after step, a tensor loss": ("""
+        def train_one_epoch(model, loader, criterion, optimizer, device):
+            model.train(True)
+            running = 0
+            for x, y in loader:
+                loss = criterion(model(x.to(device)), y.to(device))
+                loss.backward()
+                optimizer.step()
+                model.zero_grad(set_to_none=True)
+                running += loss.detach()
+            return running / len(loader)
+    """, None, []),
+    # the PyTorch CIFAR-10 tutorial's `torch.max(outputs.data, 1)`, under inference_mode, a tensor result
+    "evaluate: torch.max(outputs.data, 1), inference_mode, a tensor": ("""
+        def evaluate(model, loader, device):
+            model.eval()
+            correct, total = 0, 0
+            with torch.inference_mode():
+                for images, labels in loader:
+                    outputs = model(images.to(device))
+                    _, predicted = torch.max(outputs.data, 1)
+                    total += labels.size(0)
+                    correct += (predicted.cpu() == labels).sum()
+            return 100 * correct / total
+    """, None, []),
+    # Kaggle-style: the mean of the batches' accuracies, which is not the accuracy with a smaller last batch
+    "evaluate: the mean of batch accuracies": ("""
+        def evaluate(model, loader, device):
+            model.eval()
+            accs = []
+            with torch.no_grad():
+                for x, y in loader:
+                    accs.append((model(x).argmax(1) == y).float().mean().item())
+            return 100 * sum(accs) / len(accs)
+    """, "evaluate", ["averages the batches' accuracies"]),
 }
 
 
 @pytest.mark.parametrize("name", LOOP_AND_EVALUATE)
 def test_loops_and_evaluations_on_a_real_loader(name):
     edits, losing, words = LOOP_AND_EVALUATE[name]
-    verdicts = results(A2, edits, checks={"train_one_epoch", "evaluate"})
+    if isinstance(edits, str):  # a whole function, defined after the reference's
+        edits, extra = {}, "import torch\nimport torch.nn.functional as F\n" + textwrap.dedent(edits)
+    else:
+        extra = ""
+    verdicts = results(A2, edits, extra, checks={"train_one_epoch", "evaluate"})
     lost = {k for k, r in verdicts.items() if not r.passed}
     assert lost == ({losing} if losing else set()), {k: r.message for k, r in verdicts.items()}
     assert all(r.score == 0 for r in verdicts.values() if not r.passed)
