@@ -150,7 +150,7 @@ def solution_code(source: str) -> str:
 def _tree(source: str):
     try:
         return ast.parse(source)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # not Python, or nested past the parser
         return None
 
 

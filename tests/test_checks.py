@@ -516,3 +516,26 @@ def test_a_correct_answer_calling_other_answers_gets_full_marks():
     verdicts = graded_in_sandbox(A1, {"keras_models_answer": [KERAS_SIZED_AT_TOP, SIZED_LINEAR]},
                                  {"rgb_convnet_answer": RGB_FROM_FORMULAS})
     assert all(r.passed for r in verdicts.values()), {k: r.message for k, r in verdicts.items() if not r.passed}
+
+
+def test_only_answers_that_call_other_answers_get_references():
+    """What travels with a probe: the reference cells of the answers it calls (and theirs), nothing for an
+    answer that calls none, and nothing where the student's cell cannot be parsed."""
+    from autograder.notebook import Program, with_references
+
+    references = {"a": "def f(x):\n    return x + 1\n", "b": "def g(x):\n    return f(x) * 2\n",
+                  "c": "def h(x):\n    return x\n"}
+    probes = [{"id": n, "kind": "calls", "args": {"name": n, "calls": []}} for n in ("f", "g", "h")]
+
+    def program(answers):
+        return Program(cells=[], answers=answers, references=references)
+
+    plain = with_references(program(dict(references)), probes)
+    assert [("references" in p["args"]) for p in plain] == [False, True, False]
+    assert plain[1]["args"]["references"] == {"names": ["f"], "answers": ["b"],
+                                              "cells": [{"id": "a", "source": references["a"]}]}
+    # h calls g through a helper of its own cell; the reference's g calls f: both are the reference's
+    helper = with_references(program({**references, "c": "def _twice(x):\n    return g(x)\n\nh = _twice\n"}), probes)
+    assert helper[2]["args"]["references"]["names"] == ["f", "g"]
+    nested = "def h(x):\n    return " + "(" * 1000 + "x" + ")" * 1000 + "\n"
+    assert "references" not in with_references(program({**references, "c": nested}), probes)[2]["args"]
