@@ -169,6 +169,14 @@ def _top_level(tree) -> dict[str, list[ast.AST]]:
     return defined
 
 
+def _names_in(node) -> set[str]:
+    """The names a statement reads: plain names, and strings that may name one through the namespace
+    (`globals()["conv2d_out"]`)."""
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} | \
+        {n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+         and n.value.isidentifier()}
+
+
 def _calls(tree, names: set[str], answers: set[str]) -> set[str]:
     """The answers (names in `answers`) that the definitions of `names` in this cell use, following the
     cell's own helpers (a `conv_block` it defines, `SimpleCNN = CNN`)."""
@@ -176,7 +184,7 @@ def _calls(tree, names: set[str], answers: set[str]) -> set[str]:
     pending, seen, used = list(names), set(names), set()
     while pending:
         for node in defined.get(pending.pop(), []):
-            for name in {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}:
+            for name in _names_in(node):
                 if name in answers and name not in names:
                     used.add(name)
                 elif name in defined and name not in seen:

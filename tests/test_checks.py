@@ -537,5 +537,8 @@ def test_only_answers_that_call_other_answers_get_references():
     # h calls g through a helper of its own cell; the reference's g calls f: both are the reference's
     helper = with_references(program({**references, "c": "def _twice(x):\n    return g(x)\n\nh = _twice\n"}), probes)
     assert helper[2]["args"]["references"]["names"] == ["f", "g"]
+    through_namespace = with_references(program({**references, "c": "def h(x):\n    return globals()['f'](x)\n"}),
+                                        probes)
+    assert through_namespace[2]["args"]["references"]["names"] == ["f"]
     nested = "def h(x):\n    return " + "(" * 1000 + "x" + ")" * 1000 + "\n"
     assert "references" not in with_references(program({**references, "c": nested}), probes)[2]["args"]
