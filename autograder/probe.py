@@ -681,11 +681,14 @@ def evaluation_runs(args):
 
 
 def _number(value):
+    """A returned number as a float (Python's, numpy's or a one-element tensor), else its repr."""
+    import numbers
+
     import torch
 
     if isinstance(value, bool):
         return repr(value)
-    if isinstance(value, (int, float)):
+    if isinstance(value, numbers.Real):
         return float(value)
     if torch.is_tensor(value) and value.numel() == 1:
         return float(value.detach().reshape(()))

@@ -421,6 +421,10 @@ LOOP_AND_EVALUATE = {
                     correct += (predicted.cpu() == labels).sum()
             return 100 * correct / total
     """, None, []),
+    # numpy's scalars are numbers too (`np.float32(...)` from an accuracy counted in numpy)
+    "evaluate: a numpy float32": ({EVAL: [("    return 100 * correct / total",
+                                           "    import numpy as np\n    return np.float32(100 * correct / total)")]},
+                                  None, []),
     # Kaggle-style: the mean of the batches' accuracies, which is not the accuracy with a smaller last batch
     "evaluate: the mean of batch accuracies": ("""
         def evaluate(model, loader, device):
