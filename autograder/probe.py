@@ -527,39 +527,6 @@ def _record_shapes(model, recorder, x):
         pass
 
 
-def use_references(namespace, references, sources):
-    """Bind, in the student's namespace, the reference's versions of the answers a probed answer calls
-    (``references`` from ``notebook.with_references``: the names, the reference cells defining them, the
-    student's cells to run again); returns the namespace as it was, for ``restore``.
-
-    The reference cells run in a copy of the namespace; the student's cells that define the probed answers
-    run again with the names bound, so that what they computed at their top level with those answers
-    (a size from ``conv2d_out``) is the reference's too, and the names are bound again after them (an
-    answer its own cell defines, ``linear_params`` beside ``conv2d_params``)."""
-    if not references:
-        return None
-    saved = dict(namespace)
-    reference = dict(namespace)
-    for cell in references.get("cells", []):
-        try:
-            exec(compile(cell["source"], f"<reference {cell['id']}>", "exec"), reference)
-        except BaseException:
-            pass
-    names = [name for name in references.get("names", []) if name in reference]
-    namespace.update({name: reference[name] for name in names})
-    for cell in references.get("answers", []):
-        if cell in sources:
-            run_cells([{"id": cell, "source": sources[cell]}], namespace)
-    namespace.update({name: reference[name] for name in names})
-    return saved
-
-
-def restore(namespace, saved):
-    if saved is not None:
-        namespace.clear()
-        namespace.update(saved)
-
-
 def probe_input(shape, seed):
     import torch
 
@@ -790,6 +757,41 @@ def probe_transfer(namespace, args):
     except Exception as exc:
         data["count_of_model"] = describe_error(exc)
     return data
+
+
+# --- one answer graded on its own -------------------------------------------------------------
+
+def use_references(namespace, references, sources):
+    """Bind, in the student's namespace, the reference's versions of the answers a probed answer calls
+    (``references`` from ``notebook.with_references``: the names, the reference cells defining them, the
+    student's cells to run again); returns the namespace as it was, for ``restore``.
+
+    The reference cells run in a copy of the namespace; the student's cells that define the probed answers
+    run again with the names bound, so that what they computed at their top level with those answers
+    (a size from ``conv2d_out``) is the reference's too, and the names are bound again after them (an
+    answer its own cell defines, ``linear_params`` beside ``conv2d_params``)."""
+    if not references:
+        return None
+    saved = dict(namespace)
+    reference = dict(namespace)
+    for cell in references.get("cells", []):
+        try:
+            exec(compile(cell["source"], f"<reference {cell['id']}>", "exec"), reference)
+        except BaseException:
+            pass
+    names = [name for name in references.get("names", []) if name in reference]
+    namespace.update({name: reference[name] for name in names})
+    for cell in references.get("answers", []):
+        if cell in sources:
+            run_cells([{"id": cell, "source": sources[cell]}], namespace)
+    namespace.update({name: reference[name] for name in names})
+    return saved
+
+
+def restore(namespace, saved):
+    if saved is not None:
+        namespace.clear()
+        namespace.update(saved)
 
 
 PROBES = {protocol.Kind.MODEL: probe_model, protocol.Kind.CALLS: probe_calls,
