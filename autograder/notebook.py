@@ -6,6 +6,7 @@ notebook, followed by the student's answer cells, matched by nbgrader
 """
 from __future__ import annotations
 
+import ast
 import json
 import os
 import stat
@@ -108,6 +109,7 @@ class Program:
     cells: list[dict]                        # [{"id", "source"}] in source-notebook order
     missing: list[str] = field(default_factory=list)   # answer cells not found in the submission
     answers: dict[str, str] = field(default_factory=dict)
+    references: dict[str, str] = field(default_factory=dict)  # the source's reference answers, by grade_id
 
 
 def build_program(source_nb, submitted_nb) -> Program:
@@ -122,6 +124,8 @@ def build_program(source_nb, submitted_nb) -> Program:
     for cell in source_nb.cells:
         grade_id = grade_id_of(cell)
         if is_answer(cell):
+            if grade_id:
+                program.references[grade_id] = solution_code(source_text(cell))
             if grade_id in submitted:
                 # "answer": the sandbox may skip this cell (and say so) if it ends or hangs the process
                 program.cells.append({"id": grade_id, "source": submitted[grade_id], "answer": True})
@@ -131,3 +135,93 @@ def build_program(source_nb, submitted_nb) -> Program:
         elif is_setup(cell):
             program.cells.append({"id": grade_id or "setup", "source": source_text(cell)})
     return program
+
+
+# --- one answer graded on its own: the reference's versions of the other answers it calls --------------
+
+def solution_code(source: str) -> str:
+    """A source answer cell as code: nbgrader's markers are comments, and the stub after them is dead
+    code after the solution's return (or never reached at module level: it is dropped)."""
+    from .release import solution_source  # release imports this module
+
+    return solution_source(source)
+
+
+def _tree(source: str):
+    try:
+        return ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # not Python, or nested past the parser
+        return None
+
+
+def _top_level(tree) -> dict[str, list[ast.AST]]:
+    """The names a cell defines at its top level (functions, classes, assignments), with their statements."""
+    defined: dict[str, list[ast.AST]] = {}
+    for node in getattr(tree, "body", []):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            defined.setdefault(node.name, []).append(node)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                for name in ast.walk(target):
+                    if isinstance(name, ast.Name):
+                        defined.setdefault(name.id, []).append(node)
+    return defined
+
+
+def _names_in(node) -> set[str]:
+    """The names a statement reads: plain names, and strings that may name one through the namespace
+    (`globals()["conv2d_out"]`)."""
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} | \
+        {n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+         and n.value.isidentifier()}
+
+
+def _calls(tree, names: set[str], answers: set[str]) -> set[str]:
+    """The answers (names in `answers`) that the definitions of `names` in this cell use, following the
+    cell's own helpers (a `conv_block` it defines, `SimpleCNN = CNN`)."""
+    defined = _top_level(tree)
+    pending, seen, used = list(names), set(names), set()
+    while pending:
+        for node in defined.get(pending.pop(), []):
+            for name in _names_in(node):
+                if name in answers and name not in names:
+                    used.add(name)
+                elif name in defined and name not in seen:
+                    seen.add(name)
+                    pending.append(name)
+    return used
+
+
+def with_references(program: Program, probes: list[dict]) -> list[dict]:
+    """The probes, each of an answer that calls other answers (`pool2d_out` calling `conv2d_out`, a model
+    sized with `conv2d_out`) told to run it with the reference's versions of those: one mistake in one
+    answer never costs another answer's points. Only the reference cells it needs travel with a probe.
+
+    A probe's targets are the answers named in its arguments; the student's cells that define them are run
+    again with those names bound to the reference's versions (``probe.use_references``)."""
+    trees = {cell: _tree(code) for cell, code in program.references.items()}
+    defined_in = {name: cell for cell, tree in trees.items() for name in _top_level(tree)}
+    answers = set(defined_in)
+    out = []
+    for request in probes:
+        targets = {v for v in request.get("args", {}).values() if isinstance(v, str) and v in answers}
+        cells = sorted({defined_in[t] for t in targets if defined_in[t] in program.answers},
+                       key=list(program.references).index)
+        needed: set[str] = set()
+        for cell in cells:
+            needed |= _calls(_tree(program.answers[cell]), targets, answers)
+        pending = list(needed)
+        while pending:  # the reference's own calls to other answers (its pool2d_out calls conv2d_out)
+            name = pending.pop()
+            for more in _calls(trees[defined_in[name]], {name}, answers) - needed - targets:
+                needed.add(more)
+                pending.append(more)
+        if not needed:
+            out.append(request)
+            continue
+        reference_cells = [cell for cell in program.references if any(defined_in[n] == cell for n in needed)]
+        references = {"names": sorted(needed), "answers": cells,
+                      "cells": [{"id": cell, "source": program.references[cell]} for cell in reference_cells]}
+        out.append({**request, "args": {**request["args"], "references": references}})
+    return out

@@ -604,43 +604,100 @@ def reference_net(kind, seed):
                          nn.Flatten(), nn.Linear(8 * 14 * 14, 10))
 
 
-def synthetic_batches(n_batches, batch_size, seed):
+def synthetic_loader(samples, batch_size, seed, labels=None):
+    """What the notebook hands a training loop or an evaluation: a real DataLoader over a small
+    TensorDataset (`loader.dataset`, `loader.batch_size`, `len(loader)` all work), in a fixed order,
+    whose last batch is smaller when `samples` is not a multiple of `batch_size`. Iterating it draws
+    from its own generator, never from torch's global one (which the model's dropout uses)."""
     import torch
+    from torch.utils.data import DataLoader, TensorDataset
 
     generator = torch.Generator().manual_seed(seed)
-    return [(torch.randn(batch_size, 1, 28, 28, generator=generator),
-             torch.randint(0, 10, (batch_size,), generator=generator))
-            for _ in range(n_batches)]
+    images = torch.randn(samples, 1, 28, 28, generator=generator)
+    drawn = torch.randint(0, 10, (samples,), generator=generator)
+    return DataLoader(TensorDataset(images, drawn if labels is None else labels), batch_size=batch_size,
+                      shuffle=False, generator=torch.Generator().manual_seed(seed))
+
+
+def evaluation_loader(model, seed, samples, batch_size):
+    """An evaluation probe's loader: labels are the model's own evaluation-mode predictions, a share of them
+    (drawn from the seed, 15 to 65 %) moved to another digit, so the accuracy is a seed-dependent number
+    well above chance that Dropout left on (no model.eval()) almost surely lowers."""
+    import torch
+    import torch.nn as nn
+
+    loader = synthetic_loader(samples, batch_size, seed)
+    images, _ = loader.dataset.tensors
+    was_training = model.training
+    nn.Module.train(model, False)
+    with torch.no_grad():
+        predicted = model(images).argmax(1)
+    nn.Module.train(model, was_training)
+    generator = torch.Generator().manual_seed(seed)
+    share = 0.15 + 0.5 * float(torch.rand((), generator=generator))
+    moved = torch.rand(len(images), generator=generator) < share
+    labels = torch.where(moved, (predicted + 1) % 10, predicted)
+    return synthetic_loader(samples, batch_size, seed, labels=labels)
+
+
+def evaluation_runs(args):
+    """(model seed, loader seed, images, batch size) of each run of the evaluation probe: several loaders,
+    so that no constant can be the accuracy of all of them."""
+    return [(args["seed"] + 100 * index, args["seed"] + 100 * index + protocol.Seed.LOADER, samples, batch_size)
+            for index, (samples, batch_size) in enumerate(args["loaders"])]
+
+
+def _number(value):
+    """A returned number as a float (Python's, numpy's or a one-element tensor), else its repr."""
+    import numbers
+
+    import torch
+
+    if isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if torch.is_tensor(value) and value.numel() == 1:
+        return float(value.detach().reshape(()))
+    return repr(value)[:1000]
 
 
 def probe_train_step(namespace, args):
-    """Run the student's training loop for one epoch on a reference model."""
+    """Run the student's training loop for one epoch on a reference model with dropout, handed over in
+    evaluation mode (as it is after evaluate()), over a real DataLoader with an uneven last batch."""
     import torch
+    import torch.nn as nn
 
     torch.set_num_threads(1)
     function = obtain(namespace, args["name"], call=False)
     model = reference_net(args["net"], args["seed"])
-    loader = synthetic_batches(args["batches"], args["batch_size"], args["seed"] + protocol.Seed.LOADER)
+    nn.Module.train(model, False)
+    loader = synthetic_loader(args["samples"], args["batch_size"], args["seed"] + protocol.Seed.LOADER)
     optimizer = torch.optim.Adam(model.parameters(), lr=args["lr"])
     criterion = torch.nn.CrossEntropyLoss()
+    torch.manual_seed(args["seed"] + protocol.Seed.TRAIN_FORWARD)   # the dropout masks, as the grader's loop
     value = function(model, loader, criterion, optimizer, torch.device("cpu"))
-    return {"value": float(value) if isinstance(value, (int, float)) or torch.is_tensor(value) else repr(value),
-            "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
+    return {"value": _number(value),
+            "state_dict": {k: v.detach().clone() for k, v in nn.Module.state_dict(model).items()},
             "training": model.training}
 
 
 def probe_evaluate(namespace, args):
-    """Run the student's evaluation on a reference model left in training mode."""
+    """Run the student's evaluation on reference models with dropout, left in training mode, over real
+    DataLoaders whose last batch is smaller: one accuracy per run."""
     import torch
+    import torch.nn as nn
 
     torch.set_num_threads(1)
     function = obtain(namespace, args["name"], call=False)
-    model = reference_net(args["net"], args["seed"])
-    model.train()
-    loader = synthetic_batches(args["batches"], args["batch_size"], args["seed"] + protocol.Seed.LOADER)
-    torch.manual_seed(args["seed"] + protocol.Seed.EVAL_DROPOUT)
-    value = function(model, loader, torch.device("cpu"))
-    return {"value": float(value) if isinstance(value, (int, float)) or torch.is_tensor(value) else repr(value)}
+    values = []
+    for model_seed, loader_seed, samples, batch_size in evaluation_runs(args):
+        model = reference_net(args["net"], model_seed)
+        loader = evaluation_loader(model, loader_seed, samples, batch_size)
+        nn.Module.train(model, True)
+        torch.manual_seed(model_seed + protocol.Seed.EVAL_DROPOUT)
+        values.append(_number(function(model, loader, torch.device("cpu"))))
+    return {"values": values}
 
 
 def _requires_grad(tensor):
@@ -649,6 +706,14 @@ def _requires_grad(tensor):
 
     base = getattr(torch._C, "TensorBase", None) or getattr(torch._C, "_TensorBase")
     return bool(base.requires_grad.__get__(tensor))
+
+
+def _set_requires_grad(tensor, flag):
+    """requires_grad set through torch's C tensor type, past any Python-level override."""
+    import torch
+
+    base = getattr(torch._C, "TensorBase", None) or getattr(torch._C, "_TensorBase")
+    base.requires_grad.__set__(tensor, flag)
 
 
 def probe_transfer(namespace, args):
@@ -666,10 +731,14 @@ def probe_transfer(namespace, args):
     params = list(nn.Module.named_parameters(features))
     before = {name: p.detach().clone() for name, p in params}
     model = build(features, args["num_classes"])
-    data = probe_model({"model": model}, {"name": "model", "call": False, "inputs": args["inputs"],
-                                          "seed": args["seed"]})
-    data["features_unchanged"] = all(torch.equal(before[name], p.detach()) for name, p in params)
-    data["features_frozen"] = {name: not _requires_grad(p) for name, p in params}
+    data = {"features_unchanged": all(torch.equal(before[name], p.detach()) for name, p in params),
+            "features_frozen": {name: not _requires_grad(p) for name, p in params}}
+    # The head is judged on its own: the base is frozen here as the reference freezes it, so a base the
+    # student forgot to freeze costs the frozen-base check only, not the head's trainable parameters too.
+    for _, parameter in params:
+        _set_requires_grad(parameter, False)
+    data.update(probe_model({"model": model}, {"name": "model", "call": False, "inputs": args["inputs"],
+                                               "seed": args["seed"]}))
     counts = []
     for pattern in args["count_models"]:
         net = nn.Sequential(*[nn.Linear(a, b) for a, b in pattern["layers"]])
@@ -681,11 +750,48 @@ def probe_transfer(namespace, args):
         except Exception as exc:
             counts.append({"error": describe_error(exc)})
     data["counts"] = counts
+    unique = {id(p): p for p in nn.Module.parameters(model)}.values()
+    data["model_trainable"] = sum(p.numel() for p in unique if _requires_grad(p))
     try:
         data["count_of_model"] = plain(count(model))
     except Exception as exc:
         data["count_of_model"] = describe_error(exc)
     return data
+
+
+# --- one answer graded on its own -------------------------------------------------------------
+
+def use_references(namespace, references, sources):
+    """Bind, in the student's namespace, the reference's versions of the answers a probed answer calls
+    (``references`` from ``notebook.with_references``: the names, the reference cells defining them, the
+    student's cells to run again); returns the namespace as it was, for ``restore``.
+
+    The reference cells run in a copy of the namespace; the student's cells that define the probed answers
+    run again with the names bound, so that what they computed at their top level with those answers
+    (a size from ``conv2d_out``) is the reference's too, and the names are bound again after them (an
+    answer its own cell defines, ``linear_params`` beside ``conv2d_params``)."""
+    if not references:
+        return None
+    saved = dict(namespace)
+    reference = dict(namespace)
+    for cell in references.get("cells", []):
+        try:
+            exec(compile(cell["source"], f"<reference {cell['id']}>", "exec"), reference)
+        except BaseException:
+            pass
+    names = [name for name in references.get("names", []) if name in reference]
+    namespace.update({name: reference[name] for name in names})
+    for cell in references.get("answers", []):
+        if cell in sources:
+            run_cells([{"id": cell, "source": sources[cell]}], namespace)
+    namespace.update({name: reference[name] for name in names})
+    return saved
+
+
+def restore(namespace, saved):
+    if saved is not None:
+        namespace.clear()
+        namespace.update(saved)
 
 
 PROBES = {protocol.Kind.MODEL: probe_model, protocol.Kind.CALLS: probe_calls,
@@ -707,6 +813,8 @@ def main():
     emit, pack, clock, flush, leave = (channel.emit, channel.pack, time.perf_counter, sys.stdout.flush,
                                        os._exit)
     probes = [(probe["id"], PROBES[probe["kind"]], probe["args"]) for probe in request["probes"]]
+    sources = {cell["id"]: cell["source"] for cell in request["cells"]}
+    with_references, unbind = use_references, restore
     # The student's own __main__ (as in a kernel): `import __main__` does not reach this module.
     student = types.ModuleType("__main__")
     student.__dict__["__builtins__"] = builtins
@@ -719,12 +827,15 @@ def main():
     for probe_id, function, args in probes:
         emit(event="start", probe=probe_id)
         started = clock()
-        packed = None
+        packed = saved = None
         try:
+            saved = with_references(namespace, args.get("references"), sources)
             packed = pack(function(namespace, args))
             error = None
         except BaseException as exc:
             error = describe_error(exc)
+        finally:
+            unbind(namespace, saved)
         emit(event="done", probe=probe_id, error=error, patched=changed(),
              seconds=round(clock() - started, 3), data=packed)
     emit(event="end")

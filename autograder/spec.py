@@ -33,11 +33,14 @@ LECTURE_SIMPLECNN_PARAMETERS = 421_642   # "Total params" of the lecture's netwo
 LECTURE_ACCURACY = 99.11                # the lecture's 5-epoch test accuracy
 
 
-def reference_train_one_epoch(model, loader, criterion, optimizer, device, *, zero_grad=True):
-    """The lecture's training loop for one epoch; returns the mean batch loss."""
-    model.train()
+def reference_train_one_epoch(model, loader, criterion, optimizer, device, *, zero_grad=True, train_mode=True,
+                              per_image=False):
+    """The lecture's training loop for one epoch; returns the mean batch loss (`per_image`: the mean loss
+    per image, the other usual epoch loss). `zero_grad`, `train_mode` off: the usual mistakes' loops."""
+    if train_mode:
+        model.train()
     running_loss = 0.0
-    batches = 0
+    batches = images = 0
     for inputs, labels in loader:
         inputs, labels = inputs.to(device), labels.to(device)
         if zero_grad:
@@ -45,9 +48,10 @@ def reference_train_one_epoch(model, loader, criterion, optimizer, device, *, ze
         loss = criterion(model(inputs), labels)
         loss.backward()
         optimizer.step()
-        running_loss += loss.item()
+        running_loss += loss.item() * (inputs.size(0) if per_image else 1)
         batches += 1
-    return running_loss / batches
+        images += inputs.size(0)
+    return running_loss / (images if per_image else batches)
 
 
 def reference_evaluate(model, loader, device, *, eval_mode=True):

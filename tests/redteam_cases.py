@@ -292,8 +292,9 @@ def _expected_evaluate() -> float:
     simplecnn = assignments.kit()[A2].module
 
     args = next(p for p in simplecnn.probes(0) if p["id"] == "evaluate")["args"]
-    model = probe.reference_net(args["net"], args["seed"])
-    loader = probe.synthetic_batches(args["batches"], args["batch_size"], args["seed"] + 1)
+    model_seed, loader_seed, samples, batch_size = probe.evaluation_runs(args)[0]
+    model = probe.reference_net(args["net"], model_seed)
+    loader = probe.evaluation_loader(model, loader_seed, samples, batch_size)
     return spec.reference_evaluate(model, loader, torch.device("cpu"))
 
 

@@ -5,6 +5,7 @@ mistake is a small edit of a reference answer. Judged in process: the sandbox
 has its own tests (test_redteam.py, test_isolation.py, test_bounds.py).
 """
 import shutil
+import textwrap
 
 import nbformat
 import pytest
@@ -330,3 +331,218 @@ def test_an_accuracy_cache_that_cannot_be_written_costs_no_points(monkeypatch, t
     options = Options(profile="cpu", accuracy_cache=str(tmp_path / "a-file" / "accuracy-cache"))
     message, details = simplecnn.judge_accuracy(dict(data), {"seed": 0}, options)  # no Failed, no OSError
     assert details["accuracy"] == 99.0 and details["reused"] is False
+
+
+# --- issue 22: functions run on what the notebook gives them; one mistake costs its own check only -------
+
+# The training loop and the evaluation get a real DataLoader whose last batch is smaller, and a network with
+# dropout handed over in the other mode than the lecture's function puts it in. {name: (edits, the check that
+# loses its points or None, words its message holds)}.
+LOOP_AND_EVALUATE = {
+    # pytorch/examples mnist/main.py test(): `100. * correct / len(test_loader.dataset)`
+    "evaluate: pytorch/examples' len(loader.dataset)": (
+        {EVAL: [("    return 100 * correct / total", "    return 100. * correct / len(loader.dataset)")]}, None, []),
+    # the lecture prints `Test Accuracy: 99.11%`: rounded to two decimals is the same accuracy
+    "evaluate: round(100 * correct / total, 2)": (
+        {EVAL: [("    return 100 * correct / total", "    return round(100 * correct / total, 2)")]}, None, []),
+    # the PyTorch transfer-learning tutorial: loss.item() * inputs.size(0), divided by the dataset's size
+    "train: mean loss per image over len(loader.dataset)": (
+        {TRAIN: [("        running_loss += loss.item()\n", "        running_loss += loss.item() * inputs.size(0)\n"),
+                 ("return running_loss / len(loader)", "return running_loss / len(loader.dataset)")]}, None, []),
+    "train: never calls model.train()": (
+        {TRAIN: [("    model.train()\n", "")]}, "train_one_epoch", ["model.train()"]),
+    "evaluate: without model.eval()": ({EVAL: [("    model.eval()\n", "")]}, "evaluate", ["model.eval()", "Dropout"]),
+    "evaluate: divides by len(loader)": (
+        {EVAL: [("    return 100 * correct / total", "    return 100 * correct / len(loader)")]}, "evaluate",
+        ["number of batches"]),
+    "evaluate: len(loader) * batch_size": (
+        {EVAL: [("    return 100 * correct / total", "    return 100 * correct / (len(loader) * loader.batch_size)")]},
+        "evaluate", ["more than the number of images"]),
+    "evaluate: rounded to an integer": (
+        {EVAL: [("    return 100 * correct / total", "    return float(100 * correct // total)")]}, "evaluate",
+        ["rounded"]),
+    "evaluate: a fraction": ({EVAL: [("return 100 * correct / total", "return round(correct / total, 4)")]},
+                             "evaluate", ["fraction"]),
+    # whole functions (the reference's replaced), from public code
+    # pytorch/examples mnist/main.py test(): argmax(keepdim=True), pred.eq(target.view_as(pred)), a summed loss
+    "evaluate: pytorch/examples' test()": ("""
+        def evaluate(model, loader, device):
+            model.eval()
+            test_loss = 0
+            correct = 0
+            with torch.no_grad():
+                for data, target in loader:
+                    data, target = data.to(device), target.to(device)
+                    output = model(data)
+                    test_loss += F.cross_entropy(output, target, reduction='sum').item()
+                    pred = output.argmax(dim=1, keepdim=True)
+                    correct += pred.eq(target.view_as(pred)).sum().item()
+            test_loss /= len(loader.dataset)
+            return 100. * correct / len(loader.dataset)
+    """, None, []),
+    # pytorch/examples mnist/main.py train(): enumerate(train_loader), batch_idx
+    "train: pytorch/examples' train() with enumerate": ("""
+        def train_one_epoch(model, loader, criterion, optimizer, device):
+            model.train()
+            total = 0.0
+            for batch_idx, (data, target) in enumerate(loader):
+                data, target = data.to(device), target.to(device)
+                optimizer.zero_grad()
+                output = model(data)
+                loss = criterion(output, target)
+                loss.backward()
+                optimizer.step()
+                total += loss.item()
+            return total / (batch_idx + 1)
+    """, None, []),
+    # zero_grad after step (the gradients start at zero), model.zero_grad, a loss summed as a tensor
+    "train: model.zero_grad() after step, a tensor loss": ("""
+        def train_one_epoch(model, loader, criterion, optimizer, device):
+            model.train(True)
+            running = 0
+            for x, y in loader:
+                loss = criterion(model(x.to(device)), y.to(device))
+                loss.backward()
+                optimizer.step()
+                model.zero_grad(set_to_none=True)
+                running += loss.detach()
+            return running / len(loader)
+    """, None, []),
+    # the PyTorch CIFAR-10 tutorial's `torch.max(outputs.data, 1)`, under inference_mode, a tensor result
+    "evaluate: torch.max(outputs.data, 1), inference_mode, a tensor": ("""
+        def evaluate(model, loader, device):
+            model.eval()
+            correct, total = 0, 0
+            with torch.inference_mode():
+                for images, labels in loader:
+                    outputs = model(images.to(device))
+                    _, predicted = torch.max(outputs.data, 1)
+                    total += labels.size(0)
+                    correct += (predicted.cpu() == labels).sum()
+            return 100 * correct / total
+    """, None, []),
+    # numpy's scalars are numbers too (`np.float32(...)` from an accuracy counted in numpy)
+    "evaluate: a numpy float32": ({EVAL: [("    return 100 * correct / total",
+                                           "    import numpy as np\n    return np.float32(100 * correct / total)")]},
+                                  None, []),
+    # Kaggle-style: the mean of the batches' accuracies, which is not the accuracy with a smaller last batch
+    "evaluate: the mean of batch accuracies": ("""
+        def evaluate(model, loader, device):
+            model.eval()
+            accs = []
+            with torch.no_grad():
+                for x, y in loader:
+                    accs.append((model(x).argmax(1) == y).float().mean().item())
+            return 100 * sum(accs) / len(accs)
+    """, "evaluate", ["averages the batches' accuracies"]),
+}
+
+
+@pytest.mark.parametrize("name", LOOP_AND_EVALUATE)
+def test_loops_and_evaluations_on_a_real_loader(name):
+    edits, losing, words = LOOP_AND_EVALUATE[name]
+    if isinstance(edits, str):  # a whole function, defined after the reference's
+        edits, extra = {}, "import torch\nimport torch.nn.functional as F\n" + textwrap.dedent(edits)
+    else:
+        extra = ""
+    verdicts = results(A2, edits, extra, checks={"train_one_epoch", "evaluate"})
+    lost = {k for k, r in verdicts.items() if not r.passed}
+    assert lost == ({losing} if losing else set()), {k: r.message for k, r in verdicts.items()}
+    assert all(r.score == 0 for r in verdicts.values() if not r.passed)
+    for word in words:
+        assert word in verdicts[losing].message, verdicts[losing].message
+
+
+def graded_in_sandbox(assignment, edits=None, cells=None):
+    """The reference submission with `edits` (and whole answer `cells` replaced), graded as a submission is
+    (the program built from the notebook, probes in the sandbox), accuracy off."""
+    from autograder.judge import Options
+    from autograder.judge.grade import grade_submission
+    from autograder.samples import make_sample
+
+    spec = kit()[assignment]
+    nb = make_sample(assignment, "reference", nbformat.read(paths.RELEASE / assignment / spec.notebook, as_version=4))
+    for cell in nb.cells:
+        gid = nbgrader_meta(cell).get("grade_id")
+        if gid in (edits or {}):
+            cell.source = _apply(cell.source, edits[gid], gid)
+        if gid in (cells or {}):
+            cell.source = cells[gid]
+    report = grade_submission(nb, spec, Options(accuracy=False, seed=0))
+    return {r.check: r for r in report.results}
+
+
+NO_FLOOR = {"conv2d_out_answer": [("math.floor(", "(")] * 2}
+# rgb_convnet sized with the student's own formulas (the notebook: "work out its parameter count first with
+# your functions"): with the reference's conv2d_out it is right, whatever the student's conv2d_out.
+RGB_FROM_FORMULAS = '''
+def rgb_convnet():
+    h, w = pool2d_out(*conv2d_out(32, 32, k=3, s=1, p=1), k=2)
+    h, w = pool2d_out(*conv2d_out(h, w, k=3, s=1, p=1), k=2)
+    return nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, 2),
+                         nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, 2),
+                         nn.Flatten(), nn.Linear(32 * h * w, 10))
+'''
+# A size worked out once at the top of the cell, with the student's conv2d_out.
+KERAS_SIZED_AT_TOP = ("def conv2d_valid_model():", "_SIDE = conv2d_out(64, 64, k=3)[0] // 2\n\n\n"
+                                                   "def conv2d_valid_model():")
+SIZED_LINEAR = ("nn.Linear(32 * 31 * 31, 10)", "nn.Linear(32 * _SIDE * _SIDE, 10)")
+
+ONE_MISTAKE_ONE_CHECK = {
+    # name: (edits, whole answer cells, the one check that loses its points)
+    "conv2d_out without the floor (pool2d_out calls it)": (NO_FLOOR, {}, "conv2d_out"),
+    "conv2d_out without the floor, rgb_convnet sized with it": (NO_FLOOR, {"rgb_convnet_answer": RGB_FROM_FORMULAS},
+                                                                "conv2d_out"),
+    "conv2d_out without the floor, a Keras model sized with it at the cell's top": (
+        {**NO_FLOOR, "keras_models_answer": [KERAS_SIZED_AT_TOP, SIZED_LINEAR]}, {}, "conv2d_out"),
+    "linear_params without bias=False, conv2d_params calling it": (
+        {"param_counts_answer": [("(n_in + (1 if bias else 0)) * n_out", "(n_in + 1) * n_out"),
+                                 ("return (k * k * (c_in // groups) + (1 if bias else 0)) * c_out",
+                                  "return linear_params(k * k * (c_in // groups), c_out, bias=bias)")]},
+        {}, "linear_params"),
+    "a frozen-base answer that forgot to freeze": (
+        {"transfer_answer": [("        parameter.requires_grad = False\n", "        pass\n")]}, {}, "transfer_frozen"),
+    "count_trainable counting every parameter": (
+        {"transfer_answer": [("if p.requires_grad)", ")")]}, {}, "count_trainable"),
+}
+
+
+@pytest.mark.parametrize("name", ONE_MISTAKE_ONE_CHECK)
+def test_one_mistake_in_one_answer_costs_only_its_check(name):
+    edits, cells, losing = ONE_MISTAKE_ONE_CHECK[name]
+    verdicts = graded_in_sandbox(A1, edits, cells)
+    lost = {k for k, r in verdicts.items() if not r.passed}
+    assert lost == {losing}, {k: r.message for k, r in verdicts.items() if not r.passed}
+
+
+def test_a_correct_answer_calling_other_answers_gets_full_marks():
+    """Sized with the student's own (right) formulas: full marks, through the reference's versions."""
+    verdicts = graded_in_sandbox(A1, {"keras_models_answer": [KERAS_SIZED_AT_TOP, SIZED_LINEAR]},
+                                 {"rgb_convnet_answer": RGB_FROM_FORMULAS})
+    assert all(r.passed for r in verdicts.values()), {k: r.message for k, r in verdicts.items() if not r.passed}
+
+
+def test_only_answers_that_call_other_answers_get_references():
+    """What travels with a probe: the reference cells of the answers it calls (and theirs), nothing for an
+    answer that calls none, and nothing where the student's cell cannot be parsed."""
+    from autograder.notebook import Program, with_references
+
+    references = {"a": "def f(x):\n    return x + 1\n", "b": "def g(x):\n    return f(x) * 2\n",
+                  "c": "def h(x):\n    return x\n"}
+    probes = [{"id": n, "kind": "calls", "args": {"name": n, "calls": []}} for n in ("f", "g", "h")]
+
+    def program(answers):
+        return Program(cells=[], answers=answers, references=references)
+
+    plain = with_references(program(dict(references)), probes)
+    assert [("references" in p["args"]) for p in plain] == [False, True, False]
+    assert plain[1]["args"]["references"] == {"names": ["f"], "answers": ["b"],
+                                              "cells": [{"id": "a", "source": references["a"]}]}
+    # h calls g through a helper of its own cell; the reference's g calls f: both are the reference's
+    helper = with_references(program({**references, "c": "def _twice(x):\n    return g(x)\n\nh = _twice\n"}), probes)
+    assert helper[2]["args"]["references"]["names"] == ["f", "g"]
+    through_namespace = with_references(program({**references, "c": "def h(x):\n    return globals()['f'](x)\n"}),
+                                        probes)
+    assert through_namespace[2]["args"]["references"]["names"] == ["f"]
+    nested = "def h(x):\n    return " + "(" * 1000 + "x" + ")" * 1000 + "\n"
+    assert "references" not in with_references(program({**references, "c": nested}), probes)[2]["args"]

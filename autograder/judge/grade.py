@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .. import assignments, paths, sandbox, scan
-from ..notebook import NotebookError, build_program, read_notebook
+from ..notebook import NotebookError, build_program, read_notebook, with_references
 from . import Assignment, Failed, Options, Result
 
 
@@ -116,7 +116,8 @@ def grade_submission(submitted, assignment: Assignment, options: Options | None 
     seed = options.seed if options.seed is not None else \
         int(hashlib.sha256("\0".join(program.answers.values()).encode("utf-8", "surrogatepass")).hexdigest()[:8], 16)
     report.seed = seed
-    probes = {p["id"]: p for p in assignment.probes(seed)}
+    # Each answer runs with the reference's versions of the other answers it calls (notebook.with_references).
+    probes = {p["id"]: p for p in with_references(program, assignment.probes(seed))}
     report.seconds["set-up"] = time.perf_counter() - started
 
     run = sandbox.run_probes(program.cells, list(probes.values()), sandbox.Limits.from_settings(settings),

@@ -285,6 +285,8 @@ def judge_transfer_frozen(data, args, options) -> str:
 
 
 def judge_transfer_head(data, args, options) -> str:
+    """The head on its own: the probe freezes the base as the reference does before counting, so a base
+    left trainable is the frozen-base check's mistake, and count_trainable's own is judged there."""
     if data["errors"]:
         shape, error = next(iter(data["errors"].items()))
         raise Failed(f"the transfer model failed on an input of shape {shape}: {error}")
@@ -309,9 +311,6 @@ def judge_transfer_head(data, args, options) -> str:
         raise Failed(f"{trainable:,} trainable parameters, expected {expected:,}: the head is "
                      f"global average pooling, Linear(64 → {reference.TRANSFER_HIDDEN}), ReLU, Dropout(0.5), "
                      f"Linear({reference.TRANSFER_HIDDEN} → {nc}), as in the lecture's VGG16 example")
-    if data["count_of_model"] != expected:
-        raise Failed(f"count_trainable(model) returned {data['count_of_model']}, the model has "
-                     f"{expected:,} trainable parameters")
     return f"{nc} scores per image, {expected:,} trainable parameters in the new head"
 
 
@@ -324,7 +323,11 @@ def judge_count_trainable(data, args, options) -> str:
             raise Failed(f"count_trainable on Linear layers {pattern['layers']} with frozen="
                          f"{pattern['frozen']} gave {got}, expected {expected}: count p.numel() only "
                          "for parameters with p.requires_grad")
-    return f"right on {len(args['count_models'])} partly frozen networks"
+    counted, trainable = data.get("count_of_model"), data.get("model_trainable")
+    if trainable is not None and counted != trainable:
+        raise Failed(f"count_trainable(model) returned {counted} for the transfer model, which has {trainable:,} "
+                     "trainable parameters: count p.numel() only for parameters with p.requires_grad")
+    return f"right on {len(args['count_models'])} partly frozen networks and on the transfer model"
 
 
 def _formula(id, judge, title, cell, weight=1):

@@ -19,5 +19,5 @@ MISTAKES = {
 # What each sample scores under full grading (accuracy measured): the checks it breaks, no more.
 EXPECTED_SCORES = {
     "mistake-no-dilation-same-padding": 15,  # conv2d_out partial (1 of 2), conv2d_same_model 0/1
-    "mistake-groups-unfrozen": 13,           # conv2d_params 0/2, transfer_frozen 0/1, transfer_head 0/1
+    "mistake-groups-unfrozen": 14,           # conv2d_params 0/2, transfer_frozen 0/1 (the head is judged on its own)
 }

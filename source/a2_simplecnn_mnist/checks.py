@@ -34,12 +34,13 @@ def probes(seed: int) -> list[dict]:
         {"id": "model", "kind": protocol.Kind.MODEL,
          "args": {"name": "SimpleCNN", "call": True, "seed": seed,
                   "inputs": [[n, *spec.MNIST_INPUT] for n in BATCH_SIZES]}},
+        # Both get real DataLoaders whose last batch is smaller (40 = 16 + 16 + 8; 71 = 32 + 32 + 7 and
+        # 53 = 20 + 20 + 13), and a network with dropout in the other mode than the lecture's function sets.
         {"id": "train", "kind": protocol.Kind.TRAIN_STEP,
-         "args": {"name": "train_one_epoch", "net": "simplecnn_small", "seed": seed, "batches": 3,
+         "args": {"name": "train_one_epoch", "net": "simplecnn_dropout", "seed": seed, "samples": 40,
                   "batch_size": 16, "lr": 1e-3}},
         {"id": "evaluate", "kind": protocol.Kind.EVALUATE,
-         "args": {"name": "evaluate", "net": "simplecnn_dropout", "seed": seed, "batches": 3,
-                  "batch_size": 32}},
+         "args": {"name": "evaluate", "net": "simplecnn_dropout", "seed": seed, "loaders": [[71, 32], [53, 20]]}},
     ]
 
 
@@ -310,12 +311,16 @@ def judge_logits(data: dict, args: dict, options) -> str:
 
 
 def _expected_training(args: dict, **variant) -> tuple[float, dict]:
+    """The lecture's loop (or a `variant` of it) on the probe's network and loader, from the same state:
+    the network in evaluation mode, the same dropout masks."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         model = probe.reference_net(args["net"], args["seed"])
-        loader = probe.synthetic_batches(args["batches"], args["batch_size"], args["seed"] + protocol.Seed.LOADER)
+        model.eval()
+        loader = probe.synthetic_loader(args["samples"], args["batch_size"], args["seed"] + protocol.Seed.LOADER)
         optimizer = torch.optim.Adam(model.parameters(), lr=args["lr"])
+        torch.manual_seed(args["seed"] + protocol.Seed.TRAIN_FORWARD)
         loss = spec.reference_train_one_epoch(model, loader, nn.CrossEntropyLoss(), optimizer,
                                               torch.device("cpu"), **variant)
     finally:
@@ -327,45 +332,115 @@ def _same_weights(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-6) for k in a)
 
 
+# A loop's usual mistakes, recognised by the weights they leave: (variant of the lecture's loop, message).
+TRAINING_MISTAKES = (
+    ({"train_mode": False}, "the weights after one epoch match a loop that never calls model.train(): the model "
+                            "came in evaluation mode (as evaluate() leaves it), so Dropout stayed off; call "
+                            "model.train() at the start of the epoch, as in the lecture's loop"),
+    ({"zero_grad": False}, "the weights after one epoch match a loop without optimizer.zero_grad(): gradients "
+                           "pile up across batches; call optimizer.zero_grad() before loss.backward(), as in "
+                           "the lecture's loop"),
+)
+
+
 def judge_training(data: dict, args: dict, options) -> str:
     value = data["value"]
     if not isinstance(value, float):
         raise Failed(f"train_one_epoch should return the epoch's mean loss as a number, got {value}")
     loss, weights = _expected_training(args)
     if not _same_weights(data["state_dict"], weights):
-        _, without_zero_grad = _expected_training(args, zero_grad=False)
-        if _same_weights(data["state_dict"], without_zero_grad):
-            raise Failed("the weights after one epoch match a loop without optimizer.zero_grad(): "
-                         "gradients pile up across batches; call optimizer.zero_grad() before "
-                         "loss.backward(), as in the lecture's loop")
-        raise Failed("the weights after one epoch differ from the lecture's loop (zero_grad, forward, "
-                     "loss, backward, step for every batch of the loader)")
-    if not math.isclose(value, loss, rel_tol=1e-4):
-        if math.isclose(value, loss * args["batches"], rel_tol=1e-4):
-            raise Failed(f"returned {value:.4f}, the sum of the batch losses; return the mean "
-                         "(running_loss / len(loader))")
-        raise Failed(f"returned {value:.4f}, which is not the epoch's mean batch loss (running_loss / len(loader))")
-    return "weights and mean loss match the lecture's loop"
+        for variant, message in TRAINING_MISTAKES:
+            if _same_weights(data["state_dict"], _expected_training(args, **variant)[1]):
+                raise Failed(message)
+        raise Failed("the weights after one epoch differ from the lecture's loop (model.train(), then "
+                     "zero_grad, forward, loss, backward, step for every batch of the loader)")
+    # The mean batch loss (the lecture's running_loss / len(loader)) or the mean loss per image (the
+    # tutorials' running_loss / len(loader.dataset), with loss.item() * inputs.size(0)): both are the
+    # epoch's mean loss; they differ only where the last batch is smaller.
+    if math.isclose(value, loss, rel_tol=1e-4) or \
+            math.isclose(value, _expected_training(args, per_image=True)[0], rel_tol=1e-4):
+        return "weights and mean loss match the lecture's loop"
+    batches = math.ceil(args["samples"] / args["batch_size"])
+    if math.isclose(value, loss * batches, rel_tol=1e-4):
+        raise Failed(f"returned {value:.4f}, the sum of the batch losses; return the mean "
+                     "(running_loss / len(loader))")
+    raise Failed(f"returned {value:.4f}, which is not the epoch's mean batch loss {loss:.4f} "
+                 "(running_loss / len(loader))")
+
+
+ROUNDING = 0.005 + 1e-9   # an accuracy in percent rounded to two decimals (the lecture prints 99.11 %)
+
+
+def _batch_counts(args: dict, run: int, eval_mode: bool) -> list[tuple[int, int]]:
+    """(correct, images) per batch of the evaluation probe's `run`, as the student's function saw it
+    (in training mode: Dropout on, with the probe's masks)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model_seed, loader_seed, samples, batch_size = probe.evaluation_runs(args)[run]
+        model = probe.reference_net(args["net"], model_seed)
+        loader = probe.evaluation_loader(model, loader_seed, samples, batch_size)
+        model.train(not eval_mode)
+        torch.manual_seed(model_seed + protocol.Seed.EVAL_DROPOUT)
+        with torch.no_grad():
+            return [(int((model(x).argmax(1) == y).sum()), len(y)) for x, y in loader]
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _percent(counts: list[tuple[int, int]]) -> float:
+    return 100 * sum(c for c, _ in counts) / sum(n for _, n in counts)
+
+
+def _evaluation_mistake(value: float, counts: list[tuple[int, int]], batch_size: int) -> str | None:
+    """What a wrong accuracy is, where it is one of the usual mistakes (on the evaluation-mode counts)."""
+    correct, images = sum(c for c, _ in counts), sum(n for _, n in counts)
+    named = (
+        (100 * correct / len(counts), "divides by the number of batches (len(loader)); divide by the number "
+                                      "of images (len(loader.dataset), or total += labels.size(0))"),
+        (100 * correct / (len(counts) * batch_size), "divides by len(loader) * batch_size, more than the number "
+                                                     "of images when the last batch is smaller; divide by "
+                                                     "len(loader.dataset) or count total += labels.size(0)"),
+        (100 * sum(c / n for c, n in counts) / len(counts),
+         "averages the batches' accuracies, which weighs the smaller last batch more; count correct "
+         "predictions over all batches and divide once: 100 * correct / total"),
+        (100 * counts[-1][0] / counts[-1][1], "is the last batch's accuracy only: count over all batches"),
+    )
+    for wrong, why in named:
+        if abs(value - wrong) <= ROUNDING:
+            return why
+    if abs(value - 100 * correct / images) < 1:
+        return ("is rounded further than two decimals (or cut to an integer): return 100 * correct / total, "
+                "rounded to two decimals at most")
+    return None
 
 
 def judge_evaluate(data: dict, args: dict, options) -> str:
-    value = data["value"]
+    """The accuracy in percent (as the notebook asks), to two decimals at least, in evaluation mode,
+    over every image of the loader: on each of the probe's loaders."""
+    values = data["values"]
+    for run, value in enumerate(values):
+        _judge_accuracy(value, args, run)
+    return f"the accuracy in percent, in eval mode, over all batches (on {len(values)} loaders)"
+
+
+def _judge_accuracy(value, args: dict, run: int) -> None:
     if not isinstance(value, float):
         raise Failed(f"evaluate should return the accuracy in percent as a number, got {value}")
-    model = probe.reference_net(args["net"], args["seed"])
-    loader = probe.synthetic_batches(args["batches"], args["batch_size"], args["seed"] + protocol.Seed.LOADER)
-    expected = spec.reference_evaluate(model, loader, torch.device("cpu"))
-    if math.isclose(value, expected, abs_tol=1e-6):
-        return "the accuracy in percent, in eval mode, over all batches"
-    if math.isclose(value * 100, expected, abs_tol=1e-6):
+    counts = _batch_counts(args, run, eval_mode=True)
+    expected = _percent(counts)
+    if abs(value - expected) <= ROUNDING:
+        return
+    if 0 <= value <= 1 and abs(100 * value - expected) < 0.5:
         raise Failed(f"returned {value:.4f}, a fraction; return a percentage: 100 * correct / total")
-    model.train()
-    torch.manual_seed(args["seed"] + protocol.Seed.EVAL_DROPOUT)
-    in_train_mode = spec.reference_evaluate(model, loader, torch.device("cpu"), eval_mode=False)
-    if math.isclose(value, in_train_mode, abs_tol=1e-6) or not math.isclose(value, expected, abs_tol=1e-6):
-        raise Failed(f"returned {value:.2f} %, not the accuracy of the check's model: call model.eval() "
-                     "before evaluating (Dropout must be off) and count correct predictions over all batches")
-    return "ok"
+    in_train_mode = _percent(_batch_counts(args, run, eval_mode=False))
+    if abs(value - in_train_mode) <= ROUNDING:
+        raise Failed(f"returned {value:.2f} %, the accuracy with Dropout still active; the check's model is "
+                     f"{expected:.2f} % accurate in evaluation mode: call model.eval() before evaluating")
+    why = _evaluation_mistake(value, counts, probe.evaluation_runs(args)[run][3])
+    raise Failed(f"returned {value:.2f} %, not the accuracy of the check's model ({expected:.2f} % over "
+                 f"{sum(n for _, n in counts)} images in {len(counts)} batches)" + (f": it {why}" if why else
+                 ": call model.eval() before evaluating and count correct predictions over all batches"))
 
 
 # --- accuracy on MNIST --------------------------------------------------------------
