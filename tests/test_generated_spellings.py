@@ -16,7 +16,7 @@ import dataclasses
 from dataclasses import dataclass
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from spelling_corpus import A2, CNN, EVAL, TRAIN
@@ -408,8 +408,10 @@ def check_draw(sp: Spelling, loop: Loop, ev: Evaluation, mutation: str | None) -
     assert_loses_exactly(results, losing, label)
 
 
+# The default run: a fixed set of draws, not shrunk (each grading costs about a second of CPU; the tests of
+# each choice alone below say which choice a failure comes from).
 FEW = settings(max_examples=12, deadline=None, derandomize=True, database=None,
-               suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+               phases=[Phase.explicit, Phase.generate], suppress_health_check=[HealthCheck.too_slow])
 MANY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -489,3 +491,195 @@ def test_the_reference_spelling_renders_the_reference():
         assert layer in text, text
     assert Arch().flat() == 64 * 7 * 7
     assert dataclasses.replace(Arch(), conv1=(3, 1, 0, 1)).flat() == 64 * 6 * 6
+
+
+# --- assignment 1: the Keras translations and the RGB ConvNet, eight models per grading ------------------
+# Each model is a list of layers (what it computes); a spelling writes every model of one draw, so one grading
+# of assignment 1 judges eight drawn models at once. Its checks compare output shapes and the parameters per
+# layer with the lecture's summaries, so a mutation changes a model's parameters (one check per model).
+
+A1 = "a1_sizes_and_params"
+KERAS_MODELS = {
+    "conv1d_model": [("conv1d", 1, 32, 3), ("relu",), ("pool1d", 2), ("flatten",), ("linear", 992, 1), ("sigmoid",)],
+    "conv2d_valid_model": [("conv", 3, 32, 3, 1, 0), ("relu",), ("pool", 2), ("flatten",), ("linear", 30752, 10),
+                           ("softmax",)],
+    "conv2d_same_model": [("conv", 3, 32, 3, 1, 1), ("relu",), ("pool", 2), ("flatten",), ("linear", 32768, 10),
+                          ("softmax",)],
+    "conv2d_stride2_model": [("conv", 3, 32, 3, 2, 1), ("relu",), ("pool", 2), ("flatten",), ("linear", 8192, 10),
+                             ("softmax",)],
+    "maxpool_model": [("conv", 3, 32, 3, 1, 0), ("relu",), ("pool", 2), ("conv", 32, 64, 3, 1, 0), ("relu",),
+                      ("pool", 2), ("flatten",), ("linear", 12544, 10), ("softmax",)],
+    "upsampling_model": [("conv", 3, 32, 3, 1, 0), ("relu",), ("up",), ("conv", 32, 64, 3, 1, 0), ("relu",),
+                         ("flatten",), ("linear", 64 * 58 * 58, 10), ("softmax",)],
+    "gap_model": [("conv", 3, 32, 3, 1, 0), ("relu",), ("gap",), ("flatten",), ("linear", 32, 10), ("softmax",)],
+    "rgb_convnet": [("conv", 3, 16, 3, 1, 1), ("relu",), ("pool", 2), ("conv", 16, 32, 3, 1, 1), ("relu",),
+                    ("pool", 2), ("flatten",), ("linear", 2048, 10)],
+}
+KERAS_MUTATIONS = {   # model: its layers with one defining argument changed (the Linear sized to fit)
+    "conv1d kernel 5": ("conv1d_model", {0: ("conv1d", 1, 32, 5), 4: ("linear", 960, 1)}),
+    "'same' model without padding": ("conv2d_same_model", {0: ("conv", 3, 32, 3, 1, 0), 4: ("linear", 30752, 10)}),
+    "stride-2 model with stride 1": ("conv2d_stride2_model", {0: ("conv", 3, 32, 3, 1, 1),
+                                                              4: ("linear", 32768, 10)}),
+    "maxpool model, second conv 5×5": ("maxpool_model", {3: ("conv", 32, 64, 5, 1, 0), 7: ("linear", 10816, 10)}),
+    "gap model with 16 filters": ("gap_model", {0: ("conv", 3, 16, 3, 1, 0), 4: ("linear", 16, 10)}),
+    "rgb ConvNet, 8 filters first": ("rgb_convnet", {0: ("conv", 3, 8, 3, 1, 1), 3: ("conv", 8, 32, 3, 1, 1)}),
+}
+
+
+@dataclass(frozen=True)
+class KerasSpelling:
+    container: str      # sequential, ordereddict, unpacked-list, functional-module
+    conv: str           # positional, keywords, tuples, same
+    relu: str           # nn.ReLU(), nn.ReLU(inplace=True) | F.relu, torch.relu, method
+    pool: str           # short, keyword, pair
+    up: str             # upsample, upsample-nearest, upsampling-nearest-2d | interpolate
+    gap: str            # int, tuple, output-size
+    flatten: str        # nn.Flatten(), nn.Flatten(1) | torch.flatten, view-size, flatten-method
+    softmax: str        # dim-1, dim-minus-1 | F.softmax, torch.softmax, method
+    linear: str         # positional, keywords, lazy
+
+
+def keras_module(layer: tuple, sp: KerasSpelling) -> str:
+    kind, *a = layer
+    if kind == "conv1d":
+        cin, cout, k = a
+        return f"nn.Conv1d(in_channels={cin}, out_channels={cout}, kernel_size={k})" if sp.conv == "keywords" \
+            else f"nn.Conv1d({cin}, {cout}, {k})"
+    if kind == "conv":
+        cin, cout, k, s, p = a
+        if sp.conv == "keywords":
+            return f"nn.Conv2d(in_channels={cin}, out_channels={cout}, kernel_size={k}, stride={s}, padding={p})"
+        if sp.conv == "tuples":
+            return f"nn.Conv2d({cin}, {cout}, ({k}, {k}), stride=({s}, {s}), padding=({p}, {p}))"
+        if sp.conv == "same" and s == 1:
+            return f"nn.Conv2d({cin}, {cout}, {k}, padding={'same' if 2 * p == k - 1 else 'valid'!r})"
+        return f"nn.Conv2d({cin}, {cout}, {k}, stride={s}, padding={p})"
+    if kind == "linear":
+        nin, nout = a
+        return {"keywords": f"nn.Linear(in_features={nin}, out_features={nout})",
+                "lazy": f"nn.LazyLinear({nout})"}.get(sp.linear, f"nn.Linear({nin}, {nout})")
+    if kind == "relu":
+        return sp.relu if sp.relu.startswith("nn.") else "nn.ReLU()"
+    if kind in ("pool", "pool1d"):
+        name = "nn.MaxPool1d" if kind == "pool1d" else "nn.MaxPool2d"
+        return {"keyword": f"{name}(kernel_size={a[0]})", "pair": f"{name}({a[0]}, {a[0]})"}.get(sp.pool,
+                                                                                                   f"{name}({a[0]})")
+    if kind == "up":
+        return {"upsample-nearest": "nn.Upsample(scale_factor=2, mode='nearest')",
+                "upsampling-nearest-2d": "nn.UpsamplingNearest2d(scale_factor=2)"}.get(sp.up,
+                                                                                       "nn.Upsample(scale_factor=2)")
+    if kind == "gap":
+        return {"tuple": "nn.AdaptiveAvgPool2d((1, 1))",
+                "output-size": "nn.AdaptiveAvgPool2d(output_size=1)"}.get(sp.gap, "nn.AdaptiveAvgPool2d(1)")
+    if kind == "flatten":
+        return sp.flatten if sp.flatten.startswith("nn.") else "nn.Flatten()"
+    if kind == "softmax":
+        return "nn.Softmax(dim=-1)" if sp.softmax == "dim-minus-1" else "nn.Softmax(dim=1)"
+    if kind == "sigmoid":
+        return "nn.Sigmoid()"
+    raise ValueError(kind)
+
+
+def keras_call(layer: tuple, sp: KerasSpelling) -> str:
+    """The functional form of a layer without parameters, applied to x."""
+    kind, *a = layer
+    relu = sp.relu if not sp.relu.startswith("nn.") else "F.relu"
+    flatten = sp.flatten if not sp.flatten.startswith("nn.") else "torch.flatten"
+    softmax = sp.softmax if sp.softmax in ("F.softmax", "torch.softmax", "method") else "F.softmax"
+    return {
+        "relu": {"F.relu": "F.relu(x)", "torch.relu": "torch.relu(x)", "method": "x.relu()"}[relu],
+        "pool": f"F.max_pool2d(x, {a[0]})" if a else "",
+        "pool1d": f"F.max_pool1d(x, {a[0]})" if a else "",
+        "up": "F.interpolate(x, scale_factor=2, mode='nearest')" if sp.up == "interpolate" else
+              "F.interpolate(x, scale_factor=2)",
+        "gap": "F.adaptive_avg_pool2d(x, 1)",
+        "flatten": {"torch.flatten": "torch.flatten(x, 1)", "view-size": "x.view(x.size(0), -1)",
+                    "flatten-method": "x.flatten(1)"}[flatten],
+        "softmax": {"F.softmax": "F.softmax(x, dim=1)", "torch.softmax": "torch.softmax(x, dim=1)",
+                    "method": "x.softmax(dim=1)"}[softmax],
+        "sigmoid": "torch.sigmoid(x)",
+    }[kind]
+
+
+def render_keras_model(name: str, layers: list, sp: KerasSpelling) -> str:
+    if sp.container == "functional-module":
+        init, body = [], []
+        for i, layer in enumerate(layers):
+            if layer[0] in ("conv", "conv1d", "linear"):
+                init.append(f"        self.layer{i} = {keras_module(layer, sp)}")
+                body.append(f"        x = self.layer{i}(x)")
+            else:
+                body.append(f"        x = {keras_call(layer, sp)}")
+        return lines(f"class Net_{name}(nn.Module):", "    def __init__(self):", "        super().__init__()",
+                     *init, "", "    def forward(self, x):", *body, "        return x", "",
+                     f"def {name}():", f"    return Net_{name}()", "")
+    modules = [keras_module(layer, sp) for layer in layers]
+    if sp.container == "ordereddict":
+        built = "nn.Sequential(OrderedDict([" + ", ".join(f"('{layer[0]}_{i}', {m})" for i, (layer, m)
+                                                         in enumerate(zip(layers, modules))) + "]))"
+        return lines(f"def {name}():", f"    return {built}", "")
+    if sp.container == "unpacked-list":
+        return lines(f"def {name}():", f"    layers = [{', '.join(modules)}]", "    return nn.Sequential(*layers)", "")
+    return lines(f"def {name}():", f"    return nn.Sequential({', '.join(modules)})", "")
+
+
+def keras_cells(sp: KerasSpelling, mutation: str | None = None) -> dict:
+    from spelling_corpus import KERAS, RGB
+
+    models = {name: list(layers) for name, layers in KERAS_MODELS.items()}
+    if mutation is not None:
+        name, changes = KERAS_MUTATIONS[mutation]
+        for index, layer in changes.items():
+            models[name][index] = layer
+    head = "import torch.nn.functional as F\nfrom collections import OrderedDict\n\n"
+    keras = head + "\n".join(render_keras_model(n, models[n], sp) for n in models if n != "rgb_convnet")
+    return {KERAS: keras, RGB: head + render_keras_model("rgb_convnet", models["rgb_convnet"], sp)}
+
+
+@st.composite
+def keras_spellings(draw) -> KerasSpelling:
+    container = draw(st.sampled_from(["sequential", "ordereddict", "unpacked-list", "functional-module"]))
+    functional = container == "functional-module"
+    return KerasSpelling(
+        container=container,
+        conv=draw(st.sampled_from(["positional", "keywords", "tuples", "same"])),
+        relu=draw(st.sampled_from(["F.relu", "torch.relu", "method"] if functional
+                                  else ["nn.ReLU()", "nn.ReLU(inplace=True)"])),
+        pool=draw(st.sampled_from(["short", "keyword", "pair"])),
+        up=draw(st.sampled_from(["interpolate", "interpolate-default"] if functional
+                                else ["upsample", "upsample-nearest", "upsampling-nearest-2d"])),
+        gap=draw(st.sampled_from(["int", "tuple", "output-size"])),
+        flatten=draw(st.sampled_from(["torch.flatten", "view-size", "flatten-method"] if functional
+                                     else ["nn.Flatten()", "nn.Flatten(1)"])),
+        softmax=draw(st.sampled_from(["F.softmax", "torch.softmax", "method"] if functional
+                                     else ["dim-1", "dim-minus-1"])),
+        linear=draw(st.sampled_from(["positional", "keywords", "lazy"])))
+
+
+def check_keras_draw(sp: KerasSpelling, mutation: str | None) -> None:
+    losing = {KERAS_MUTATIONS[mutation][0]} if mutation else set()
+    cells = keras_cells(sp, mutation)
+    assert_loses_exactly(verdicts(A1, cells), losing, f"{mutation or 'correct'}\n" + "\n".join(cells.values()))
+
+
+@FEW
+@given(keras_spellings(), st.one_of(st.none(), st.sampled_from(sorted(KERAS_MUTATIONS))))
+def test_keras_translations_any_spelling(sp, mutation):
+    check_keras_draw(sp, mutation)
+
+
+@pytest.mark.slow
+@MANY
+@given(keras_spellings(), st.one_of(st.none(), st.sampled_from(sorted(KERAS_MUTATIONS))))
+def test_keras_translations_many_spellings(sp, mutation):
+    check_keras_draw(sp, mutation)
+
+
+KERAS_REFERENCE = KerasSpelling("sequential", "positional", "nn.ReLU()", "short", "upsample", "int", "nn.Flatten()",
+                                "dim-1", "positional")
+
+
+def test_keras_reference_spelling_gets_full_marks_and_mutations_cost_one_model():
+    check_keras_draw(KERAS_REFERENCE, None)
+    for mutation in KERAS_MUTATIONS:
+        check_keras_draw(KERAS_REFERENCE, mutation)
