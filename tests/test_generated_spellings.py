@@ -412,7 +412,7 @@ def check_draw(sp: Spelling, loop: Loop, ev: Evaluation, mutation: str | None) -
 # each choice alone below say which choice a failure comes from).
 FEW = settings(max_examples=12, deadline=None, derandomize=True, database=None,
                phases=[Phase.explicit, Phase.generate], suppress_health_check=[HealthCheck.too_slow])
-MANY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+MANY = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @FEW
