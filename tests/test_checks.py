@@ -515,6 +515,37 @@ def test_one_mistake_in_one_answer_costs_only_its_check(name):
     assert lost == {losing}, {k: r.message for k, r in verdicts.items() if not r.passed}
 
 
+KEEPS_THE_REFERENCE = {
+    # linear_params answers with whatever conv2d_params kept while it ran with the reference's linear_params
+    # (conv2d_params is probed first)
+    "param_counts_answer": '''
+import builtins
+
+
+def conv2d_params(c_in, c_out, k, groups=1, bias=True):
+    if not getattr(linear_params, "mine", False):  # the reference's, bound for this probe
+        builtins.kept_linear_params = linear_params
+    return linear_params(k * k * (c_in // groups), c_out, bias=bias)
+
+
+def linear_params(n_in, n_out, bias=True):
+    kept = getattr(builtins, "kept_linear_params", None)
+    return kept(n_in, n_out, bias=bias) if kept else 0
+
+
+linear_params.mine = True
+''',
+}
+
+
+def test_a_reference_kept_by_one_answer_never_answers_another():
+    """The reference's versions of called answers run in a process of their own: an answer that keeps one
+    (in builtins) cannot hand it to the probe of the student's own version."""
+    verdicts = graded_in_sandbox(A1, {}, KEEPS_THE_REFERENCE)
+    assert not verdicts["linear_params"].passed, verdicts["linear_params"].message
+    assert verdicts["conv2d_params"].passed, verdicts["conv2d_params"].message
+
+
 def test_a_correct_answer_calling_other_answers_gets_full_marks():
     """Sized with the student's own (right) formulas: full marks, through the reference's versions."""
     verdicts = graded_in_sandbox(A1, {"keras_models_answer": [KERAS_SIZED_AT_TOP, SIZED_LINEAR]},

@@ -99,6 +99,49 @@ def grade_notebook(path: str | Path, assignment: str | Assignment | None = None,
     return grade_submission(submitted, assignment, options, name=Path(path).name, started=started)
 
 
+def _reference_groups(probes: list[dict]) -> list[list[dict]]:
+    """The probes in groups, each run in a process of its own: first those that need no reference, then
+    those that run with the reference's versions of answers they call (``notebook.with_references``).
+
+    The reference's code never enters the process that probes the student's own versions of those answers:
+    a cell that kept a reference's function (in a builtin, a module) could otherwise answer a later probe
+    with it. A group holds no probe whose answers another probe of it receives from the reference."""
+    plain = [p for p in probes if not p["args"].get("references")]
+    groups: list[list[dict]] = [plain] if plain else []
+    bound: list[tuple[set[str], set[str], list[dict]]] = []  # (names given, names probed, probes)
+    for probe in probes:
+        refs = probe["args"].get("references")
+        if not refs:
+            continue
+        given = set(refs.get("names", []))
+        probed = {v for k, v in probe["args"].items() if k != "references" and isinstance(v, str)}
+        for names_given, names_probed, members in bound:
+            if not (given & names_probed) and not (probed & names_given):
+                names_given |= given
+                names_probed |= probed
+                members.append(probe)
+                break
+        else:
+            bound.append((given, probed, [probe]))
+    return groups + [members for _, _, members in bound]
+
+
+def _run_isolated(cells: list[dict], probes: list[dict], limits, settings) -> sandbox.SandboxRun:
+    """`sandbox.run_probes` over each group of `_reference_groups`, the runs merged into one."""
+    runs = [sandbox.run_probes(cells, group, limits, bwrap=settings.sandbox, template=settings.sandbox_template)
+            for group in _reference_groups(probes)] or \
+        [sandbox.run_probes(cells, [], limits, bwrap=settings.sandbox, template=settings.sandbox_template)]
+    first = runs[0]
+    for other in runs[1:]:
+        first.probes.update(other.probes)
+        first.cell_errors = {**other.cell_errors, **first.cell_errors}
+        first.seconds += other.seconds
+        first.patched = sorted(set(first.patched) | set(other.patched))
+        first.skipped = {**other.skipped, **first.skipped}
+        first.output += other.output
+    return first
+
+
 def grade_submission(submitted, assignment: Assignment, options: Options | None = None, *,
                      name: str = "notebook", started: float | None = None) -> Report:
     """Grade a notebook already in memory (as the nbgrader preprocessor has it)."""
@@ -120,8 +163,7 @@ def grade_submission(submitted, assignment: Assignment, options: Options | None 
     probes = {p["id"]: p for p in with_references(program, assignment.probes(seed))}
     report.seconds["set-up"] = time.perf_counter() - started
 
-    run = sandbox.run_probes(program.cells, list(probes.values()), sandbox.Limits.from_settings(settings),
-                             bwrap=settings.sandbox, template=settings.sandbox_template)
+    run = _run_isolated(program.cells, list(probes.values()), sandbox.Limits.from_settings(settings), settings)
     report.isolation = run.isolation
     report.seconds["sandbox"] = run.seconds
     if run.patched:
