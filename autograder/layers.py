@@ -55,6 +55,17 @@ class Reshape(nn.Module):
         return x.reshape([x.shape[0] if v == protocol.BATCH else v for v in self.shape])
 
 
+class Mean(nn.Module):
+    """x.mean(dim, keepdim): x.mean((2, 3)) is Keras' GlobalAveragePooling2D (AdaptiveAvgPool2d(1) and Flatten)."""
+
+    def __init__(self, dim, keepdim):
+        super().__init__()
+        self.dim, self.keepdim = (None if dim is None else tuple(int(d) for d in dim)), bool(keepdim)
+
+    def forward(self, x):
+        return x.mean() if self.dim is None else x.mean(self.dim, keepdim=self.keepdim)
+
+
 @dataclass
 class Network:
     """A traced network rebuilt from standard layers: canonical ops, the module, shapes on meta."""
@@ -77,6 +88,12 @@ def build_layer(op: protocol.Op, device="meta") -> nn.Module:
                                                   for v in shape):
             raise NotRebuildable(f"a reshape to {shape!r} is not one this assignment uses")
         return Reshape(shape)
+    if op.kind == protocol.MEAN:
+        dim = op.args.get("dim")
+        if not (dim is None or isinstance(dim, list) and 0 < len(dim) <= 4 and
+                all(isinstance(d, int) and not isinstance(d, bool) for d in dim)):
+            raise NotRebuildable(f"a mean over {dim!r} is not one this assignment uses")
+        return Mean(dim, op.args.get("keepdim") is True)
     if op.kind not in ALLOWED:
         raise NotRebuildable(f"`{op.kind}` is not a layer this assignment uses (standard torch.nn layers only, "
                              "not subclasses or look-alikes)")
@@ -228,5 +245,5 @@ def trace(module: nn.Module, input_shape: tuple[int, ...]) -> list[LayerRow]:
 
 
 def strip_neutral(rows: list[LayerRow]) -> list[LayerRow]:
-    """Rows without shape-neutral extras such as Dropout."""
-    return [row for row in rows if row.kind not in SHAPE_NEUTRAL]
+    """Rows without the extras the architecture checks leave aside (Dropout, Identity)."""
+    return [row for row in rows if row.kind not in protocol.NOT_JUDGED]

@@ -103,7 +103,7 @@ def watched_objects():
 
     watched = {}
     classes = [nn.Module, nn.Sequential, nn.ModuleList, nn.Parameter, nn.CrossEntropyLoss] + \
-        [getattr(nn, layer) for layer in protocol.LAYERS]
+        [getattr(nn, layer) for layer in (*protocol.LAYERS, *protocol.ALIASES)]
     for cls in classes:
         own = vars(cls)
         for name in CLASS_ATTRIBUTES:
@@ -236,8 +236,9 @@ def standard_kind(module):
     """The layer kind of `module` if its type *is* the torch.nn class of that name, else None."""
     import torch.nn as nn
 
-    kind = type(module).__name__
-    return kind if kind in protocol.LAYERS and type(module) is getattr(nn, kind, None) else None
+    name = type(module).__name__
+    kind = protocol.ALIASES.get(name, name)
+    return kind if kind in protocol.LAYERS and type(module) is getattr(nn, name, None) else None
 
 
 def module_args(module, kind):
@@ -293,9 +294,17 @@ def _functions():
     add((torch.max_pool2d,), "MaxPool2d", ("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode"))
     add((F.max_pool1d,), "MaxPool1d", ("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode",
                                        "return_indices"))
-    add((F.avg_pool2d,), "AvgPool2d", ("input", "kernel_size", "stride", "padding", "ceil_mode"))
+    add((F.avg_pool2d, torch._C._nn.avg_pool2d), "AvgPool2d",
+        ("input", "kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override"))
+    add((F.avg_pool1d, torch.avg_pool1d), "AvgPool1d",
+        ("input", "kernel_size", "stride", "padding", "ceil_mode", "count_include_pad"))
     add((F.adaptive_avg_pool2d,), "AdaptiveAvgPool2d", ("input", "output_size"))
-    add((F.adaptive_max_pool2d,), "AdaptiveMaxPool2d", ("input", "output_size"))
+    add((F.adaptive_avg_pool1d, torch.adaptive_avg_pool1d), "AdaptiveAvgPool1d", ("input", "output_size"))
+    add((F.adaptive_max_pool2d,), "AdaptiveMaxPool2d", ("input", "output_size", "return_indices"))
+    add((F.adaptive_max_pool1d,), "AdaptiveMaxPool1d", ("input", "output_size", "return_indices"))
+    # F.upsample, F.upsample_nearest and F.upsample_bilinear call F.interpolate, which fx records.
+    add((F.interpolate,), "Upsample", ("input", "size", "scale_factor", "mode", "align_corners",
+                                       "recompute_scale_factor", "antialias"), mode="nearest")
     add((torch.flatten,), "Flatten", ("input", "start_dim", "end_dim"), start_dim=0, end_dim=-1)
     add((F.dropout,), "Dropout", ("input", "p", "training", "inplace"), p=0.5)
     add((torch.dropout,), "Dropout", ("input", "p", "train"))
@@ -325,8 +334,14 @@ def _functional_args(kind, names, defaults, args, kwargs):
     bound.update(kwargs)
     if bound.get("return_indices"):
         raise NotTraceable(f"{kind} with return_indices=True is not one of this assignment's operations")
+    if bound.get("antialias") or bound.get("dtype") is not None:
+        flag = "antialias=True" if bound.get("antialias") else f"dtype={bound['dtype']}"
+        raise NotTraceable(f"{kind} with {flag} is not one of this assignment's operations")
+    # fx passes F.softmax's and F.log_softmax's private `_stacklevel` (and their dtype=None): not arguments
+    # of the layer, nor of the computation.
     bound = {k: v for k, v in bound.items()
-             if k not in ("input", "inplace", "training", "train", "return_indices")}
+             if k not in ("input", "inplace", "training", "train", "return_indices", "antialias", "dtype")
+             and not k.startswith("_")}
     if kind == "Dropout" and "p" in bound:
         bound = {"p": bound["p"]}
     try:
@@ -334,6 +349,20 @@ def _functional_args(kind, names, defaults, args, kwargs):
     except Exception as exc:
         raise NotTraceable(f"{kind} with {bound}: {type(exc).__name__}: {exc}") from None
     return module_args(layer, kind)
+
+
+def _mean_args(args, kwargs):
+    """x.mean(dim, keepdim) / torch.mean(x, dim, keepdim) as the Mean op's arguments."""
+    bound = dict(zip(("input", "dim", "keepdim"), args))
+    bound.update(kwargs)
+    if bound.get("dtype") is not None or set(bound) - {"input", "dim", "keepdim", "dtype"}:
+        raise NotTraceable(f"mean with {sorted(set(bound) - {'input'})} is not one of this assignment's operations")
+    dim = bound.get("dim")
+    dim = [dim] if isinstance(dim, int) else list(dim) if isinstance(dim, (list, tuple)) else dim
+    if dim is not None and not all(isinstance(d, int) and not isinstance(d, bool) for d in dim):
+        raise NotTraceable("x.mean over dimensions computed from the tensor is not one of this assignment's "
+                           "operations: write x.mean((2, 3)) or nn.AdaptiveAvgPool2d(1)")
+    return {"dim": dim, "keepdim": bool(bound.get("keepdim", False))}
 
 
 def trace_fx(model, snapshot):
@@ -412,6 +441,8 @@ def trace_fx(model, snapshot):
             kind, names, defaults = functions[target]
             recorder.add(kind, _functional_args(kind, names, defaults, node.args, node.kwargs),
                          f"{getattr(target, '__module__', '')}.{getattr(target, '__name__', '')}")
+        elif (node.op == "call_method" and target == "mean") or (node.op == "call_function" and target is torch.mean):
+            recorder.add(protocol.MEAN, _mean_args(node.args, node.kwargs), "mean")
         elif node.op == "call_method" and target in METHODS:
             kind, names, defaults = METHODS[target]
             recorder.add(kind, _functional_args(kind, names, defaults, node.args, node.kwargs), f"Tensor.{target}")
@@ -492,6 +523,7 @@ def trace_model(model, x):
         fx_error = describe_error(exc)
     finally:
         nn.Module.train(model, was_training)
+        _restore_buffers(model, snapshot)
     try:
         recorder = trace_hooks(model, x, snapshot)
         return recorder.ops, recorder.tensors, "hooks", None
@@ -499,9 +531,41 @@ def trace_model(model, x):
         hooks_error = describe_error(exc) if not isinstance(exc, NotTraceable) else str(exc)
     finally:
         nn.Module.train(model, was_training)
+        _restore_buffers(model, snapshot)
     return [], [], None, (f"its forward() could not be traced (torch.fx: {fx_error}; forward hooks: "
                           f"{hooks_error}): write forward() as a plain sequence of torch.nn layers and "
                           "functions, without `if`s or loops that depend on the input")
+
+
+def _restore_buffers(model, snapshot):
+    """The buffers as they were before the tracer's forward: a training-mode forward moves BatchNorm's
+    running statistics, and the model's evaluation outputs must come from the state the ops carry."""
+    import torch
+    import torch.nn as nn
+
+    with torch.no_grad():
+        for buffer in nn.Module.buffers(model):
+            saved = snapshot.get(id(buffer))
+            if saved is not None and saved.shape == buffer.shape:
+                buffer.copy_(saved)
+
+
+def _materialise(model, x):
+    """Lazy layers (nn.LazyLinear, nn.LazyConv2d ...) take their shapes from one no-grad forward in
+    evaluation mode (which moves no BatchNorm statistics); every other model is left untouched."""
+    import torch
+    import torch.nn as nn
+    from torch.nn.parameter import is_lazy
+
+    if not any(is_lazy(t) for t in list(nn.Module.parameters(model)) + list(nn.Module.buffers(model))):
+        return
+    nn.Module.train(model, False)
+    try:
+        with torch.no_grad():
+            model(x)
+    except Exception as exc:
+        raise RuntimeError(f"its lazy layers could not be materialised by a forward pass: "
+                           f"{describe_error(exc)}") from None
 
 
 def _record_shapes(model, recorder, x):
@@ -555,9 +619,10 @@ def probe_model(namespace, args):
         raise TypeError(f"`{args['name']}` should give an nn.Module, got {type(model).__name__}")
     key = protocol.shape_key
     data = {"outputs": {}, "train_outputs": {}, "errors": {}, "train_errors": {}}
-    # Flags before any forward (the weights travel with the ops, snapshotted before any forward too).
-    data["requires_grad"] = {k: _requires_grad(p) for k, p in nn.Module.named_parameters(model)}
     shapes = args["inputs"]
+    _materialise(model, probe_input(shapes[0], seed + protocol.Seed.INPUT))
+    # Flags before any other forward (the weights travel with the ops, snapshotted before it too).
+    data["requires_grad"] = {k: _requires_grad(p) for k, p in nn.Module.named_parameters(model)}
     nn.Module.train(model, True)
     data["ops"], data["op_tensors"], data["tracer"], data["trace_error"] = trace_model(
         model, probe_input(shapes[0], seed + protocol.Seed.INPUT))

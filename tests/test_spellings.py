@@ -324,8 +324,11 @@ MISTAKES = {
         {CNN: [("nn.MaxPool2d(kernel_size=2, stride=2)", "nn.AvgPool2d(kernel_size=2, stride=2)")]}, {"features"}),
     "Sigmoid for the first ReLU": ({CNN: [("            nn.ReLU(),\n            nn.MaxPool2d",
                                           "            nn.Sigmoid(),\n            nn.MaxPool2d")]}, {"features"}),
-    "softmax after the last Linear": ({CNN: [(FC2 + ",\n", FC2 + ",\n nn.Softmax(dim=1),\n")]}, {"classifier", "logits"}),
-    "second conv 5x5 with padding 2": ({CNN: [(CONV2, "nn.Conv2d(32, 64, kernel_size=5, padding=2)")]}, {"parameters"}),
+    # A trailing Softmax is the logits property only: the classifier's layers are the lecture's.
+    "softmax after the last Linear": ({CNN: [(FC2 + ",\n", FC2 + ",\n nn.Softmax(dim=1),\n")]}, {"logits"}),
+    # Same output shape, another kernel: the features' defining arguments differ, and the parameters.
+    "second conv 5x5 with padding 2": ({CNN: [(CONV2, "nn.Conv2d(32, 64, kernel_size=5, padding=2)")]},
+                                       {"features", "parameters"}),
     "last Linear without bias": ({CNN: [(FC2, "nn.Linear(128, 10, bias=False)")]}, {"parameters"}),
     "missing ReLU in the classifier": (
         {CNN: [(FC1 + ",\n            nn.ReLU(),\n", FC1 + ",\n")]}, {"classifier"}),
