@@ -241,6 +241,16 @@ def standard_kind(module):
     return kind if kind in protocol.LAYERS and type(module) is getattr(nn, name, None) else None
 
 
+def foreign_layer(module):
+    """The class name of a torch.nn layer the kit does not rebuild (nn.ELU, nn.GroupNorm ...), else None."""
+    import torch.nn as nn
+
+    name = type(module).__name__
+    if standard_kind(module) is not None or name == "Module" or type(module) is not getattr(nn, name, None):
+        return None
+    return None if any(True for _ in nn.Module.children(module)) else name
+
+
 def module_args(module, kind):
     args = {name: plain(getattr(module, name, None)) for name in protocol.LAYERS[kind]}
     if kind in protocol.WITH_BIAS:
@@ -262,6 +272,7 @@ class Recorder:
     def __init__(self, snapshot):
         self.snapshot = snapshot
         self.ops, self.tensors = [], []
+        self.unknown = {}   # op index -> the module of an UNKNOWN op
 
     def add(self, kind, args, name, module=None, output_shape=None):
         tensors, params, trainable, names = {}, 0, 0, set()
@@ -374,7 +385,7 @@ def trace_fx(model, snapshot):
 
     class Tracer(fx.Tracer):
         def is_leaf_module(self, module, qualname):
-            return standard_kind(module) is not None
+            return standard_kind(module) is not None or foreign_layer(module) is not None
 
     graph = Tracer().trace(model)
     modules = dict(model.named_modules())
@@ -436,7 +447,11 @@ def trace_fx(model, snapshot):
         if node.op == "call_module":
             module = modules[target]
             kind = standard_kind(module)
-            recorder.add(kind, module_args(module, kind), target, module)
+            if kind is None:
+                recorder.unknown[len(recorder.ops)] = module
+                recorder.add(protocol.UNKNOWN, {"layer": foreign_layer(module)}, target, module)
+            else:
+                recorder.add(kind, module_args(module, kind), target, module)
         elif node.op == "call_function" and target in functions:
             kind, names, defaults = functions[target]
             recorder.add(kind, _functional_args(kind, names, defaults, node.args, node.kwargs),
@@ -507,7 +522,8 @@ def trace_hooks(model, x, snapshot):
 
 
 def trace_model(model, x):
-    """(ops, op tensors, tracer, error): fx first; where it fails, forward hooks; else why neither works."""
+    """(ops, op tensors, tracer, error, {op index: module of an UNKNOWN op}): fx first; where it fails,
+    forward hooks; else why neither works."""
     import torch
     import torch.nn as nn
 
@@ -516,9 +532,9 @@ def trace_model(model, x):
     try:
         recorder = trace_fx(model, snapshot)
         _record_shapes(model, recorder, x)
-        return recorder.ops, recorder.tensors, "fx", None
+        return recorder.ops, recorder.tensors, "fx", None, recorder.unknown
     except NotTraceable as exc:
-        return [], [], None, str(exc)  # the graph is known and not a plain stack: hooks would not help
+        return [], [], None, str(exc), {}  # the graph is known and not a plain stack: hooks would not help
     except Exception as exc:
         fx_error = describe_error(exc)
     finally:
@@ -526,7 +542,7 @@ def trace_model(model, x):
         _restore_buffers(model, snapshot)
     try:
         recorder = trace_hooks(model, x, snapshot)
-        return recorder.ops, recorder.tensors, "hooks", None
+        return recorder.ops, recorder.tensors, "hooks", None, {}
     except Exception as exc:
         hooks_error = describe_error(exc) if not isinstance(exc, NotTraceable) else str(exc)
     finally:
@@ -534,7 +550,7 @@ def trace_model(model, x):
         _restore_buffers(model, snapshot)
     return [], [], None, (f"its forward() could not be traced (torch.fx: {fx_error}; forward hooks: "
                           f"{hooks_error}): write forward() as a plain sequence of torch.nn layers and "
-                          "functions, without `if`s or loops that depend on the input")
+                          "functions, without `if`s or loops that depend on the input"), {}
 
 
 def _restore_buffers(model, snapshot):
@@ -624,23 +640,71 @@ def probe_model(namespace, args):
     # Flags before any other forward (the weights travel with the ops, snapshotted before it too).
     data["requires_grad"] = {k: _requires_grad(p) for k, p in nn.Module.named_parameters(model)}
     nn.Module.train(model, True)
-    data["ops"], data["op_tensors"], data["tracer"], data["trace_error"] = trace_model(
+    data["ops"], data["op_tensors"], data["tracer"], data["trace_error"], unknown = trace_model(
         model, probe_input(shapes[0], seed + protocol.Seed.INPUT))
-    for training, outputs, errors in ((False, data["outputs"], data["errors"]),
-                                      (True, data["train_outputs"], data["train_errors"])):
-        nn.Module.train(model, training)
-        for shape in shapes:
-            x = probe_input(shape, seed + protocol.Seed.INPUT)
-            try:
-                if training:
-                    torch.manual_seed(seed + protocol.Seed.TRAIN_FORWARD)
-                with torch.no_grad():
-                    out = model(x)
-                outputs[key(shape)] = out.detach().clone() if torch.is_tensor(out) else repr(out)[:1000]
-            except Exception as exc:
-                errors[key(shape)] = describe_error(exc)
+    boundaries = Boundaries(unknown)
+    try:
+        for training, outputs, errors in ((False, data["outputs"], data["errors"]),
+                                          (True, data["train_outputs"], data["train_errors"])):
+            nn.Module.train(model, training)
+            for shape in shapes:
+                x = probe_input(shape, seed + protocol.Seed.INPUT)
+                boundaries.start()
+                try:
+                    if training:
+                        torch.manual_seed(seed + protocol.Seed.TRAIN_FORWARD)
+                    with torch.no_grad():
+                        out = model(x)
+                    outputs[key(shape)] = out.detach().clone() if torch.is_tensor(out) else repr(out)[:1000]
+                    boundaries.keep("train" if training else "eval", key(shape))
+                except Exception as exc:
+                    errors[key(shape)] = describe_error(exc)
+    finally:
+        boundaries.close()
+    if unknown:
+        data["boundaries"] = boundaries.kept
     nn.Module.train(model, False)
     return data
+
+
+class Boundaries:
+    """The input and output of each layer the kit does not rebuild, on each probe forward: the grader checks
+    the rebuilt parts between them against these, so such a layer costs only the part it is in."""
+    MAX_VALUES = 1 << 21     # per forward; a larger one is not kept (the grader then cannot check it)
+
+    def __init__(self, unknown):
+        import torch.nn as nn
+
+        self.order = list(unknown)
+        self.kept, self.calls = {"eval": {}, "train": {}}, []
+        self.handles = [nn.Module.register_forward_hook(module, self._hook(index))
+                        for index, module in unknown.items()]
+
+    def _hook(self, index):
+        import torch
+
+        def record(_module, inputs, output):
+            first = inputs[0] if inputs else None
+            if torch.is_tensor(first) and torch.is_tensor(output):
+                self.calls.append((index, first.detach().clone(), output.detach().clone()))
+            else:
+                self.calls.append((index, None, None))
+        return record
+
+    def start(self):
+        self.calls = []
+
+    def keep(self, mode, key):
+        calls = self.calls
+        if not self.order or [index for index, _, _ in calls] != self.order or \
+                any(a is None for _, a, _ in calls) or \
+                sum(a.numel() + b.numel() for _, a, b in calls) > self.MAX_VALUES:
+            return
+        self.kept[mode][key] = [[a, b] for _, a, b in calls]
+
+    def close(self):
+        for handle in self.handles:
+            handle.remove()
 
 
 def probe_calls(namespace, args):

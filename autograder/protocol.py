@@ -100,6 +100,9 @@ BATCH = "batch"
 # Not a torch.nn layer either: x.mean(dim, keepdim) / torch.mean(x, dim) (x.mean((2, 3)) is Keras'
 # GlobalAveragePooling2D). Its args: "dim" (a list, or None for all) and "keepdim".
 MEAN = "Mean"
+# A torch.nn layer the kit does not rebuild (nn.ELU, nn.GroupNorm ...): recorded with its class name in
+# args["layer"] and its own parameters, so that it costs the part it is in, never the whole network.
+UNKNOWN = "Unknown"
 
 
 # --- one traced operation ----------------------------------------------------------------------------
@@ -159,7 +162,7 @@ def canonical_args(kind: str, args: dict) -> dict:
     """Arguments with spelling differences removed: ints as pairs for 2-d layers, padding 'same'/'valid'
     as numbers where they are symmetric, a pool's stride None as its kernel size, and no flags that do
     not change the result (inplace)."""
-    out = {k: v for k, v in args.items() if k in LAYERS.get(kind, ()) or k == "bias" or kind in (RESHAPE, MEAN)}
+    out = {k: v for k, v in args.items() if k in LAYERS.get(kind, ()) or k == "bias" or kind in (RESHAPE, MEAN, UNKNOWN)}
     dims = 2 if kind in PAIRS else 1 if kind in SINGLES else 0
     if dims:
         if out.get("stride") is None and "stride" in out and kind.startswith(("MaxPool", "AvgPool")):
@@ -199,6 +202,7 @@ class ModelPayload(TypedDict, total=False):
     trace_error: str | None   # why no ops could be recorded (then ops is empty)
     state_dict: dict      # the model's own state_dict (transfer: frozen and trainable parameters)
     requires_grad: dict   # parameter name -> requires_grad
+    boundaries: dict      # only with UNKNOWN ops: "eval"/"train" -> shape_key -> [[input, output] per UNKNOWN op]
 
 
 TRACERS = ("fx", "hooks")

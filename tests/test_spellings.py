@@ -496,6 +496,22 @@ LAYER_ANSWERS = {
     "Dropout2d after the first pooling": (
         simplecnn(features="nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout2d(0.25), "
                            "nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)"), {"features"}, "Dropout2d"),
+    # torch.nn layers the kit does not rebuild cost the part they sit in (and the parameters where they hold
+    # some), never the whole network: the rebuilt parts around them are checked against the model's forward.
+    "nn.ELU for the first ReLU": (
+        simplecnn(features="nn.Conv2d(1, 32, 3, padding=1), nn.ELU(), nn.MaxPool2d(2), "
+                           "nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)"), {"features"}, "ELU"),
+    "nn.GroupNorm after the first convolution": (
+        simplecnn(features="nn.Conv2d(1, 32, 3, padding=1), nn.GroupNorm(4, 32), nn.ReLU(), nn.MaxPool2d(2), "
+                           "nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)"),
+        {"features", "parameters"}, "GroupNorm"),
+    "nn.PReLU in the classifier": (
+        simplecnn(classifier="nn.Flatten(), nn.Linear(3136, 128), nn.PReLU(), nn.Linear(128, 10)"),
+        {"classifier", "parameters"}, "PReLU"),
+    "nn.SiLU module in a functional forward": (
+        SPELLINGS["functional-view"].replace("F.max_pool2d(F.relu(self.conv2(x)), 2)",
+                                              "F.max_pool2d(self.act(self.conv2(x)), 2)").replace(
+            "super().__init__()", "super().__init__()\n                self.act = nn.SiLU()"), {"features"}, "SiLU"),
     # Equivalent spellings stay equal: explicit defaults, tuples, 'same', Identity, plain Dropout.
     "every default spelled out": (
         simplecnn(features="nn.Conv2d(1, 32, kernel_size=(3, 3), stride=(1, 1), padding='same', dilation=1, groups=1), "

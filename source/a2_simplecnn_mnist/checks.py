@@ -223,16 +223,16 @@ def _compare_rows(name: str, got: list[tuple], want: list[tuple]) -> str:
             raise Failed(f"{label} is missing: the lecture's {name} has {len(want)} layers "
                          f"({', '.join(r.kind for r, _ in want)}), yours has {len(got)}")
         row, args = got[index]
-        if row.error:
-            hint = FLATTEN_HINT if row.kind == "Linear" else ""
-            raise Failed(f"{name} layer {index} ({row.kind}) cannot take the previous output: "
-                         f"{row.error}" + (f" — {hint}" if hint else ""))
         if row.kind != expected.kind:
             extra = f" — {SOFTMAX_HINT}" if row.kind in ("Softmax", "LogSoftmax") else ""
             if index + 1 < len(got) and got[index + 1][0].kind == expected.kind:
                 raise Failed(f"{name} has an extra {row.kind} before its layer {index} ({expected.kind}): "
                              f"the lecture's {name} is {', '.join(r.kind for r, _ in want)}{extra}")
             raise Failed(f"{label}: expected {expected.kind}, got {row.kind}{extra}")
+        if row.error:
+            hint = FLATTEN_HINT if row.kind == "Linear" else ""
+            raise Failed(f"{name} layer {index} ({row.kind}) cannot take the previous output: "
+                         f"{row.error}" + (f" — {hint}" if hint else ""))
         if row.output_shape != expected.output_shape:
             hint = HINTS.get((expected.output_shape[-1], row.output_shape[-1])) \
                 if len(row.output_shape) == 4 and len(expected.output_shape) == 4 else None
@@ -320,7 +320,7 @@ def _short(layer: nn.Module) -> str:
     if isinstance(layer, nn.Conv2d):
         return (f"Conv2d({layer.in_channels} → {layer.out_channels}, kernel {fmt_shape(layer.kernel_size)}"
                 f"{', no bias' if layer.bias is None else ''})")
-    return type(layer).__name__
+    return layer.layer if isinstance(layer, layers.Unrebuilt) else type(layer).__name__
 
 
 def judge_parameters(data: dict, args: dict, options) -> str:
@@ -329,8 +329,10 @@ def judge_parameters(data: dict, args: dict, options) -> str:
     reference = spec.reference_simplecnn()
     got = [layer for layer in model if layers.count_parameters(layer)]
     want = [layer for _, layer in layers.flat_layers(reference) if layers.count_parameters(layer)]
-    for mine, theirs in zip(got, want):
+    for index, (mine, theirs) in enumerate(zip(got, want)):
         a, b = layers.count_parameters(mine), layers.count_parameters(theirs)
+        if type(mine) is not type(theirs) and index + 1 < len(got) and type(got[index + 1]) is type(theirs):
+            raise Failed(f"an extra {_short(mine)} with {a:,} parameters before the lecture's {_short(theirs)}")
         if type(mine) is not type(theirs) or a != b:
             raise Failed(f"the lecture's {_short(theirs)} has {b:,} parameters; yours, {_short(mine)}, "
                          f"has {a:,}")
@@ -427,6 +429,10 @@ def judge_accuracy(data: dict, args: dict, options) -> tuple[str, dict]:
     from autograder import train
 
     net = faithful(data, args["seed"])   # bounded in size, activations and FLOPs on meta: costs nothing
+    unrebuilt = [layer.layer for layer in net.network.module if isinstance(layer, layers.Unrebuilt)]
+    if unrebuilt:
+        raise Failed(f"not trained: nn.{unrebuilt[0]} is not a layer the grader can rebuild and train "
+                     "(see the architecture checks)")
     if net.network.output_shape != (TRACE_BATCH, 10):
         raise Failed("not trained: the network does not give 10 logits per image yet (see the shape checks)")
     profile = train.select_profile(options.profile, options.settings)
