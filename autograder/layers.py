@@ -66,6 +66,17 @@ class Mean(nn.Module):
         return x.mean() if self.dim is None else x.mean(self.dim, keepdim=self.keepdim)
 
 
+class Squeeze(nn.Module):
+    """x.squeeze() / x.squeeze(dim): x.squeeze(-1).squeeze(-1) after AdaptiveAvgPool2d(1) is a flatten."""
+
+    def __init__(self, dim):
+        super().__init__()
+        self.dim = None if dim is None else tuple(int(d) for d in dim)
+
+    def forward(self, x):
+        return x.squeeze() if self.dim is None else x.squeeze(self.dim)
+
+
 class Unrebuilt(nn.Module):
     """A torch.nn layer the kit does not rebuild (nn.ELU, nn.GroupNorm ...): its parameters are counted, its
     computation is not known here; the parts around it are checked against the probe's boundaries."""
@@ -107,6 +118,12 @@ def build_layer(op: protocol.Op, device="meta") -> nn.Module:
         if not isinstance(layer, str) or not layer.isidentifier() or len(layer) > 60:
             raise NotRebuildable(f"an unknown layer {layer!r} is not one this assignment uses")
         return Unrebuilt(layer, op.params)
+    if op.kind == protocol.SQUEEZE:
+        dim = op.args.get("dim")
+        if not (dim is None or isinstance(dim, list) and 0 < len(dim) <= 4 and
+                all(isinstance(d, int) and not isinstance(d, bool) for d in dim)):
+            raise NotRebuildable(f"a squeeze of {dim!r} is not one this assignment uses")
+        return Squeeze(dim)
     if op.kind == protocol.MEAN:
         dim = op.args.get("dim")
         if not (dim is None or isinstance(dim, list) and 0 < len(dim) <= 4 and

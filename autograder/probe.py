@@ -376,6 +376,18 @@ def _mean_args(args, kwargs):
     return {"dim": dim, "keepdim": bool(bound.get("keepdim", False))}
 
 
+def _squeeze_args(args, kwargs):
+    """x.squeeze(dim) / torch.squeeze(x, dim) as the Squeeze op's arguments."""
+    bound = dict(zip(("input", "dim"), args))
+    bound.update(kwargs)
+    dim = bound.get("dim")
+    dim = [dim] if isinstance(dim, int) else list(dim) if isinstance(dim, (list, tuple)) else dim
+    if set(bound) - {"input", "dim"} or (dim is not None and not all(
+            isinstance(d, int) and not isinstance(d, bool) for d in dim)):
+        raise NotTraceable("this squeeze is not one of this assignment's operations: write torch.flatten(x, 1)")
+    return {"dim": dim}
+
+
 def trace_fx(model, snapshot):
     """The ops of model.forward by torch.fx symbolic tracing (standard layers are leaves)."""
     import operator
@@ -458,6 +470,9 @@ def trace_fx(model, snapshot):
                          f"{getattr(target, '__module__', '')}.{getattr(target, '__name__', '')}")
         elif (node.op == "call_method" and target == "mean") or (node.op == "call_function" and target is torch.mean):
             recorder.add(protocol.MEAN, _mean_args(node.args, node.kwargs), "mean")
+        elif (node.op == "call_method" and target == "squeeze") or \
+                (node.op == "call_function" and target is torch.squeeze):
+            recorder.add(protocol.SQUEEZE, _squeeze_args(node.args, node.kwargs), "squeeze")
         elif node.op == "call_method" and target in METHODS:
             kind, names, defaults = METHODS[target]
             recorder.add(kind, _functional_args(kind, names, defaults, node.args, node.kwargs), f"Tensor.{target}")

@@ -100,6 +100,9 @@ BATCH = "batch"
 # Not a torch.nn layer either: x.mean(dim, keepdim) / torch.mean(x, dim) (x.mean((2, 3)) is Keras'
 # GlobalAveragePooling2D). Its args: "dim" (a list, or None for all) and "keepdim".
 MEAN = "Mean"
+# x.squeeze() / x.squeeze(dim) / torch.squeeze(x, dim), often the flatten after a global pooling. Its
+# args: "dim" (a list, or None for every dimension of size 1).
+SQUEEZE = "Squeeze"
 # A torch.nn layer the kit does not rebuild (nn.ELU, nn.GroupNorm ...): recorded with its class name in
 # args["layer"] and its own parameters, so that it costs the part it is in, never the whole network.
 UNKNOWN = "Unknown"
@@ -162,7 +165,7 @@ def canonical_args(kind: str, args: dict) -> dict:
     """Arguments with spelling differences removed: ints as pairs for 2-d layers, padding 'same'/'valid'
     as numbers where they are symmetric, a pool's stride None as its kernel size, and no flags that do
     not change the result (inplace)."""
-    out = {k: v for k, v in args.items() if k in LAYERS.get(kind, ()) or k == "bias" or kind in (RESHAPE, MEAN, UNKNOWN)}
+    out = {k: v for k, v in args.items() if k in LAYERS.get(kind, ()) or k == "bias" or kind in (RESHAPE, MEAN, SQUEEZE, UNKNOWN)}
     dims = 2 if kind in PAIRS else 1 if kind in SINGLES else 0
     if dims:
         if out.get("stride") is None and "stride" in out and kind.startswith(("MaxPool", "AvgPool")):

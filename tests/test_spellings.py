@@ -634,6 +634,19 @@ KERAS_LAYERS = {
         def gap_model():
             return GAP()
     """),
+    "AdaptiveAvgPool2d(1) then x.squeeze(-1).squeeze(-1)": ("gap_model", """
+        class GAP(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv, self.pool, self.fc = nn.Conv2d(3, 32, 3), nn.AdaptiveAvgPool2d(1), nn.Linear(32, 10)
+
+            def forward(self, x):
+                x = self.pool(F.relu(self.conv(x))).squeeze(-1).squeeze(-1)
+                return F.softmax(self.fc(x), dim=1)
+
+        def gap_model():
+            return GAP()
+    """),
     "transfer head with x.mean(dim=(2, 3))": ("transfer_head", """
         class Head(nn.Module):
             def __init__(self, num_classes):
