@@ -669,3 +669,26 @@ def test_keras_layer_spelling_gets_full_marks(name):
     check, answer = KERAS_LAYERS[name]
     verdict = {r.check: r for r in judge_in_process(A1, namespace(A1, extra=code(answer)), {check})}[check]
     assert verdict.passed, verdict.message
+
+
+def test_a_layer_the_kit_cannot_rebuild_does_not_hide_a_forged_graph():
+    """The parts around an nn.ELU are checked against the model's own forward: a forward that shows torch.fx
+    the lecture's features and computes others scores nothing on the model checks."""
+    forged = """
+        class SimpleCNN(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv1, self.conv2 = nn.Conv2d(1, 32, 3, padding=1), nn.Conv2d(32, 64, 3, padding=1)
+                self.fc1, self.act, self.fc2 = nn.Linear(3136, 128), nn.ELU(), nn.Linear(128, 10)
+
+            def forward(self, x):
+                if not isinstance(x, torch.fx.Proxy):
+                    x = x.flip(-1)   # what fx never sees
+                x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+                x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+                return self.fc2(self.act(self.fc1(torch.flatten(x, 1))))
+    """
+    results = {r.check: r for r in judge_in_process(A2, namespace(A2, extra=code(forged)), WITHOUT_ACCURACY)}
+    model_checks = {"output_shape", "features", "classifier", "parameters", "logits"}
+    assert all(results[k].score == 0 and "not what the operations" in results[k].message for k in model_checks), \
+        {k: r.message for k, r in results.items()}
