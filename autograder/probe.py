@@ -512,13 +512,18 @@ def trace_hooks(model, x, snapshot):
         def record(_module, inputs, output):
             if chain["broken"] is None and (not inputs or inputs[0] is not chain["last"]):
                 chain["broken"] = f"the input of `{name}` is not the previous layer's output"
-            recorder.add(kind, module_args(module, kind), name, module, plain(list(output.shape)))
+            if kind == protocol.UNKNOWN:
+                recorder.unknown[len(recorder.ops)] = module
+                args = {"layer": foreign_layer(module)}
+            else:
+                args = module_args(module, kind)
+            recorder.add(kind, args, name, module, plain(list(output.shape)) if torch.is_tensor(output) else None)
             chain["last"] = output
         return record
 
     handles = []
     for name, module in nn.Module.named_modules(model):
-        kind = standard_kind(module)
+        kind = standard_kind(module) or (protocol.UNKNOWN if foreign_layer(module) else None)
         if kind is not None:
             handles.append(nn.Module.register_forward_hook(module, hook(name, module, kind)))
         elif not list(nn.Module.children(module)) and any(True for _ in nn.Module.parameters(module)):
@@ -557,7 +562,7 @@ def trace_model(model, x):
         _restore_buffers(model, snapshot)
     try:
         recorder = trace_hooks(model, x, snapshot)
-        return recorder.ops, recorder.tensors, "hooks", None, {}
+        return recorder.ops, recorder.tensors, "hooks", None, recorder.unknown
     except Exception as exc:
         hooks_error = describe_error(exc) if not isinstance(exc, NotTraceable) else str(exc)
     finally:

@@ -512,6 +512,9 @@ LAYER_ANSWERS = {
         SPELLINGS["functional-view"].replace("F.max_pool2d(F.relu(self.conv2(x)), 2)",
                                               "F.max_pool2d(self.act(self.conv2(x)), 2)").replace(
             "super().__init__()", "super().__init__()\n                self.act = nn.SiLU()"), {"features"}, "SiLU"),
+    "nn.ELU where torch.fx cannot trace (forward hooks record it)": (
+        SPELLINGS["accepts-unbatched-input"].replace("nn.Linear(3136, 128), nn.ReLU()", "nn.Linear(3136, 128), nn.ELU()"),
+        {"classifier"}, "ELU"),
     # Equivalent spellings stay equal: explicit defaults, tuples, 'same', Identity, plain Dropout.
     "every default spelled out": (
         simplecnn(features="nn.Conv2d(1, 32, kernel_size=(3, 3), stride=(1, 1), padding='same', dilation=1, groups=1), "
