@@ -324,7 +324,7 @@ def _functions():
     add((F.log_softmax, torch.log_softmax), "LogSoftmax", ("input", "dim"))
     add((torch.sigmoid, F.sigmoid), "Sigmoid", ("input",))
     add((torch.tanh, F.tanh), "Tanh", ("input",))
-    add((F.gelu,), "GELU", ("input",))
+    add((F.gelu,), "GELU", ("input", "approximate"))
     add((F.leaky_relu,), "LeakyReLU", ("input", "negative_slope", "inplace"))
     return table
 

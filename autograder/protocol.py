@@ -72,7 +72,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "BatchNorm2d": ("num_features", "eps", "momentum", "affine", "track_running_stats"),
     "Softmax": ("dim",),
     "LogSoftmax": ("dim",),
-    "ReLU": (), "Sigmoid": (), "Tanh": (), "Identity": (), "GELU": (), "LeakyReLU": ("negative_slope",),
+    "ReLU": (), "Sigmoid": (), "Tanh": (), "Identity": (), "GELU": ("approximate",), "LeakyReLU": ("negative_slope",),
 }
 # torch.nn classes that are another layer with some arguments fixed: recorded as that layer, with the
 # arguments the instance holds (UpsamplingNearest2d(scale_factor=2) is Upsample(scale_factor=2.0, mode="nearest")).

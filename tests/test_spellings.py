@@ -515,6 +515,10 @@ LAYER_ANSWERS = {
     "nn.ELU where torch.fx cannot trace (forward hooks record it)": (
         SPELLINGS["accepts-unbatched-input"].replace("nn.Linear(3136, 128), nn.ReLU()", "nn.Linear(3136, 128), nn.ELU()"),
         {"classifier"}, "ELU"),
+    "F.gelu(x, approximate='tanh') for the first ReLU": (
+        SPELLINGS["functional-view"].replace("F.max_pool2d(F.relu(self.conv1(x)), 2)",
+                                              "F.max_pool2d(F.gelu(self.conv1(x), approximate='tanh'), 2)"),
+        {"features"}, "GELU"),
     # Equivalent spellings stay equal: explicit defaults, tuples, 'same', Identity, plain Dropout.
     "every default spelled out": (
         simplecnn(features="nn.Conv2d(1, 32, kernel_size=(3, 3), stride=(1, 1), padding='same', dilation=1, groups=1), "
