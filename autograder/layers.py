@@ -55,6 +55,42 @@ class Reshape(nn.Module):
         return x.reshape([x.shape[0] if v == protocol.BATCH else v for v in self.shape])
 
 
+class Mean(nn.Module):
+    """x.mean(dim, keepdim): x.mean((2, 3)) is Keras' GlobalAveragePooling2D (AdaptiveAvgPool2d(1) and Flatten)."""
+
+    def __init__(self, dim, keepdim):
+        super().__init__()
+        self.dim, self.keepdim = (None if dim is None else tuple(int(d) for d in dim)), bool(keepdim)
+
+    def forward(self, x):
+        return x.mean() if self.dim is None else x.mean(self.dim, keepdim=self.keepdim)
+
+
+class Squeeze(nn.Module):
+    """x.squeeze() / x.squeeze(dim): x.squeeze(-1).squeeze(-1) after AdaptiveAvgPool2d(1) is a flatten."""
+
+    def __init__(self, dim):
+        super().__init__()
+        self.dim = None if dim is None else tuple(int(d) for d in dim)
+
+    def forward(self, x):
+        return x.squeeze() if self.dim is None else x.squeeze(self.dim)
+
+
+class Unrebuilt(nn.Module):
+    """A torch.nn layer the kit does not rebuild (nn.ELU, nn.GroupNorm ...): its parameters are counted, its
+    computation is not known here; the parts around it are checked against the probe's boundaries."""
+
+    def __init__(self, layer: str, parameters: int):
+        super().__init__()
+        self.layer = layer
+        self.weight = nn.Parameter(torch.empty(parameters)) if parameters else None
+
+    def forward(self, x):
+        raise NotRebuildable(f"nn.{self.layer} is not a layer the kit can rebuild "
+                             f"(the standard layers: {', '.join(sorted(protocol.LAYERS))})")
+
+
 @dataclass
 class Network:
     """A traced network rebuilt from standard layers: canonical ops, the module, shapes on meta."""
@@ -77,6 +113,23 @@ def build_layer(op: protocol.Op, device="meta") -> nn.Module:
                                                   for v in shape):
             raise NotRebuildable(f"a reshape to {shape!r} is not one this assignment uses")
         return Reshape(shape)
+    if op.kind == protocol.UNKNOWN:
+        layer = op.args.get("layer")
+        if not isinstance(layer, str) or not layer.isidentifier() or len(layer) > 60:
+            raise NotRebuildable(f"an unknown layer {layer!r} is not one this assignment uses")
+        return Unrebuilt(layer, op.params)
+    if op.kind == protocol.SQUEEZE:
+        dim = op.args.get("dim")
+        if not (dim is None or isinstance(dim, list) and 0 < len(dim) <= 4 and
+                all(isinstance(d, int) and not isinstance(d, bool) for d in dim)):
+            raise NotRebuildable(f"a squeeze of {dim!r} is not one this assignment uses")
+        return Squeeze(dim)
+    if op.kind == protocol.MEAN:
+        dim = op.args.get("dim")
+        if not (dim is None or isinstance(dim, list) and 0 < len(dim) <= 4 and
+                all(isinstance(d, int) and not isinstance(d, bool) for d in dim)):
+            raise NotRebuildable(f"a mean over {dim!r} is not one this assignment uses")
+        return Mean(dim, op.args.get("keepdim") is True)
     if op.kind not in ALLOWED:
         raise NotRebuildable(f"`{op.kind}` is not a layer this assignment uses (standard torch.nn layers only, "
                              "not subclasses or look-alikes)")
@@ -123,19 +176,32 @@ def rebuild_ops(records, input_shape) -> Network:
         modules.append(layer)
         params = count_parameters(layer)
         name = op.name or str(index)
+        kind = layer.layer if isinstance(layer, Unrebuilt) else op.kind
         if x is None:
-            rows.append(LayerRow(name, op.kind, None, params, "not reached"))
+            rows.append(LayerRow(name, kind, None, params, "not reached"))
             continue
         try:
             x = layer(x)
-            rows.append(LayerRow(name, op.kind, tuple(x.shape), params))
+            rows.append(LayerRow(name, kind, tuple(x.shape), params))
         except Exception as exc:
-            rows.append(LayerRow(name, op.kind, None, params, str(exc).splitlines()[0][:300] if str(exc) else
+            rows.append(LayerRow(name, kind, None, params, str(exc).splitlines()[0][:300] if str(exc) else
                                  type(exc).__name__))
             x = None
     module = nn.Sequential(*modules)
     check_size(module)
     return Network(canonical, module, rows)
+
+
+def segments(module: nn.Sequential) -> list[nn.Sequential]:
+    """The rebuilt network cut at each layer the kit does not rebuild: n such layers give n + 1 parts."""
+    parts, current = [], []
+    for layer in module:
+        if isinstance(layer, Unrebuilt):
+            parts.append(nn.Sequential(*current))
+            current = []
+        else:
+            current.append(layer)
+    return parts + [nn.Sequential(*current)]
 
 
 def estimate_flops(rows: list[LayerRow], module: nn.Sequential, input_shape) -> int:
@@ -162,6 +228,8 @@ def load_op_weights(network: Network, op_tensors) -> nn.Sequential:
         raise NotRebuildable("the traced weights do not match the traced operations")
     module = network.module.to_empty(device="cpu")
     for index, (layer, tensors) in enumerate(zip(module, op_tensors)):
+        if isinstance(layer, Unrebuilt):
+            continue   # its computation is the student's; the parts around it are checked on their own
         if not isinstance(tensors, dict) or not all(isinstance(k, str) and torch.is_tensor(v)
                                                     for k, v in tensors.items()):
             raise NotRebuildable(f"the weights of operation {index} are malformed")
@@ -228,5 +296,5 @@ def trace(module: nn.Module, input_shape: tuple[int, ...]) -> list[LayerRow]:
 
 
 def strip_neutral(rows: list[LayerRow]) -> list[LayerRow]:
-    """Rows without shape-neutral extras such as Dropout."""
-    return [row for row in rows if row.kind not in SHAPE_NEUTRAL]
+    """Rows without the extras the architecture checks leave aside (Dropout, Identity)."""
+    return [row for row in rows if row.kind not in protocol.NOT_JUDGED]

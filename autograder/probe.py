@@ -103,7 +103,7 @@ def watched_objects():
 
     watched = {}
     classes = [nn.Module, nn.Sequential, nn.ModuleList, nn.Parameter, nn.CrossEntropyLoss] + \
-        [getattr(nn, layer) for layer in protocol.LAYERS]
+        [getattr(nn, layer) for layer in (*protocol.LAYERS, *protocol.ALIASES)]
     for cls in classes:
         own = vars(cls)
         for name in CLASS_ATTRIBUTES:
@@ -236,8 +236,19 @@ def standard_kind(module):
     """The layer kind of `module` if its type *is* the torch.nn class of that name, else None."""
     import torch.nn as nn
 
-    kind = type(module).__name__
-    return kind if kind in protocol.LAYERS and type(module) is getattr(nn, kind, None) else None
+    name = type(module).__name__
+    kind = protocol.ALIASES.get(name, name)
+    return kind if kind in protocol.LAYERS and type(module) is getattr(nn, name, None) else None
+
+
+def foreign_layer(module):
+    """The class name of a torch.nn layer the kit does not rebuild (nn.ELU, nn.GroupNorm ...), else None."""
+    import torch.nn as nn
+
+    name = type(module).__name__
+    if standard_kind(module) is not None or name == "Module" or type(module) is not getattr(nn, name, None):
+        return None
+    return None if any(True for _ in nn.Module.children(module)) else name
 
 
 def module_args(module, kind):
@@ -261,6 +272,7 @@ class Recorder:
     def __init__(self, snapshot):
         self.snapshot = snapshot
         self.ops, self.tensors = [], []
+        self.unknown = {}   # op index -> the module of an UNKNOWN op
 
     def add(self, kind, args, name, module=None, output_shape=None):
         tensors, params, trainable, names = {}, 0, 0, set()
@@ -293,9 +305,17 @@ def _functions():
     add((torch.max_pool2d,), "MaxPool2d", ("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode"))
     add((F.max_pool1d,), "MaxPool1d", ("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode",
                                        "return_indices"))
-    add((F.avg_pool2d,), "AvgPool2d", ("input", "kernel_size", "stride", "padding", "ceil_mode"))
+    add((F.avg_pool2d, torch._C._nn.avg_pool2d), "AvgPool2d",
+        ("input", "kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override"))
+    add((F.avg_pool1d, torch.avg_pool1d), "AvgPool1d",
+        ("input", "kernel_size", "stride", "padding", "ceil_mode", "count_include_pad"))
     add((F.adaptive_avg_pool2d,), "AdaptiveAvgPool2d", ("input", "output_size"))
-    add((F.adaptive_max_pool2d,), "AdaptiveMaxPool2d", ("input", "output_size"))
+    add((F.adaptive_avg_pool1d, torch.adaptive_avg_pool1d), "AdaptiveAvgPool1d", ("input", "output_size"))
+    add((F.adaptive_max_pool2d,), "AdaptiveMaxPool2d", ("input", "output_size", "return_indices"))
+    add((F.adaptive_max_pool1d,), "AdaptiveMaxPool1d", ("input", "output_size", "return_indices"))
+    # F.upsample, F.upsample_nearest and F.upsample_bilinear call F.interpolate, which fx records.
+    add((F.interpolate,), "Upsample", ("input", "size", "scale_factor", "mode", "align_corners",
+                                       "recompute_scale_factor", "antialias"), mode="nearest")
     add((torch.flatten,), "Flatten", ("input", "start_dim", "end_dim"), start_dim=0, end_dim=-1)
     add((F.dropout,), "Dropout", ("input", "p", "training", "inplace"), p=0.5)
     add((torch.dropout,), "Dropout", ("input", "p", "train"))
@@ -304,7 +324,7 @@ def _functions():
     add((F.log_softmax, torch.log_softmax), "LogSoftmax", ("input", "dim"))
     add((torch.sigmoid, F.sigmoid), "Sigmoid", ("input",))
     add((torch.tanh, F.tanh), "Tanh", ("input",))
-    add((F.gelu,), "GELU", ("input",))
+    add((F.gelu,), "GELU", ("input", "approximate"))
     add((F.leaky_relu,), "LeakyReLU", ("input", "negative_slope", "inplace"))
     return table
 
@@ -325,8 +345,14 @@ def _functional_args(kind, names, defaults, args, kwargs):
     bound.update(kwargs)
     if bound.get("return_indices"):
         raise NotTraceable(f"{kind} with return_indices=True is not one of this assignment's operations")
+    if bound.get("antialias") or bound.get("dtype") is not None:
+        flag = "antialias=True" if bound.get("antialias") else f"dtype={bound['dtype']}"
+        raise NotTraceable(f"{kind} with {flag} is not one of this assignment's operations")
+    # fx passes F.softmax's and F.log_softmax's private `_stacklevel` (and their dtype=None): not arguments
+    # of the layer, nor of the computation.
     bound = {k: v for k, v in bound.items()
-             if k not in ("input", "inplace", "training", "train", "return_indices")}
+             if k not in ("input", "inplace", "training", "train", "return_indices", "antialias", "dtype")
+             and not k.startswith("_")}
     if kind == "Dropout" and "p" in bound:
         bound = {"p": bound["p"]}
     try:
@@ -334,6 +360,32 @@ def _functional_args(kind, names, defaults, args, kwargs):
     except Exception as exc:
         raise NotTraceable(f"{kind} with {bound}: {type(exc).__name__}: {exc}") from None
     return module_args(layer, kind)
+
+
+def _mean_args(args, kwargs):
+    """x.mean(dim, keepdim) / torch.mean(x, dim, keepdim) as the Mean op's arguments."""
+    bound = dict(zip(("input", "dim", "keepdim"), args))
+    bound.update(kwargs)
+    if bound.get("dtype") is not None or set(bound) - {"input", "dim", "keepdim", "dtype"}:
+        raise NotTraceable(f"mean with {sorted(set(bound) - {'input'})} is not one of this assignment's operations")
+    dim = bound.get("dim")
+    dim = [dim] if isinstance(dim, int) else list(dim) if isinstance(dim, (list, tuple)) else dim
+    if dim is not None and not all(isinstance(d, int) and not isinstance(d, bool) for d in dim):
+        raise NotTraceable("x.mean over dimensions computed from the tensor is not one of this assignment's "
+                           "operations: write x.mean((2, 3)) or nn.AdaptiveAvgPool2d(1)")
+    return {"dim": dim, "keepdim": bool(bound.get("keepdim", False))}
+
+
+def _squeeze_args(args, kwargs):
+    """x.squeeze(dim) / torch.squeeze(x, dim) as the Squeeze op's arguments."""
+    bound = dict(zip(("input", "dim"), args))
+    bound.update(kwargs)
+    dim = bound.get("dim")
+    dim = [dim] if isinstance(dim, int) else list(dim) if isinstance(dim, (list, tuple)) else dim
+    if set(bound) - {"input", "dim"} or (dim is not None and not all(
+            isinstance(d, int) and not isinstance(d, bool) for d in dim)):
+        raise NotTraceable("this squeeze is not one of this assignment's operations: write torch.flatten(x, 1)")
+    return {"dim": dim}
 
 
 def trace_fx(model, snapshot):
@@ -345,7 +397,7 @@ def trace_fx(model, snapshot):
 
     class Tracer(fx.Tracer):
         def is_leaf_module(self, module, qualname):
-            return standard_kind(module) is not None
+            return standard_kind(module) is not None or foreign_layer(module) is not None
 
     graph = Tracer().trace(model)
     modules = dict(model.named_modules())
@@ -407,11 +459,20 @@ def trace_fx(model, snapshot):
         if node.op == "call_module":
             module = modules[target]
             kind = standard_kind(module)
-            recorder.add(kind, module_args(module, kind), target, module)
+            if kind is None:
+                recorder.unknown[len(recorder.ops)] = module
+                recorder.add(protocol.UNKNOWN, {"layer": foreign_layer(module)}, target, module)
+            else:
+                recorder.add(kind, module_args(module, kind), target, module)
         elif node.op == "call_function" and target in functions:
             kind, names, defaults = functions[target]
             recorder.add(kind, _functional_args(kind, names, defaults, node.args, node.kwargs),
                          f"{getattr(target, '__module__', '')}.{getattr(target, '__name__', '')}")
+        elif (node.op == "call_method" and target == "mean") or (node.op == "call_function" and target is torch.mean):
+            recorder.add(protocol.MEAN, _mean_args(node.args, node.kwargs), "mean")
+        elif (node.op == "call_method" and target == "squeeze") or \
+                (node.op == "call_function" and target is torch.squeeze):
+            recorder.add(protocol.SQUEEZE, _squeeze_args(node.args, node.kwargs), "squeeze")
         elif node.op == "call_method" and target in METHODS:
             kind, names, defaults = METHODS[target]
             recorder.add(kind, _functional_args(kind, names, defaults, node.args, node.kwargs), f"Tensor.{target}")
@@ -451,13 +512,18 @@ def trace_hooks(model, x, snapshot):
         def record(_module, inputs, output):
             if chain["broken"] is None and (not inputs or inputs[0] is not chain["last"]):
                 chain["broken"] = f"the input of `{name}` is not the previous layer's output"
-            recorder.add(kind, module_args(module, kind), name, module, plain(list(output.shape)))
+            if kind == protocol.UNKNOWN:
+                recorder.unknown[len(recorder.ops)] = module
+                args = {"layer": foreign_layer(module)}
+            else:
+                args = module_args(module, kind)
+            recorder.add(kind, args, name, module, plain(list(output.shape)) if torch.is_tensor(output) else None)
             chain["last"] = output
         return record
 
     handles = []
     for name, module in nn.Module.named_modules(model):
-        kind = standard_kind(module)
+        kind = standard_kind(module) or (protocol.UNKNOWN if foreign_layer(module) else None)
         if kind is not None:
             handles.append(nn.Module.register_forward_hook(module, hook(name, module, kind)))
         elif not list(nn.Module.children(module)) and any(True for _ in nn.Module.parameters(module)):
@@ -476,7 +542,8 @@ def trace_hooks(model, x, snapshot):
 
 
 def trace_model(model, x):
-    """(ops, op tensors, tracer, error): fx first; where it fails, forward hooks; else why neither works."""
+    """(ops, op tensors, tracer, error, {op index: module of an UNKNOWN op}): fx first; where it fails,
+    forward hooks; else why neither works."""
     import torch
     import torch.nn as nn
 
@@ -485,23 +552,56 @@ def trace_model(model, x):
     try:
         recorder = trace_fx(model, snapshot)
         _record_shapes(model, recorder, x)
-        return recorder.ops, recorder.tensors, "fx", None
+        return recorder.ops, recorder.tensors, "fx", None, recorder.unknown
     except NotTraceable as exc:
-        return [], [], None, str(exc)  # the graph is known and not a plain stack: hooks would not help
+        return [], [], None, str(exc), {}  # the graph is known and not a plain stack: hooks would not help
     except Exception as exc:
         fx_error = describe_error(exc)
     finally:
         nn.Module.train(model, was_training)
+        _restore_buffers(model, snapshot)
     try:
         recorder = trace_hooks(model, x, snapshot)
-        return recorder.ops, recorder.tensors, "hooks", None
+        return recorder.ops, recorder.tensors, "hooks", None, recorder.unknown
     except Exception as exc:
         hooks_error = describe_error(exc) if not isinstance(exc, NotTraceable) else str(exc)
     finally:
         nn.Module.train(model, was_training)
+        _restore_buffers(model, snapshot)
     return [], [], None, (f"its forward() could not be traced (torch.fx: {fx_error}; forward hooks: "
                           f"{hooks_error}): write forward() as a plain sequence of torch.nn layers and "
-                          "functions, without `if`s or loops that depend on the input")
+                          "functions, without `if`s or loops that depend on the input"), {}
+
+
+def _restore_buffers(model, snapshot):
+    """The buffers as they were before the tracer's forward: a training-mode forward moves BatchNorm's
+    running statistics, and the model's evaluation outputs must come from the state the ops carry."""
+    import torch
+    import torch.nn as nn
+
+    with torch.no_grad():
+        for buffer in nn.Module.buffers(model):
+            saved = snapshot.get(id(buffer))
+            if saved is not None and saved.shape == buffer.shape:
+                buffer.copy_(saved)
+
+
+def _materialise(model, x):
+    """Lazy layers (nn.LazyLinear, nn.LazyConv2d ...) take their shapes from one no-grad forward in
+    evaluation mode (which moves no BatchNorm statistics); every other model is left untouched."""
+    import torch
+    import torch.nn as nn
+    from torch.nn.parameter import is_lazy
+
+    if not any(is_lazy(t) for t in list(nn.Module.parameters(model)) + list(nn.Module.buffers(model))):
+        return
+    nn.Module.train(model, False)
+    try:
+        with torch.no_grad():
+            model(x)
+    except Exception as exc:
+        raise RuntimeError(f"its lazy layers could not be materialised by a forward pass: "
+                           f"{describe_error(exc)}") from None
 
 
 def _record_shapes(model, recorder, x):
@@ -555,27 +655,76 @@ def probe_model(namespace, args):
         raise TypeError(f"`{args['name']}` should give an nn.Module, got {type(model).__name__}")
     key = protocol.shape_key
     data = {"outputs": {}, "train_outputs": {}, "errors": {}, "train_errors": {}}
-    # Flags before any forward (the weights travel with the ops, snapshotted before any forward too).
-    data["requires_grad"] = {k: _requires_grad(p) for k, p in nn.Module.named_parameters(model)}
     shapes = args["inputs"]
+    _materialise(model, probe_input(shapes[0], seed + protocol.Seed.INPUT))
+    # Flags before any other forward (the weights travel with the ops, snapshotted before it too).
+    data["requires_grad"] = {k: _requires_grad(p) for k, p in nn.Module.named_parameters(model)}
     nn.Module.train(model, True)
-    data["ops"], data["op_tensors"], data["tracer"], data["trace_error"] = trace_model(
+    data["ops"], data["op_tensors"], data["tracer"], data["trace_error"], unknown = trace_model(
         model, probe_input(shapes[0], seed + protocol.Seed.INPUT))
-    for training, outputs, errors in ((False, data["outputs"], data["errors"]),
-                                      (True, data["train_outputs"], data["train_errors"])):
-        nn.Module.train(model, training)
-        for shape in shapes:
-            x = probe_input(shape, seed + protocol.Seed.INPUT)
-            try:
-                if training:
-                    torch.manual_seed(seed + protocol.Seed.TRAIN_FORWARD)
-                with torch.no_grad():
-                    out = model(x)
-                outputs[key(shape)] = out.detach().clone() if torch.is_tensor(out) else repr(out)[:1000]
-            except Exception as exc:
-                errors[key(shape)] = describe_error(exc)
+    boundaries = Boundaries(unknown)
+    try:
+        for training, outputs, errors in ((False, data["outputs"], data["errors"]),
+                                          (True, data["train_outputs"], data["train_errors"])):
+            nn.Module.train(model, training)
+            for shape in shapes:
+                x = probe_input(shape, seed + protocol.Seed.INPUT)
+                boundaries.start()
+                try:
+                    if training:
+                        torch.manual_seed(seed + protocol.Seed.TRAIN_FORWARD)
+                    with torch.no_grad():
+                        out = model(x)
+                    outputs[key(shape)] = out.detach().clone() if torch.is_tensor(out) else repr(out)[:1000]
+                    boundaries.keep("train" if training else "eval", key(shape))
+                except Exception as exc:
+                    errors[key(shape)] = describe_error(exc)
+    finally:
+        boundaries.close()
+    if unknown:
+        data["boundaries"] = boundaries.kept
     nn.Module.train(model, False)
     return data
+
+
+class Boundaries:
+    """The input and output of each layer the kit does not rebuild, on each probe forward: the grader checks
+    the rebuilt parts between them against these, so such a layer costs only the part it is in."""
+    MAX_VALUES = 1 << 21     # per forward; a larger one is not kept (the grader then cannot check it)
+
+    def __init__(self, unknown):
+        import torch.nn as nn
+
+        self.order = list(unknown)
+        self.kept, self.calls = {"eval": {}, "train": {}}, []
+        self.handles = [nn.Module.register_forward_hook(module, self._hook(index))
+                        for index, module in unknown.items()]
+
+    def _hook(self, index):
+        import torch
+
+        def record(_module, inputs, output):
+            first = inputs[0] if inputs else None
+            if torch.is_tensor(first) and torch.is_tensor(output):
+                self.calls.append((index, first.detach().clone(), output.detach().clone()))
+            else:
+                self.calls.append((index, None, None))
+        return record
+
+    def start(self):
+        self.calls = []
+
+    def keep(self, mode, key):
+        calls = self.calls
+        if not self.order or [index for index, _, _ in calls] != self.order or \
+                any(a is None for _, a, _ in calls) or \
+                sum(a.numel() + b.numel() for _, a, b in calls) > self.MAX_VALUES:
+            return
+        self.kept[mode][key] = [[a, b] for _, a, b in calls]
+
+    def close(self):
+        for handle in self.handles:
+            handle.remove()
 
 
 def probe_calls(namespace, args):

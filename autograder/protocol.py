@@ -58,10 +58,13 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "Linear": ("in_features", "out_features"),
     "MaxPool1d": ("kernel_size", "stride", "padding", "dilation", "ceil_mode"),
     "MaxPool2d": ("kernel_size", "stride", "padding", "dilation", "ceil_mode"),
-    "AvgPool2d": ("kernel_size", "stride", "padding", "ceil_mode"),
+    "AvgPool1d": ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad"),
+    "AvgPool2d": ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override"),
+    "AdaptiveAvgPool1d": ("output_size",),
     "AdaptiveAvgPool2d": ("output_size",),
+    "AdaptiveMaxPool1d": ("output_size",),
     "AdaptiveMaxPool2d": ("output_size",),
-    "Upsample": ("size", "scale_factor", "mode"),
+    "Upsample": ("size", "scale_factor", "mode", "align_corners", "recompute_scale_factor"),
     "Flatten": ("start_dim", "end_dim"),
     "Dropout": ("p",),
     "Dropout2d": ("p",),
@@ -69,22 +72,40 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "BatchNorm2d": ("num_features", "eps", "momentum", "affine", "track_running_stats"),
     "Softmax": ("dim",),
     "LogSoftmax": ("dim",),
-    "ReLU": (), "Sigmoid": (), "Tanh": (), "Identity": (), "GELU": (), "LeakyReLU": ("negative_slope",),
+    "ReLU": (), "Sigmoid": (), "Tanh": (), "Identity": (), "GELU": ("approximate",), "LeakyReLU": ("negative_slope",),
 }
+# torch.nn classes that are another layer with some arguments fixed: recorded as that layer, with the
+# arguments the instance holds (UpsamplingNearest2d(scale_factor=2) is Upsample(scale_factor=2.0, mode="nearest")).
+ALIASES = {"UpsamplingNearest2d": "Upsample", "UpsamplingBilinear2d": "Upsample"}
 WITH_BIAS = {"Conv1d", "Conv2d", "Linear"}              # args gain "bias": bool
-SHAPE_NEUTRAL = {"Dropout", "Dropout2d", "Identity"}    # not judged as layers
+SHAPE_NEUTRAL = {"Dropout", "Dropout2d", "Identity"}    # keep the shape
+# Left aside by the architecture checks: nn.Identity computes nothing, and plain dropout stays accepted.
+# Dropout2d (channel dropout) is an extra layer, as BatchNorm is.
+NOT_JUDGED = {"Dropout", "Identity"}
 DROPOUT = {"Dropout", "Dropout2d"}
 ACTIVATIONS = {"ReLU", "Sigmoid", "Tanh", "GELU", "LeakyReLU"}
 PROBABILITIES = {"Softmax", "LogSoftmax", "Sigmoid"}
 PAIRS = {"Conv2d": ("kernel_size", "stride", "padding", "dilation"),
          "MaxPool2d": ("kernel_size", "stride", "padding", "dilation"),
-         "AvgPool2d": ("kernel_size", "stride", "padding")}
+         "AvgPool2d": ("kernel_size", "stride", "padding"),
+         "AdaptiveAvgPool2d": ("output_size",), "AdaptiveMaxPool2d": ("output_size",)}
 SINGLES = {"Conv1d": ("kernel_size", "stride", "padding", "dilation"),
-           "MaxPool1d": ("kernel_size", "stride", "padding", "dilation")}
+           "MaxPool1d": ("kernel_size", "stride", "padding", "dilation"),
+           "AvgPool1d": ("kernel_size", "stride", "padding"),
+           "AdaptiveAvgPool1d": ("output_size",), "AdaptiveMaxPool1d": ("output_size",)}
 # Not a torch.nn layer: x.view(...) / x.reshape(...) with a shape other than (batch, -1). "batch" in
 # its shape stands for x.size(0); the grader turns it into Flatten where it is one.
 RESHAPE = "Reshape"
 BATCH = "batch"
+# Not a torch.nn layer either: x.mean(dim, keepdim) / torch.mean(x, dim) (x.mean((2, 3)) is Keras'
+# GlobalAveragePooling2D). Its args: "dim" (a list, or None for all) and "keepdim".
+MEAN = "Mean"
+# x.squeeze() / x.squeeze(dim) / torch.squeeze(x, dim), often the flatten after a global pooling. Its
+# args: "dim" (a list, or None for every dimension of size 1).
+SQUEEZE = "Squeeze"
+# A torch.nn layer the kit does not rebuild (nn.ELU, nn.GroupNorm ...): recorded with its class name in
+# args["layer"] and its own parameters, so that it costs the part it is in, never the whole network.
+UNKNOWN = "Unknown"
 
 
 # --- one traced operation ----------------------------------------------------------------------------
@@ -144,7 +165,7 @@ def canonical_args(kind: str, args: dict) -> dict:
     """Arguments with spelling differences removed: ints as pairs for 2-d layers, padding 'same'/'valid'
     as numbers where they are symmetric, a pool's stride None as its kernel size, and no flags that do
     not change the result (inplace)."""
-    out = {k: v for k, v in args.items() if k in LAYERS.get(kind, ()) or k == "bias" or kind == RESHAPE}
+    out = {k: v for k, v in args.items() if k in LAYERS.get(kind, ()) or k == "bias" or kind in (RESHAPE, MEAN, SQUEEZE, UNKNOWN)}
     dims = 2 if kind in PAIRS else 1 if kind in SINGLES else 0
     if dims:
         if out.get("stride") is None and "stride" in out and kind.startswith(("MaxPool", "AvgPool")):
@@ -184,6 +205,7 @@ class ModelPayload(TypedDict, total=False):
     trace_error: str | None   # why no ops could be recorded (then ops is empty)
     state_dict: dict      # the model's own state_dict (transfer: frozen and trainable parameters)
     requires_grad: dict   # parameter name -> requires_grad
+    boundaries: dict      # only with UNKNOWN ops: "eval"/"train" -> shape_key -> [[input, output] per UNKNOWN op]
 
 
 TRACERS = ("fx", "hooks")

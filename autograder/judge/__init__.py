@@ -117,8 +117,10 @@ def compare_outputs(module, data: dict, seed: int, shapes, training_too: bool = 
     mode (the same dropout masks: both draw them after the same torch.manual_seed), or None."""
     import torch
 
-    from .. import probe, protocol
+    from .. import layers, probe, protocol
 
+    if any(isinstance(layer, layers.Unrebuilt) for layer in module):
+        return _compare_segments(module, data, seed, shapes, training_too)
     key = protocol.shape_key
     modes = [(False, data.get("outputs", {}), data.get("errors", {}))]
     if training_too:
@@ -144,4 +146,48 @@ def compare_outputs(module, data: dict, seed: int, shapes, training_too: bool = 
                         "operations its forward() applies compute (the same layers and weights, rebuilt by the "
                         "grader): forward() must compute its result with those operations only, the same way "
                         "every call")
+    return None
+
+
+def _compare_segments(module, data: dict, seed: int, shapes, training_too: bool) -> str | None:
+    """compare_outputs for a network holding layers the kit does not rebuild: each rebuilt part between
+    them must turn the input it got in the student's forward (the probe's boundaries) into what the next
+    one got, on every probe input whose boundaries came back, and at least one per mode."""
+    import torch
+
+    from .. import layers, probe, protocol
+
+    parts = layers.segments(module)
+    boundaries = data.get("boundaries") if isinstance(data.get("boundaries"), dict) else {}
+    modes = [(False, "eval", data.get("outputs", {}))]
+    if training_too:
+        modes.append((True, "train", data.get("train_outputs", {})))
+    unchecked = ("the rebuilt parts around the layers the kit cannot rebuild could not be checked against "
+                 "the model's forward: forward() must compute its result with its operations only")
+    for training, mode, outputs in modes:
+        module.train(training)
+        checked = 0
+        for shape in shapes:
+            key = protocol.shape_key(shape)
+            kept = (boundaries.get(mode) or {}).get(key)
+            if not isinstance(kept, list) or len(kept) != len(parts) - 1 or not torch.is_tensor(outputs.get(key)) \
+                    or not all(isinstance(p, list) and len(p) == 2 and all(map(torch.is_tensor, p)) for p in kept):
+                continue
+            starts = [probe.probe_input(shape, seed + protocol.Seed.INPUT)] + [pair[1] for pair in kept]
+            ends = [pair[0] for pair in kept] + [outputs[key]]
+            if training:
+                torch.manual_seed(seed + protocol.Seed.TRAIN_FORWARD)
+            for part, start, end in zip(parts, starts, ends):
+                try:
+                    with torch.no_grad():
+                        got = part(start)
+                except Exception:
+                    got = None
+                if not torch.is_tensor(end) or got is None or got.shape != end.shape or \
+                        not torch.allclose(got, end, rtol=1e-4, atol=1e-5):
+                    return (f"for a batch of {shape[0]} in {'training' if training else 'evaluation'} mode, the "
+                            "model's output is not what the operations its forward() applies compute")
+            checked += 1
+        if not checked:
+            return unchecked
     return None

@@ -232,7 +232,8 @@ def judge_lecture_model(name: str):
         table = {"layers": {"title": "Layers with parameters, as in the lecture's summary", "start": 1,
                             "compare": ["parameters"], "expected": [
             {"kind": kind, "parameters": count} for kind, count in summary["layers"]], "found": [
-            {"kind": type(layer).__name__, "parameters": _param_count(layer)} for layer in model if _param_count(layer)]}}
+            {"kind": getattr(layer, "layer", None) or type(layer).__name__, "parameters": _param_count(layer)}
+            for layer in model if _param_count(layer)]}}
         try:
             return _judge_parameters(summary, model), table
         except Failed as failed:

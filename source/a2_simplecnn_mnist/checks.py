@@ -184,32 +184,70 @@ def judge_output_shape(data: dict, args: dict, options) -> str:
     return f"output {n}×10 for batch sizes {', '.join(map(str, BATCH_SIZES))}"
 
 
-def _compare_rows(name: str, got: list[layers.LayerRow], want: list[layers.LayerRow]) -> str:
-    got = layers.strip_neutral(got)
-    for index, expected in enumerate(want):
+def _defining(kind: str, args: dict) -> dict:
+    """A layer's defining arguments, spelled canonically (kernel_size=3 is (3, 3), padding='same' is 1, a
+    pool's default stride is its kernel size); a bias is the parameters check's, not the layer's kind."""
+    return {k: v for k, v in protocol.canonical_args(kind, args).items() if k != "bias"}
+
+
+def _student_layers(rows: list[layers.LayerRow], ops: list[protocol.Op]) -> list[tuple]:
+    """(row, defining arguments) of each judged op: Dropout and Identity left aside."""
+    return [(row, _defining(op.kind, op.args)) for row, op in zip(rows, ops) if row.kind not in protocol.NOT_JUDGED]
+
+
+def _reference_layers(module: nn.Module, input_shape) -> list[tuple]:
+    """(row, defining arguments) of each layer of one of the lecture's stacks."""
+    rows = _reference_rows(module, input_shape)
+    modules = [layer for _, layer in layers.flat_layers(module)]
+    return [(row, _defining(row.kind, probe.module_args(layer, row.kind))) for row, layer in zip(rows, modules)
+            if row.kind not in protocol.NOT_JUDGED]
+
+
+def _fmt_value(value) -> str:
+    return fmt_shape(value) if isinstance(value, (list, tuple)) and value and \
+        all(isinstance(v, int) for v in value) else repr(value)
+
+
+def _argument_difference(got: dict, want: dict) -> str | None:
+    names = [k for k in want if got.get(k) != want[k]] + [k for k in got if k not in want]
+    if not names:
+        return None
+    return ", ".join(f"{k}={_fmt_value(got.get(k))}" for k in names) + " where the lecture's layer has " + \
+        ", ".join(f"{k}={_fmt_value(want.get(k))}" for k in names)
+
+
+def _compare_rows(name: str, got: list[tuple], want: list[tuple]) -> str:
+    """Each of the lecture's layers in turn: its kind, its output shape, then its defining arguments."""
+    for index, (expected, expected_args) in enumerate(want):
         label = f"{name} layer {index} ({expected.kind})"
         if index >= len(got):
             raise Failed(f"{label} is missing: the lecture's {name} has {len(want)} layers "
-                         f"({', '.join(r.kind for r in want)}), yours has {len(got)}")
-        row = got[index]
+                         f"({', '.join(r.kind for r, _ in want)}), yours has {len(got)}")
+        row, args = got[index]
+        if row.kind != expected.kind:
+            extra = f" — {SOFTMAX_HINT}" if row.kind in ("Softmax", "LogSoftmax") else ""
+            if index + 1 < len(got) and got[index + 1][0].kind == expected.kind:
+                raise Failed(f"{name} has an extra {row.kind} before its layer {index} ({expected.kind}): "
+                             f"the lecture's {name} is {', '.join(r.kind for r, _ in want)}{extra}")
+            raise Failed(f"{label}: expected {expected.kind}, got {row.kind}{extra}")
         if row.error:
             hint = FLATTEN_HINT if row.kind == "Linear" else ""
             raise Failed(f"{name} layer {index} ({row.kind}) cannot take the previous output: "
                          f"{row.error}" + (f" — {hint}" if hint else ""))
-        if row.kind != expected.kind:
-            extra = f" — {SOFTMAX_HINT}" if row.kind in ("Softmax", "LogSoftmax") else ""
-            raise Failed(f"{label}: expected {expected.kind}, got {row.kind}{extra}")
         if row.output_shape != expected.output_shape:
             hint = HINTS.get((expected.output_shape[-1], row.output_shape[-1])) \
                 if len(row.output_shape) == 4 and len(expected.output_shape) == 4 else None
             hint = hint or (FLATTEN_HINT if expected.kind in ("Flatten", "Linear") else None)
             raise Failed(f"{label}: output {fmt_shape(row.output_shape[1:])}, expected "
                          f"{fmt_shape(expected.output_shape[1:])}" + (f" — {hint}" if hint else ""))
+        difference = _argument_difference(args, expected_args)
+        if difference:
+            raise Failed(f"{label}: {difference} (the same output shape, another computation)")
     if len(got) > len(want):
-        extra = got[len(want)]
+        extra = got[len(want)][0]
         hint = f" — {SOFTMAX_HINT}" if extra.kind in ("Softmax", "LogSoftmax") else ""
         raise Failed(f"{name} has an extra layer after the lecture's {len(want)}: {extra.kind}{hint}")
-    return f"{name}: {len(want)} layers, output {fmt_shape(want[-1].output_shape[1:])}"
+    return f"{name}: {len(want)} layers, output {fmt_shape(want[-1][0].output_shape[1:])}"
 
 
 def _ops(net: Traced) -> dict:
@@ -221,9 +259,10 @@ def judge_features(data: dict, args: dict, options) -> tuple[str, dict]:
     """The operations before the flatten, from the image: kinds and shapes (wherever the student's
     `features` ends)."""
     net = faithful(data, args["seed"])
-    rows = net.network.rows[:net.split]
+    mine = _student_layers(net.network.rows[:net.split], net.feature_ops)
     try:
-        return _compare_rows("features", rows, _reference_rows(spec.reference_features(), spec.MNIST_INPUT)), _ops(net)
+        return _compare_rows("features", mine, _reference_layers(spec.reference_features(), spec.MNIST_INPUT)), \
+            _ops(net)
     except Failed as failed:
         raise Failed(str(failed), failed.part, details={**failed.details, **_ops(net)}, flag=failed.flag) from None
 
@@ -231,11 +270,20 @@ def judge_features(data: dict, args: dict, options) -> tuple[str, dict]:
 CLASSIFIER_INPUT = (64, 7, 7)
 
 
-def _classifier_rows(ops: list[protocol.Op], input_shape) -> list[layers.LayerRow]:
+def _classifier_layers(ops: list[protocol.Op], input_shape) -> list[tuple]:
     try:
-        return layers.rebuild_ops([op.to_dict() for op in ops], (TRACE_BATCH, *input_shape)).rows
+        network = layers.rebuild_ops([op.to_dict() for op in ops], (TRACE_BATCH, *input_shape))
     except layers.NotRebuildable as exc:
         raise Failed(str(exc)) from None
+    return _student_layers(network.rows, network.ops)
+
+
+def _without_probabilities(ops: list[protocol.Op]) -> list[protocol.Op]:
+    """The classifier's ops without a trailing Softmax/LogSoftmax/Sigmoid: that is the logits check's."""
+    ops = list(ops)
+    while ops and ops[-1].kind in protocol.PROBABILITIES | protocol.NOT_JUDGED:
+        ops.pop()
+    return ops
 
 
 def judge_classifier(data: dict, args: dict, options) -> str:
@@ -246,12 +294,12 @@ def judge_classifier(data: dict, args: dict, options) -> str:
     for those features (Linear(64·5·5 → 128) after unpadded convolutions) is not a second mistake.
     """
     net = faithful(data, args["seed"])
-    ops = net.classifier_ops
+    ops = _without_probabilities(net.classifier_ops)
     if not ops:
         raise Failed("there is no classifier: after the convolutions, flatten and end with Linear layers")
     try:
-        return _compare_rows("classifier", _classifier_rows(ops, CLASSIFIER_INPUT),
-                             _reference_rows(spec.reference_classifier(), CLASSIFIER_INPUT))
+        return _compare_rows("classifier", _classifier_layers(ops, CLASSIFIER_INPUT),
+                             _reference_layers(spec.reference_classifier(), CLASSIFIER_INPUT))
     except Failed as on_lecture_features:
         own_input = net.network.rows[net.split - 1].output_shape if net.split > 0 else None
         if own_input is None or tuple(own_input[1:]) == CLASSIFIER_INPUT:
@@ -260,7 +308,8 @@ def judge_classifier(data: dict, args: dict, options) -> str:
         sized = spec.reference_classifier()
         sized[1] = nn.Linear(math.prod(own_input), sized[1].out_features)
         try:
-            verdict = _compare_rows("classifier", _classifier_rows(ops, own_input), _reference_rows(sized, own_input))
+            verdict = _compare_rows("classifier", _classifier_layers(ops, own_input),
+                                    _reference_layers(sized, own_input))
         except Failed:
             raise on_lecture_features from None
         return f"{verdict}, taking your features' {fmt_shape(own_input)}"
@@ -272,7 +321,7 @@ def _short(layer: nn.Module) -> str:
     if isinstance(layer, nn.Conv2d):
         return (f"Conv2d({layer.in_channels} → {layer.out_channels}, kernel {fmt_shape(layer.kernel_size)}"
                 f"{', no bias' if layer.bias is None else ''})")
-    return type(layer).__name__
+    return layer.layer if isinstance(layer, layers.Unrebuilt) else type(layer).__name__
 
 
 def judge_parameters(data: dict, args: dict, options) -> str:
@@ -281,8 +330,10 @@ def judge_parameters(data: dict, args: dict, options) -> str:
     reference = spec.reference_simplecnn()
     got = [layer for layer in model if layers.count_parameters(layer)]
     want = [layer for _, layer in layers.flat_layers(reference) if layers.count_parameters(layer)]
-    for mine, theirs in zip(got, want):
+    for index, (mine, theirs) in enumerate(zip(got, want)):
         a, b = layers.count_parameters(mine), layers.count_parameters(theirs)
+        if type(mine) is not type(theirs) and index + 1 < len(got) and type(got[index + 1]) is type(theirs):
+            raise Failed(f"an extra {_short(mine)} with {a:,} parameters before the lecture's {_short(theirs)}")
         if type(mine) is not type(theirs) or a != b:
             raise Failed(f"the lecture's {_short(theirs)} has {b:,} parameters; yours, {_short(mine)}, "
                          f"has {a:,}")
@@ -453,6 +504,10 @@ def judge_accuracy(data: dict, args: dict, options) -> tuple[str, dict]:
     from autograder import train
 
     net = faithful(data, args["seed"])   # bounded in size, activations and FLOPs on meta: costs nothing
+    unrebuilt = [layer.layer for layer in net.network.module if isinstance(layer, layers.Unrebuilt)]
+    if unrebuilt:
+        raise Failed(f"not trained: nn.{unrebuilt[0]} is not a layer the grader can rebuild and train "
+                     "(see the architecture checks)")
     if net.network.output_shape != (TRACE_BATCH, 10):
         raise Failed("not trained: the network does not give 10 logits per image yet (see the shape checks)")
     profile = train.select_profile(options.profile, options.settings)
