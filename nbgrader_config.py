@@ -14,6 +14,7 @@ from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Clea
 
 from autograder.nbgrader_hook import (ClearHiddenTestsInFeedback, GradeOutsideKernel, RestoreHiddenTests,
                                      SafeExecute, WidgetsAsText)
+from autograder import terminal
 from autograder.settings import Settings
 
 # nbgrader creates each submission's gradebook rows through SQLAlchemy relationships before it adds
@@ -32,6 +33,9 @@ settings = Settings.build(os.environ, os.getcwd())
 os.environ.update(settings.to_env())
 c.GradeOutsideKernel.settings = settings
 c.SandboxedKernelManager.settings = settings
+# What nbgrader and the kit print (log lines quoting a submission, the kernel's relayed output) shows control
+# characters as text, never sends them: the terminal stays the instructor's under plain `nbgrader` too.
+terminal.install()
 
 c.CourseDirectory.course_id = "cnn-course"
 if settings.db_url:  # e.g. postgresql://... for grading a class on several workers

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from . import assignments, hostfs, paths
+from . import assignments, hostfs, paths, terminal
 from .hostfs import UnsafePath, check_name, clean_folder, report_file
 
 log = logging.getLogger(__name__)
@@ -169,9 +169,10 @@ def autograde(course: Path, assignment: str, *, progress: bool = True, source: P
     api = nbgrader_api(course)
     outcome = {}
     todo = students(course, assignment)
-    bar = tqdm(todo, desc=f"autograde {assignment}", unit="submission", disable=not progress, file=sys.stderr)
+    bar = tqdm(todo, desc=f"autograde {assignment}", unit="submission", disable=not progress,
+               file=terminal.unfiltered(sys.stderr))  # its own carriage returns; the student's id made visible
     for student in bar:
-        bar.set_postfix_str(student[:40])
+        bar.set_postfix_str(terminal.visible(student[:40]))
         try:
             check_submission(course, student, assignment, source)
         except UnsafePath as exc:
