@@ -38,6 +38,7 @@ c.SandboxedKernelManager.settings = settings
 terminal.install()
 
 c.CourseDirectory.course_id = "cnn-course"
+c.ExportApp.plugin_class = "autograder.grades_export.GradesExporter"  # grades.csv safe in a spreadsheet
 if settings.db_url:  # e.g. postgresql://... for grading a class on several workers
     c.CourseDirectory.db_url = settings.db_url
 

@@ -42,3 +42,33 @@ class _Writer:
 def writer(handle) -> _Writer:
     """A csv.writer over `handle` whose every cell passes :func:`cell`."""
     return _Writer(handle)
+
+
+GRADES_COLUMNS = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
+                  "raw_score", "late_submission_penalty", "score", "max_score"]
+
+
+def write_grades(gradebook, dest, assignments=(), students=()) -> None:
+    """grades.csv as nbgrader's CSV export writes it (its columns, one row per assignment and student, 0 without
+    a submission), each cell through :func:`cell` and quoted where it must be (nbgrader's own joins with ',')."""
+    from nbgrader.api import MissingEntry
+
+    with open(dest, "w", newline="", encoding="utf-8") as handle:
+        out = writer(handle)
+        out.writerow(GRADES_COLUMNS)
+        for assignment in gradebook.assignments:
+            if assignments and assignment.name not in assignments:
+                continue
+            for student in gradebook.students:
+                if students and student.id not in students:
+                    continue
+                try:
+                    submission = gradebook.find_submission(assignment.name, student.id)
+                    penalty = submission.late_submission_penalty
+                    scores = [submission.timestamp, submission.score, penalty,
+                              max(0.0, submission.score - penalty)]
+                except MissingEntry:
+                    scores = ["", 0.0, 0.0, 0.0]
+                row = [assignment.name, assignment.duedate, scores[0], student.id, student.last_name,
+                       student.first_name, student.email, *scores[1:], assignment.max_score]
+                out.writerow(["" if value is None else value for value in row])

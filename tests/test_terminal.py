@@ -318,3 +318,28 @@ def test_canvas_csv_is_safe_with_either_separator(tmp_path, monkeypatch, keep_en
     rows = list(csv.reader(open(summary.csv_path, newline="", encoding="utf-8")))
     assert rows[1][-1] == "12", rows
     assert formulas(summary.csv_path, numbers={"12"}) == []
+
+
+def test_grades_csv_is_safe_with_either_separator(tmp_path, monkeypatch, keep_environment):
+    """`cnn-kit export`'s grades.csv: an id that is a plain name may still start with '-', names come from the
+    roster; the table read back keeps the id as it is."""
+    from nbgrader.api import Gradebook
+
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")  # alembic
+    root = course.prepare_course(tmp_path / "course", [])
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}", "cnn-course") as gb:
+        gb.add_assignment(A1)
+        gb.add_notebook("nb", A1)
+        gb.add_grade_cell("cell", "nb", A1, max_score=17, cell_type="code")
+        gb.add_student("-2+3", first_name="=2+5", last_name="Liddell;=HYPERLINK(1)", email="@x,+1")
+        gb.add_student("bob")
+        gb.add_submission(A1, "-2+3")
+        gb.find_grade("cell", "nb", A1, "-2+3").auto_score = 12
+        gb.db.commit()
+    path = course.export(root)
+    rows = list(csv.DictReader(open(path, newline="", encoding="utf-8")))
+    assert sorted((r["student_id"], r["score"], r["max_score"]) for r in rows) == [("'-2+3", "12.0", "17.0"),
+                                                                                  ("bob", "0.0", "17.0")], rows
+    assert formulas(path, numbers={"0.0", "12.0", "17.0"}) == []
+    table = {(r.student, r.score, r.submitted) for r in course.grade_rows(root)}
+    assert table == {("-2+3", 12.0, True), ("bob", 0.0, False)}
