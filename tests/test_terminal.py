@@ -81,7 +81,8 @@ def in_terminal(argv: list[str], cwd: Path, timeout: float = 600) -> tuple[int, 
         os.setsid()
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
-    env = {**os.environ, "PYTHONPATH": str(KIT)}
+    env = {**os.environ, "PYTHONPATH": str(KIT),  # nbgrader's tools (alembic) beside this Python
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     process = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, cwd=cwd, env=env,
                                preexec_fn=controlling_terminal)
     os.close(slave)
@@ -134,14 +135,20 @@ needs_bwrap = pytest.mark.skipif(sandbox.isolation_available() != "bwrap", reaso
 
 # --- the notebook's kernel, under `cnn-kit autograde` in a terminal ---------------------------------------
 
-@pytest.fixture(scope="module")
-def autograded_in_terminal(tmp_path_factory):
-    root = course.prepare_course(tmp_path_factory.mktemp("terminal") / "course", [A1])
+def hostile_course(root: Path, students: list[str]) -> Path:
+    """A1 released, and each of `students` submitting the payload."""
+    root = course.prepare_course(root, [A1])
     assert course.nbgrader_api(root).generate_assignment(A1, force=True, create=True)["success"]
-    for student in ("mallory", EVIL_ID):
+    for student in students:
         target = root / "submitted" / student / A1 / NOTEBOOK
         target.parent.mkdir(parents=True)
         nbformat.write(hostile_notebook(PAYLOAD), target)
+    return root
+
+
+@pytest.fixture(scope="module")
+def autograded_in_terminal(tmp_path_factory):
+    root = hostile_course(tmp_path_factory.mktemp("terminal") / "course", ["mallory", EVIL_ID])
     code, shown = in_terminal(cli("autograde", A1, "--course", str(root)), cwd=root.parent)
     return root, code, shown
 
@@ -174,6 +181,15 @@ def test_autograde_shows_no_escape_from_a_submission(autograded_in_terminal):
     assert "mallory: graded" in text, text[-3000:]
     assert "evil\\x1b]0;PWNED-NAME\\x07" in text, "the refused id is shown, its escapes visible"
     assert "class report:" in text
+
+
+def test_plain_nbgrader_autograde_in_a_terminal(tmp_path):
+    """The same under plain `nbgrader autograde` in the course folder (the kit's nbgrader_config.py)."""
+    root = hostile_course(tmp_path / "course", ["mallory"])
+    code, shown = in_terminal([sys.executable, "-m", "nbgrader", "autograde", A1, "--force"], cwd=root)
+    seen = seen_in(root / "autograded" / "mallory" / A1 / NOTEBOOK)
+    assert seen["ttys"] == [] and seen["typed"] == "" and seen["stdin"] == "/dev/null", seen
+    no_raw_escape(shown)
 
 
 # --- the sandboxed processes themselves ----------------------------------------------------------------
