@@ -192,6 +192,18 @@ def test_plain_nbgrader_autograde_in_a_terminal(tmp_path):
     no_raw_escape(shown)
 
 
+def test_class_run_in_a_terminal(tmp_path):
+    """The same under `cnn-kit autograde --workers 2`: Dask's workers hold the terminal, their grading
+    processes and kernels do not; what the workers log passes the filter."""
+    root = hostile_course(tmp_path / "course", ["mallory", "trudy"])
+    code, shown = in_terminal(cli("autograde", A1, "--course", str(root), "--workers", "2"), cwd=root.parent)
+    for student in ("mallory", "trudy"):
+        seen = seen_in(root / "autograded" / student / A1 / NOTEBOOK)
+        assert seen["ttys"] == [] and seen["typed"] == "" and seen["stdin"] == "/dev/null", seen
+    no_raw_escape(shown)
+    assert "class report:" in shown.decode("utf-8", "replace")
+
+
 # --- the sandboxed processes themselves ----------------------------------------------------------------
 
 PROBE_CELL = PAYLOAD + r'''
