@@ -14,6 +14,7 @@ from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Clea
 
 from autograder.nbgrader_hook import (ClearHiddenTestsInFeedback, GradeOutsideKernel, RestoreHiddenTests,
                                      SafeExecute, WidgetsAsText)
+from autograder import terminal
 from autograder.inert import FeedbackExporter
 from autograder.settings import Settings
 
@@ -33,8 +34,12 @@ settings = Settings.build(os.environ, os.getcwd())
 os.environ.update(settings.to_env())
 c.GradeOutsideKernel.settings = settings
 c.SandboxedKernelManager.settings = settings
+# What nbgrader and the kit print (log lines quoting a submission, the kernel's relayed output) shows control
+# characters as text, never sends them: the terminal stays the instructor's under plain `nbgrader` too.
+terminal.install()
 
 c.CourseDirectory.course_id = "cnn-course"
+c.ExportApp.plugin_class = "autograder.grades_export.GradesExporter"  # grades.csv safe in a spreadsheet
 if settings.db_url:  # e.g. postgresql://... for grading a class on several workers
     c.CourseDirectory.db_url = settings.db_url
 

@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+from . import terminal
 from .settings import Settings, SettingsError
 
 
@@ -328,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(run=cmd_stage_data)
 
     args = parser.parse_args(argv)
+    terminal.install()  # before logging's handler takes sys.stderr: every line the kit prints passes the filter
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         args.settings = _settings(args)

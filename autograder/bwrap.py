@@ -56,7 +56,8 @@ def bwrap_starts(*extra: str) -> bool:
     to its limits alone and says why.
     """
     try:
-        run = subprocess.run(bwrap_base(*extra) + ["--", "true"], capture_output=True, timeout=60)
+        run = subprocess.run(bwrap_base(*extra) + ["--", "true"], stdin=subprocess.DEVNULL, capture_output=True,
+                             timeout=60)
     except (OSError, subprocess.TimeoutExpired) as exc:
         log.warning("bubblewrap is installed but did not start (%s): grading without it", exc)
         return False

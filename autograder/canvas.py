@@ -42,6 +42,8 @@ from nbgrader.api import Gradebook
 from nbgrader.plugins import ExportPlugin
 from traitlets import Dict, Unicode
 
+from . import spreadsheet
+
 CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 ROSTER_REQUIRED = ["nbgrader_id", "Student", "ID"]
 CANVAS_HEADER = re.compile(r".+ \(\d+\)$")
@@ -171,7 +173,7 @@ class CanvasExporter(ExportPlugin):
                 summary.not_in_roster[student] = by_assignment
         dest.parent.mkdir(parents=True, exist_ok=True)
         with open(dest, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
+            writer = spreadsheet.writer(handle)  # no cell a formula, whichever separator
             writer.writerow(CANVAS_COLUMNS + columns)
             for row in roster.rows:
                 student = row["nbgrader_id"]

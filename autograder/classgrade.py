@@ -57,7 +57,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import bwrap, course, zygote
+from . import bwrap, course, terminal, zygote
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -340,6 +340,7 @@ def grade_task(settings: Settings, assignment: str, student: str, submission: di
     as a fresh Python (the benchmark's baseline). `share_accuracy` False gives the task a cache of its own,
     empty (the benchmark's baseline: every task trains).
     """
+    terminal.install()  # this worker's log lines reach the instructor's terminal too
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f"cnn-kit-{assignment}-") as tmp:
         scratch = Path(tmp) / "course"
@@ -357,7 +358,8 @@ def grade_task(settings: Settings, assignment: str, student: str, submission: di
         result = Path(tmp) / "outcome.pickle"
         if code != 0 or not result.exists():
             why = "ran past its time limit" if code is None else f"ended with exit code {code}"
-            raise RuntimeError(f"grading process for {student} {why}: {log_tail}")
+            # the log's tail holds the submission's output: shown, never obeyed, wherever Dask prints it
+            raise RuntimeError(f"grading process for {student} {why}: {terminal.visible(log_tail)}")
         outcome: Outcome = pickle.loads(result.read_bytes())
     outcome.seconds = time.perf_counter() - started
     try:
@@ -505,7 +507,7 @@ def grade_class(settings: Settings, assignment: str, *, workers: int | None = No
         threads = threads_per_task(workers, scheduler) if threads is None else (threads or None)
         futures = {}
         bar = tqdm(total=len(todo), desc=f"autograde {assignment}", unit="submission", disable=not progress,
-                   file=sys.stderr)
+                   file=terminal.unfiltered(sys.stderr))  # its own carriage returns, and counts only
         try:
             [shared_future] = client.scatter([shared], broadcast=True)
             for student in todo:

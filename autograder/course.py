@@ -11,7 +11,6 @@ and nbgrader's gradebook keeps exactly one grade per student and assignment.
 """
 from __future__ import annotations
 
-import csv
 import logging
 import os
 import shutil
@@ -23,7 +22,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from . import assignments, hostfs, paths
+from . import assignments, hostfs, paths, terminal
 from .hostfs import UnsafePath, check_name, clean_folder, report_file
 
 log = logging.getLogger(__name__)
@@ -169,9 +168,10 @@ def autograde(course: Path, assignment: str, *, progress: bool = True, source: P
     api = nbgrader_api(course)
     outcome = {}
     todo = students(course, assignment)
-    bar = tqdm(todo, desc=f"autograde {assignment}", unit="submission", disable=not progress, file=sys.stderr)
+    bar = tqdm(todo, desc=f"autograde {assignment}", unit="submission", disable=not progress,
+               file=terminal.unfiltered(sys.stderr))  # its own carriage returns; the student's id made visible
     for student in bar:
-        bar.set_postfix_str(student[:40])
+        bar.set_postfix_str(terminal.visible(student[:40]))
         try:
             check_submission(course, student, assignment, source)
         except UnsafePath as exc:
@@ -217,7 +217,8 @@ def feedback(course: Path, assignment: str) -> Path:
 def export(course: Path) -> Path:
     """nbgrader export: grades.csv in the course folder."""
     _tools_on_path()
-    subprocess.run([sys.executable, "-m", "nbgrader", "export", "--log-level=WARN"], cwd=course, check=True)
+    subprocess.run([sys.executable, "-m", "nbgrader", "export", "--log-level=WARN",
+                    "--exporter=autograder.grades_export.GradesExporter"], cwd=course, check=True)
     return course / "grades.csv"
 
 
@@ -232,29 +233,32 @@ class Row:
 
 
 def grade_rows(course: Path) -> list[Row]:
-    """One row per student and assignment, from the exported CSV, the gradebook and the kit's reports.
+    """One row per student and assignment, from the gradebook (the scores grades.csv holds) and the kit's reports.
 
-    nbgrader's export lists every student under every assignment; a student with no submission of
-    an assignment gets a row marked not submitted, not a flagged zero.
+    Like nbgrader's export, every student is listed under every assignment; a student with no submission of
+    an assignment gets a row marked not submitted, not a flagged zero. Read from the gradebook, not from
+    grades.csv, whose cells are made safe for a spreadsheet (an id may start with '-').
     """
     import json
 
-    api = nbgrader_api(course)
-    with api.gradebook as gradebook:
-        submitted = {(submission.assignment.name, submission.student.id)
-                     for assignment in gradebook.assignments
-                     for submission in gradebook.assignment_submissions(assignment.name)}
+    from nbgrader.api import MissingEntry
+
     rows = []
-    with open(course / "grades.csv", newline="") as handle:
-        for line in csv.DictReader(handle):
-            student, assignment = line["student_id"], line["assignment"]
-            row = Row(student, assignment, float(line["score"] or 0), float(line["max_score"] or 0), [],
-                      submitted=(assignment, student) in submitted)
-            report = report_path(course, student, assignment)
-            if row.submitted:
+    with nbgrader_api(course).gradebook as gradebook:
+        for assignment in gradebook.assignments:
+            for student in gradebook.students:
+                try:
+                    submission = gradebook.find_submission(assignment.name, student.id)
+                except MissingEntry:
+                    rows.append(Row(student.id, assignment.name, 0.0, float(assignment.max_score or 0), [],
+                                    submitted=False))
+                    continue
+                score = max(0.0, submission.score - (submission.late_submission_penalty or 0.0))
+                row = Row(student.id, assignment.name, score, float(assignment.max_score or 0), [])
+                report = report_path(course, student.id, assignment.name)
                 row.flags = json.loads(report.read_text())["flags"] if report.exists() else \
                     ["graded without the kit's report (its checks did not run)"]
-            rows.append(row)
+                rows.append(row)
     return rows
 
 

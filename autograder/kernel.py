@@ -18,7 +18,9 @@ the autograded notebook into a folder the kernel never touched.
 Under bubblewrap the kernel sees only the Python installation, the kit's *student* package
 (``autograder/__init__.py`` and ``autograder/student/``, read-only: no reference network, no
 checks), the staged MNIST files (read-only), its scratch folder and a private folder for its
-connection: no network, no other process, and it dies with the grading process. It talks to
+connection: no network, no other process, and it dies with the grading process. It never holds the instructor's
+terminal: its standard input is /dev/null, its output a pipe whose lines the kit shows with control
+characters made visible (:func:`autograder.terminal.relay`), its session its own. It talks to
 nbgrader over Unix sockets (ZMQ ``ipc``), never over TCP. Its environment holds a few plain
 settings, never the grader's (a database URL with its password, say). As root, it runs as
 ``nobody`` (``setpriv``), so that the process limit holds. Its limits (:class:`KernelLimits`):
@@ -45,6 +47,7 @@ import logging
 import os
 import shutil
 import stat
+import subprocess
 import tempfile
 import time
 import weakref
@@ -54,7 +57,7 @@ from pathlib import Path
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import CaselessStrEnum, Instance
 
-from . import bwrap, data, sandbox, zygote
+from . import bwrap, data, sandbox, terminal, zygote
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -252,6 +255,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         self._template: str | None = None        # the template the kernel starts from (autograder.zygote)
         self._fresh: list[str] | None = None      # the command that starts it as a fresh Python instead
         self._started: zygote.Started | None = None
+        self._output: int | None = None            # the pipe's end the kernel writes to, until it starts
         private = tempfile.mkdtemp(prefix="cnn-kit-kernel-")
         kwargs.setdefault("connection_file", os.path.join(private, "kernel.json"))
         super().__init__(**kwargs)
@@ -296,6 +300,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         for line in self.left_out:
             log.warning("not copied into the kernel's scratch folder: %s", line)
         kw["env"] = kernel_env(kw.get("env") or os.environ, settings)
+        kw.update(self._own_streams())
         if isolation != "bwrap" or not bwrap.bwrap_starts(*_root_options()):
             # No private filesystem: the kernel works in the scratch copy itself, as the grading user.
             self.isolation = "limits only"
@@ -319,18 +324,34 @@ class SandboxedKernelManager(AsyncKernelManager):
         (self.private / "ready").unlink(missing_ok=True)
         return kernel_command(None, cwd, self.private, copy, settings.cache, self.limits), kw
 
+    def _own_streams(self) -> dict:
+        """The kernel's standard streams: /dev/null to read, a pipe to write, whose lines the kit shows
+        (:func:`terminal.relay`: control characters made visible). Never the grader's own: where the
+        grader runs in a terminal, a descriptor of it would let the notebook read what the instructor types."""
+        read, self._output = os.pipe()
+        terminal.relay(read, "kernel: ")
+        return {"stdin": subprocess.DEVNULL, "stdout": self._output, "stderr": self._output}
+
+    def _close_output(self) -> None:
+        if getattr(self, "_output", None) is not None:
+            os.close(self._output)  # the kernel (and its sandbox) hold the pipe now: the relay ends with them
+            self._output = None
+
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
         """Start the sandbox; where it only holds, start the kernel in it from the template (else fresh)."""
-        await super()._async_launch_kernel(kernel_cmd, **kw)
-        if self._template is None or kernel_cmd == self._fresh:
-            return
         try:
-            self._started = await asyncio.to_thread(self._start_from_template)
-        except zygote.TemplateError as exc:
-            log.warning("the kernel starts as a fresh Python: %s", exc)
-            await self.provisioner.kill()
-            await self.provisioner.wait()
-            await super()._async_launch_kernel(self._fresh, **kw)
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+            if self._template is None or kernel_cmd == self._fresh:
+                return
+            try:
+                self._started = await asyncio.to_thread(self._start_from_template)
+            except zygote.TemplateError as exc:
+                log.warning("the kernel starts as a fresh Python: %s", exc)
+                await self.provisioner.kill()
+                await self.provisioner.wait()
+                await super()._async_launch_kernel(self._fresh, **kw)
+        finally:
+            self._close_output()
 
     def _start_from_template(self) -> zygote.Started:
         command, env, cwd = self._kernel
@@ -345,4 +366,4 @@ class SandboxedKernelManager(AsyncKernelManager):
         holder = zygote.holder_pid(process.pid, deadline)
         limits = {name: (value, value) for name, value in rlimits(self.limits, True).items()}
         return zygote.start(self._template, holder, argv=command, env={**env, "JPY_PARENT_PID": "1"},
-                            cwd=str(cwd), uid=NOBODY, limits=limits, fds={1: 1, 2: 2})
+                            cwd=str(cwd), uid=NOBODY, limits=limits, fds={1: self._output, 2: self._output})

@@ -12,14 +12,13 @@ per-submission reports, ``<course>/reports/<assignment>/<student>.json``, and wr
 - ``class-report.csv``: one row per submission (score, each check's score, flags, network group,
   grading time), for a spreadsheet.
 
-Messages come from code paths that student code reaches: every string is HTML-escaped, and CSV
-cells that a spreadsheet would run as a formula are quoted. Reports are read with bounded size;
+Messages come from code paths that student code reaches: every string is HTML-escaped, and every CSV
+cell passes :func:`autograder.spreadsheet.cell` (no formula, whether the spreadsheet splits on ',' or ';'). Reports are read with bounded size;
 symbolic links, FIFOs and other non-regular files in the folder are listed as skipped, not read.
 """
 from __future__ import annotations
 
 import base64
-import csv
 import errno
 import functools
 import html
@@ -35,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from . import assignments, paths
+from . import assignments, paths, spreadsheet
 from .inert import CSP_META
 
 REPORT_HTML = "class-report.html"
@@ -540,28 +539,22 @@ def render_html(report: ClassReport) -> str:
 # --- CSV ----------------------------------------------------------------------------------------------
 
 
-def csv_cell(value) -> str:
-    """A CSV cell a spreadsheet shows as text: a leading = + - @ (a formula) gets a quote in front."""
-    text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def write_csv(report: ClassReport, path: Path) -> Path:
     checks = [s.check for s in report.check_stats()]
     group = {s: n.number for n in report.networks() for s in n.students}
     flagged = dict((sub.student, reasons) for sub, reasons in report.flagged())
     with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
+        writer = spreadsheet.writer(handle)  # every cell safe in a spreadsheet (',' or ';')
         writer.writerow(["student", "score", "points", *checks, "network_group", "seconds", "flagged", "flags",
                          "messages_of_failed_checks"])
         for sub in sorted(report.submissions, key=lambda s: s.student):
             by_check = {r["check"]: r for r in sub.results}
             failed = [f"{r['check']}: {r['message']}" for r in sub.results if r["score"] < r["points"]]
-            writer.writerow([csv_cell(sub.student), _num(sub.score), _num(sub.points),
+            writer.writerow([sub.student, _num(sub.score), _num(sub.points),
                              *(_num(by_check[c]["score"]) if c in by_check else "" for c in checks),
                              group.get(sub.student, ""), f"{sub.total_seconds:.2f}",
                              "yes" if sub.student in flagged else "no",
-                             csv_cell(" | ".join(flagged.get(sub.student, []))), csv_cell(" | ".join(failed))])
+                             " | ".join(flagged.get(sub.student, [])), " | ".join(failed)])
     return Path(path)
 
 

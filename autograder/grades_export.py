@@ -1,0 +1,18 @@
+"""nbgrader's ``export`` with cells a spreadsheet never runs: ``grades.csv`` through :mod:`autograder.spreadsheet`.
+
+The kit's ``nbgrader_config.py`` makes it nbgrader's exporter (``c.ExportApp.plugin_class``), and
+``cnn-kit export`` names it (``--exporter``), so a course folder made before still gets it.
+"""
+from nbgrader.api import Gradebook
+from nbgrader.plugins import CsvExportPlugin
+
+from . import spreadsheet
+
+
+class GradesExporter(CsvExportPlugin):
+    """nbgrader's CSV export (the same columns and rows), every cell safe with ',' or ';' as separator."""
+
+    def export(self, gradebook: Gradebook) -> None:
+        dest = self.to or "grades.csv"
+        self.log.info("Exporting grades to %s", dest)
+        spreadsheet.write_grades(gradebook, dest, [str(a) for a in self.assignment], [str(s) for s in self.student])
