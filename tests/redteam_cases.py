@@ -393,6 +393,27 @@ def _check_printable(report, ctx: Context) -> None:
     assert all(len(r.message) < 5000 for r in report.results), [len(r.message) for r in report.results]
 
 
+FLAGGED_LINES = 30_000  # one flag each before the scan grouped them (a report of MBs, a scan of many seconds)
+
+
+def _many_flagged_lines(grade_id: str) -> Edit:
+    return append(grade_id, '_ = "CNN_KIT"\n' * FLAGGED_LINES)
+
+
+def _check_report_bounded(report, ctx: Context) -> None:
+    """A flagged report stays small and the class report lists it as flagged."""
+    from autograder import hostfs
+    from autograder import report as class_report
+
+    assert len(report.flags) <= hostfs.MAX_FLAGS + 1, f"{len(report.flags)} flags kept"
+    assert any(f"{FLAGGED_LINES - 5:,} more" in flag for flag in report.flags), report.flags[:3]
+    (ctx.tmp / "course").mkdir(exist_ok=True)
+    written = hostfs.write_report(ctx.tmp / "course", report.assignment, "mallory", report.to_json())
+    assert written.stat().st_size < 256 << 10, f"the report is {written.stat().st_size:,} bytes"
+    loaded = class_report.load(ctx.tmp / "course", report.assignment)
+    assert [sub.student for sub, _ in loaded.flagged()] == ["mallory"], loaded.skipped
+
+
 def _write_truncated(path, nb, ctx):
     path.write_text(json.dumps(nb)[: len(json.dumps(nb)) // 2])
 
@@ -532,6 +553,14 @@ CASES: list[Case] = [
                      "return sum(p.numel() for p in nn.Conv2d(c_in, c_out, k, groups=groups, bias=bias, "
                      "device='meta').parameters())")),
          score="full", flags=("conv2d_out_answer", "param_counts_answer", "asks torch")),
+
+    Case("many-flagged-lines-a2", f"{FLAGGED_LINES:,} lines that each read the grader's settings, in an otherwise "
+         "right SimpleCNN cell: one flag, lines counted, a small report the class report lists as flagged",
+         edits=(_many_flagged_lines("simplecnn_answer"),), score="full",
+         flags=("reads the grader's settings",), check=_check_report_bounded),
+    Case("many-flagged-lines-a1", f"{FLAGGED_LINES:,} flagged lines in an otherwise right conv2d_out cell (a1)",
+         assignment=A1, edits=(_many_flagged_lines("conv2d_out_answer"),), score="full",
+         flags=("reads the grader's settings",), check=_check_report_bounded),
 
     # --- cheats: patching what the probes rely on ----------------------------------------------------
     Case("patch-module-parameters", "replaces torch.nn.Module.parameters (transparently)",

@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .. import assignments, paths, sandbox, scan
+from .. import assignments, hostfs, paths, sandbox, scan
 from ..notebook import NotebookError, build_program, read_notebook
 from . import Assignment, Failed, Options, Result
 
@@ -57,7 +57,7 @@ class Report:
         return data
 
     def write_json(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        Path(path).write_text(json.dumps(hostfs.bounded_report(self.to_json()), indent=2) + "\n")
 
 
 def find_assignment(notebook: str | Path, name: str | None = None, source: Path = paths.SOURCE) -> Assignment:
