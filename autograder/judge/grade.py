@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .. import assignments, hostfs, paths, sandbox, scan
+from .. import assignments, hostfs, paths, protocol, sandbox, scan
 from ..notebook import NotebookError, build_program, read_notebook
 from . import Assignment, Failed, Options, Result
 
@@ -83,6 +83,25 @@ def _probe_failure(error: str, program, run) -> str:
     return error + (" (" + "; ".join(context) + ")" if context else "")
 
 
+def asked_torch(probes: dict, run) -> list[str]:
+    """A flag for each formula exercise whose function used torch while it ran (a layer built or called, a
+    torch function or operator), as the probe saw it executed: whatever the spelling, the numbers may be
+    torch's, not the formula's. Scored (the grade judges what a function returns), for the instructor to review."""
+    flags = []
+    for probe_id, request in probes.items():
+        outcome = run.probes.get(probe_id)
+        if request["kind"] != protocol.Kind.CALLS or not request["args"].get("formula") or outcome is None \
+                or outcome.error or not isinstance(outcome.data, dict):
+            continue
+        seen = outcome.data.get("torch")
+        if isinstance(seen, list) and seen:
+            seen = sorted(map(str, seen), key=lambda name: not name.endswith((" built", " called")))  # layers first
+            names = ", ".join(hostfs.shown_name(name)[:80] for name in seen[:5])
+            flags.append(f"{request['args']['name']}: the formula exercise asks torch for the answer while it "
+                         f"runs ({names}{', …' if len(seen) > 5 else ''}) instead of computing it; scored, for review")
+    return flags
+
+
 def grade_notebook(path: str | Path, assignment: str | Assignment | None = None,
                    options: Options | None = None) -> Report:
     """Grade a notebook file; student faults become scores and messages, never exceptions."""
@@ -123,6 +142,7 @@ def grade_submission(submitted, assignment: Assignment, options: Options | None 
                              bwrap=settings.sandbox, template=settings.sandbox_template)
     report.isolation = run.isolation
     report.seconds["sandbox"] = run.seconds
+    report.flags += asked_torch(probes, run)
     if run.patched:
         report.flags.append("library code patched while the answer cells ran: " + ", ".join(run.patched))
 
