@@ -174,7 +174,7 @@ class Integrity:
 
 # --- running the program ---------------------------------------------------------
 
-MAGIC = re.compile(r"^(\s*)([%!].*)$", re.MULTILINE)
+MAGIC = re.compile(r"^([^\S\n]*)([%!].*)$", re.MULTILINE)  # not \s*: it ran over every following blank line
 
 
 def run_cells(cells, namespace, channel=None):
