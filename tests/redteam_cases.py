@@ -616,7 +616,7 @@ CASES: list[Case] = [
          check=_check_layers_named("conv2d", "max_pool2d", "Mine built")),
     Case("blank-lines", "120,000 blank lines in an otherwise right SimpleCNN cell (the magic-line pattern ran "
          "over every following blank line: quadratic, on the host and in the probe's load)",
-         edits=(append("simplecnn_answer", "\n" * 120_000 + "x_after_blanks = 1\n"),), score="full", no_flags=True),
+         edits=(append("simplecnn_answer", "x_before_blanks = 0" + "\n" * 120_000 + "x_after_blanks = 1\n"),), score="full", no_flags=True),
     Case("many-flagged-lines-a2", f"{FLAGGED_LINES:,} lines that each read the grader's settings, in an otherwise "
          "right SimpleCNN cell: one flag, lines counted, a small report the class report lists as flagged",
          edits=(_many_flagged_lines("simplecnn_answer"),), score="full",

@@ -84,6 +84,20 @@ def test_report_command_escapes_names_on_the_terminal(tmp_path):
     assert (root / "reports" / A1 / report.REPORT_HTML).is_file()
 
 
+def test_class_run_refuses_a_name_that_is_not_utf8_before_any_task(tmp_path, monkeypatch):
+    """Before, such a name became a Dask key that could not be encoded and stopped the class run."""
+    from autograder.settings import Settings
+
+    root = _course(tmp_path, A1)
+    os.makedirs(os.fsencode(root / "submitted") + b"/\xffbob/" + A1.encode())
+    monkeypatch.setattr(classgrade, "start_cluster", lambda *a, **k: pytest.fail("a cluster was started"))
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")  # alembic
+    settings = Settings.build({}, tmp_path, course=str(root))
+    summary = classgrade.grade_class(settings, A1, workers=2, progress=False)
+    assert list(summary.failed) == ["\udcffbob"] and "not a plain name" in summary.failed["\udcffbob"]
+    assert "FAILED \\xffbob: refused" in "\n".join(summary.lines())
+
+
 def test_summaries_escape_names():
     summary = classgrade.Summary(A1, {"\udcffbob": "refused: student id '\\udcffbob' is not a plain name",
                                       "alice": "graded"},
