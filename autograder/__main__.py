@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from . import terminal
+from .hostfs import shown_name
 from .settings import Settings, SettingsError
 
 
@@ -96,7 +97,7 @@ def cmd_autograde(args) -> int:
         return _autograde_class(args)
     for assignment in args.assignments:
         for student, outcome in course.autograde(root, assignment, source=args.settings.source).items():
-            print(f"{assignment}  {student}: {outcome}")
+            print(f"{assignment}  {shown_name(student)}: {outcome}")
         html_path, _ = write_class_report(root, assignment, args.settings.source)
         print(f"{assignment}  class report: {html_path}")
     return 0
@@ -257,6 +258,16 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def _never_unencodable() -> None:
+    """The terminal gets text it cannot encode (a file name's non-UTF-8 bytes) escaped, never an exception
+    that stops a class run half-way; names are shown escaped first (hostfs.shown_name), this is the net."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError):  # replaced by a test's capture, or closed
+            pass
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cnn-kit", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -329,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(run=cmd_stage_data)
 
     args = parser.parse_args(argv)
+    _never_unencodable()
     terminal.install()  # before logging's handler takes sys.stderr: every line the kit prints passes the filter
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:

@@ -58,6 +58,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import bwrap, course, terminal, zygote
+from .hostfs import UnsafePath, check_name, shown_name
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -107,9 +108,9 @@ class Summary:
                f"{len(self.failed)} failed, {len(self.flagged)} flagged in {self.seconds:.1f} s "
                f"({self.per_minute:.1f} submissions per minute)"]
         for student, reason in sorted(self.failed.items()):
-            out.append(f"  FAILED {student}: {course._one_line(reason)}")
+            out.append(f"  FAILED {shown_name(student)}: {course._one_line(shown_name(reason))}")
         for student, flags in sorted(self.flagged.items()):
-            out.append(f"  FLAGGED {student}: {course._one_line(flags[0])}"
+            out.append(f"  FLAGGED {shown_name(student)}: {course._one_line(shown_name(flags[0]))}"
                        + (f" (+{len(flags) - 1} more)" if len(flags) > 1 else ""))
         return out
 
@@ -489,6 +490,12 @@ def grade_class(settings: Settings, assignment: str, *, workers: int | None = No
     todo = []
     in_gradebook = scored_submissions(db_url, assignment)
     for student in course.students(root, assignment):
+        try:  # a name that is not a plain id (not UTF-8, a glob) is refused here: it names no Dask task
+            check_name("student id", student)
+        except UnsafePath as exc:
+            outcomes[student] = f"refused: {exc}"
+            log.error("%s/%s refused: %s", shown_name(student), assignment, exc)
+            continue
         # graded = course.is_graded (the kit's rule: its report, or, on branch host, the gradebook) and both the
         # report and the gradebook rows present, whichever rule is in force, since they are written one after another
         if student in in_gradebook and course.report_path(root, student, assignment).is_file() \

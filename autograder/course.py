@@ -147,7 +147,7 @@ def students(course: Path, assignment: str) -> list[str]:
 
 def _refuse(course: Path, student: str, assignment: str, reason: str, source: Path = paths.SOURCE) -> str:
     """The outcome of a refused submission; its report says why (when its id can name a file)."""
-    log.error("%s/%s refused: %s", student, assignment, reason)
+    log.error("%s/%s refused: %s", hostfs.shown_name(student), assignment, reason)
     try:
         check_name("student id", student)
         spec = assignments.get(assignment, source)
@@ -268,13 +268,13 @@ def _one_line(text: str, width: int = 110) -> str:
 
 
 def table(rows: list[Row]) -> str:
-    width = max([len(r.student) for r in rows] + [7])
+    width = max([len(hostfs.shown_name(r.student)) for r in rows] + [7])
     lines = [f"{'student':<{width}}  {'assignment':<20}  score"]
     for r in sorted(rows, key=lambda r: (r.assignment, r.student)):
         if not r.submitted:
-            lines.append(f"{r.student:<{width}}  {r.assignment:<20}  not submitted")
+            lines.append(f"{hostfs.shown_name(r.student):<{width}}  {r.assignment:<20}  not submitted")
             continue
-        flag = f"  FLAGGED: {_one_line(r.flags[0])}" + (f" (+{len(r.flags) - 1} more)" if len(r.flags) > 1 else "") \
-            if r.flags else ""
-        lines.append(f"{r.student:<{width}}  {r.assignment:<20}  {r.score:g}/{r.points:g}{flag}")
+        flag = f"  FLAGGED: {_one_line(hostfs.shown_name(r.flags[0]))}" \
+            + (f" (+{len(r.flags) - 1} more)" if len(r.flags) > 1 else "") if r.flags else ""
+        lines.append(f"{hostfs.shown_name(r.student):<{width}}  {r.assignment:<20}  {r.score:g}/{r.points:g}{flag}")
     return "\n".join(lines)

@@ -30,10 +30,29 @@ log = logging.getLogger(__name__)
 ID_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@+-]{0,63}")
 MAX_FILE_BYTES = 64 << 20  # largest file kept in an autograded folder (a notebook is at most 20 MB)
 REPORTS = "reports"  # <course>/reports/<assignment>/<student>.json, beside autograded/, never in feedback
+# What a report keeps, so that it stays far under the class report's 4 MB read limit however much a submission
+# makes the grader say: flags per list (a count of the rest in their place), characters per flag and per
+# message, serialised bytes of one result's details.
+MAX_FLAGS = 50
+MAX_FLAG_CHARS = 500
+MAX_MESSAGE_CHARS = 2000
+MAX_DETAILS_BYTES = 64 << 10
 
 
 class UnsafePath(ValueError):
     """A name or a path in the course folder the kit will not use; the message says why."""
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def shown_name(text: str) -> str:
+    """`text` (a name from the file system, or any text a submission made) as text every file, page and
+    terminal takes: a byte that is not UTF-8 (which os.fsdecode keeps as a surrogate, so that the name
+    still opens its file) is written `\\xff`, another lone surrogate `\\ud800`. Use it where a name is
+    shown, never where it is opened."""
+    return _SURROGATE.sub(lambda m: f"\\x{ord(m[0]) - 0xdc00:02x}" if "\udc80" <= m[0] <= "\udcff"
+                          else f"\\u{ord(m[0]):04x}", text)
 
 
 def check_name(kind: str, name: str) -> str:
@@ -88,11 +107,44 @@ def report_file(course: Path, assignment: str, student: str) -> Path:
     return Path(course) / REPORTS / assignment / f"{student}.json"
 
 
+def _cut(text, limit: int) -> str:
+    text = text if isinstance(text, str) else str(text)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def bounded_flags(flags) -> list[str]:
+    """At most MAX_FLAGS flags of at most MAX_FLAG_CHARS each; a last one counts those not kept."""
+    flags = list(flags) if isinstance(flags, (list, tuple)) else []
+    kept = [_cut(flag, MAX_FLAG_CHARS) for flag in flags[:MAX_FLAGS]]
+    if len(flags) > MAX_FLAGS:
+        kept.append(f"… and {len(flags) - MAX_FLAGS:,} more flags, not kept ({len(flags):,} in all)")
+    return kept
+
+
+def bounded_report(payload: dict) -> dict:
+    """A report as it is written: flags, messages and details cut to the limits above (see MAX_FLAGS)."""
+    out = dict(payload, flags=bounded_flags(payload.get("flags")))
+    results = []
+    for result in payload.get("results") or []:
+        if isinstance(result, dict):
+            result = dict(result, flags=bounded_flags(result.get("flags")))
+            if "message" in result:
+                result["message"] = _cut(result["message"], MAX_MESSAGE_CHARS)
+            size = len(json.dumps(result.get("details"), default=str))
+            if size > MAX_DETAILS_BYTES:
+                result["details"] = {"omitted": f"{size:,} bytes of details, over the report's "
+                                                f"{MAX_DETAILS_BYTES:,}"}
+        results.append(result)
+    if "results" in payload:
+        out["results"] = results
+    return out
+
+
 def write_report(course: Path, assignment: str, student: str, payload: dict) -> Path:
-    """The kit's report `<course>/reports/<assignment>/<student>.json`, never written through a link."""
+    """The kit's report `<course>/reports/<assignment>/<student>.json` (bounded), never written through a link."""
     folder = real_folder(Path(course).resolve(), REPORTS, check_name("assignment", assignment), create=True)
     return write_text_nofollow(folder, f"{check_name('student id', student)}.json",
-                               json.dumps(payload, indent=2) + "\n")
+                               json.dumps(bounded_report(payload), indent=2) + "\n")
 
 
 def add_report_flags(course: Path, assignment: str, student: str, flags: list[str]) -> None:
@@ -108,7 +160,7 @@ def add_report_flags(course: Path, assignment: str, student: str, flags: list[st
                 return
             report = json.loads(handle.read(MAX_FILE_BYTES))
         report["flags"] = list(report.get("flags", [])) + [f for f in flags if f not in report.get("flags", [])]
-        write_text_nofollow(folder, path.name, json.dumps(report, indent=2) + "\n")
+        write_text_nofollow(folder, path.name, json.dumps(bounded_report(report), indent=2) + "\n")
     except (OSError, ValueError) as exc:
         log.warning("could not add flags to the report of %s/%s (%s): %s", student, assignment, exc, flags)
 

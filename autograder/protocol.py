@@ -25,7 +25,7 @@ from typing import TypedDict
 class Kind:
     """The probe kinds (``request["probes"][i]["kind"]``)."""
     MODEL = "model"              # build a model, trace it, run it: ModelPayload
-    CALLS = "calls"              # call a function on many argument lists: {"results": [...]}
+    CALLS = "calls"              # call a function on many argument lists: CallsPayload
     TRAIN_STEP = "train_step"    # one epoch of the student's loop on a reference net
     EVALUATE = "evaluate"        # the student's evaluation on a reference net
     TRANSFER = "transfer"        # freeze-and-replace-head on an instructor extractor
@@ -187,6 +187,21 @@ def canonical_args(kind: str, args: dict) -> dict:
 
 
 # --- payloads ----------------------------------------------------------------------------------------
+
+class CallsArgs(TypedDict, total=False):
+    name: str             # the function's name in the student's namespace
+    calls: list           # [{"args": [...], "kwargs": {...}}]
+    formula: bool         # the answer is a formula: record what of torch the function uses (CallsPayload.torch)
+
+
+class CallsPayload(TypedDict, total=False):
+    results: list         # per call: {"value": a plain value} or {"error": text}
+    torch: list           # with CallsArgs.formula: names of the torch layers built or called and the torch
+                          # functions and operators run while the function ran, each once, at most TORCH_SEEN
+
+
+TORCH_SEEN = 20
+
 
 class ModelArgs(TypedDict, total=False):
     name: str             # the answer's name in the student's namespace

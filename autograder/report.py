@@ -35,6 +35,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from . import assignments, paths, spreadsheet
+from .hostfs import shown_name
 from .inert import CSP_META
 
 REPORT_HTML = "class-report.html"
@@ -46,6 +47,10 @@ TOP_MESSAGES = 5                     # failure messages listed per check
 
 class Unreadable(Exception):
     """A file in the reports folder that is not a kit report; the message says why."""
+
+
+class TooLarge(Unreadable):
+    """A report over the size limit: the kit bounds what it writes, so it is listed as flagged, not dropped."""
 
 
 @dataclass
@@ -96,6 +101,7 @@ class ClassReport:
     skipped: list[tuple[str, str]]         # (file name, why it was not read)
     not_graded: list[str]                  # students with a submission and no kit report
     feedback: dict[str, str] = field(default_factory=dict)   # student -> relative link to the feedback page
+    unread: list[Submission] = field(default_factory=list)   # reports too large to read: flagged, not scored
 
     @property
     def points(self) -> float:
@@ -120,7 +126,7 @@ class ClassReport:
 
     def flagged(self) -> list[tuple[Submission, list[str]]]:
         out = []
-        for sub in self.submissions:
+        for sub in self.submissions + self.unread:
             reasons = list(dict.fromkeys(sub.flags + [f for r in sub.results for f in r["flags"]]))
             if sub.error:
                 reasons.insert(0, f"error: {sub.error}")
@@ -156,10 +162,10 @@ def read_report(path: Path, limit: int = MAX_REPORT_BYTES) -> dict:
         if not stat.S_ISREG(info.st_mode):
             raise Unreadable("not a regular file")
         if info.st_size > limit:
-            raise Unreadable(f"{info.st_size:,} bytes, over the {limit:,}-byte limit for a report")
+            raise TooLarge(f"{info.st_size:,} bytes, over the {limit:,}-byte limit for a report")
         raw = handle.read(limit + 1)
     if len(raw) > limit:
-        raise Unreadable(f"over the {limit:,}-byte limit for a report")
+        raise TooLarge(f"over the {limit:,}-byte limit for a report")
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
@@ -176,7 +182,8 @@ def _number(value, what: str) -> float:
 
 
 def _text(value) -> str:
-    return value if isinstance(value, str) else "" if value is None else json.dumps(value)[:SHOWN_CHARS]
+    """A report's string as text any page or file takes (a lone surrogate from the JSON shown escaped)."""
+    return shown_name(value) if isinstance(value, str) else "" if value is None else json.dumps(value)[:SHOWN_CHARS]
 
 
 def _texts(value) -> list[str]:
@@ -204,6 +211,14 @@ def parse_submission(student: str, data: dict) -> Submission:
                       seconds=seconds, isolation=_text(data.get("isolation")), data=data)
 
 
+def too_large(student: str, why: str) -> Submission:
+    """A submission whose report is too large to read: flagged in the page and the CSV (never dropped), and
+    left out of the scores, which it would only distort."""
+    return Submission(student=student, score=0.0, points=0.0, results=[], flags=[], seconds={}, isolation="",
+                      error=f"report too large to read ({why}): its grade is in the gradebook; look at it by hand",
+                      data={})
+
+
 def reports_folder(course: Path, assignment: str) -> Path:
     return Path(course) / "reports" / assignment
 
@@ -212,25 +227,28 @@ def load(course: Path, assignment: str, source: Path = paths.SOURCE) -> ClassRep
     """Every kit report of `assignment` in the course folder, the files skipped with the reason, the
     submissions that have no report, and each student's feedback page (`source`: the assignments' folder)."""
     folder = reports_folder(course, assignment)
-    submissions, skipped = [], []
+    submissions, skipped, unread = [], [], []
     if folder.is_dir() and not folder.is_symlink():
         for path in sorted(folder.iterdir()):
             if path.suffix != ".json":
                 continue
             try:
-                submissions.append(parse_submission(path.stem, read_report(path)))
+                submissions.append(parse_submission(shown_name(path.stem), read_report(path)))
             except Unreadable as exc:
-                skipped.append((path.name, str(exc)))
+                skipped.append((shown_name(path.name), str(exc)))
+                if isinstance(exc, TooLarge):
+                    unread.append(too_large(shown_name(path.stem), str(exc)))
     graded = {s.student for s in submissions} | {Path(name).stem for name, _ in skipped}
     submitted_root = Path(course) / "submitted"
     submitted = sorted(p.parent.name for p in submitted_root.glob(f"*/{assignment}") if p.is_dir()) \
         if submitted_root.is_dir() else []
-    report = ClassReport(assignment, submissions, skipped, [s for s in submitted if s not in graded])
+    report = ClassReport(assignment, submissions, skipped,
+                         [shown_name(s) for s in submitted if shown_name(s) not in graded], unread=unread)
     page = feedback_page(assignment, source)
     for sub in submissions if page else []:
         path = Path(course) / "feedback" / sub.student / assignment / page
         if stat.S_ISREG(_lstat_mode(path)):
-            report.feedback[sub.student] = "/".join(quote(part) for part in
+            report.feedback[sub.student] = "/".join(quote(part, errors="surrogateescape") for part in
                                                     ("..", "..", "feedback", sub.student, assignment, page))
     return report
 
@@ -543,11 +561,11 @@ def write_csv(report: ClassReport, path: Path) -> Path:
     checks = [s.check for s in report.check_stats()]
     group = {s: n.number for n in report.networks() for s in n.students}
     flagged = dict((sub.student, reasons) for sub, reasons in report.flagged())
-    with open(path, "w", newline="", encoding="utf-8") as handle:
+    with open(path, "w", newline="", encoding="utf-8", errors="backslashreplace") as handle:
         writer = spreadsheet.writer(handle)  # every cell safe in a spreadsheet (',' or ';')
         writer.writerow(["student", "score", "points", *checks, "network_group", "seconds", "flagged", "flags",
                          "messages_of_failed_checks"])
-        for sub in sorted(report.submissions, key=lambda s: s.student):
+        for sub in sorted(report.submissions + report.unread, key=lambda s: s.student):
             by_check = {r["check"]: r for r in sub.results}
             failed = [f"{r['check']}: {r['message']}" for r in sub.results if r["score"] < r["points"]]
             writer.writerow([sub.student, _num(sub.score), _num(sub.points),
@@ -566,6 +584,6 @@ def write_class_report(course: Path, assignment: str, source: Path = paths.SOURC
     html_path, csv_path = folder / REPORT_HTML, folder / REPORT_CSV
     for path in (html_path, csv_path):
         path.unlink(missing_ok=True)  # written anew, never through a link left in their place
-    html_path.write_text(render_html(report), encoding="utf-8")
+    html_path.write_text(render_html(report), encoding="utf-8", errors="backslashreplace")  # never half-written
     write_csv(report, csv_path)
     return html_path, csv_path

@@ -75,6 +75,15 @@ STRINGS = {
     ".ipynb": "opens a notebook file (the instructor's source?)",
 }
 REFLECTION = {"getattr", "setattr", "delattr", "hasattr", "vars"}
+# A notebook magic (`%time`, `!ls`) at the start of a line, replaced by `pass` before parsing. The indent is
+# whitespace other than a newline: `\s*` would run on over every blank line after each line start (quadratic).
+MAGIC = re.compile(r"^([^\S\n]*)[%!].*$", re.MULTILINE)
+SHOWN_LINES = 5   # the lines named in one flag; the rest are counted
+# The scan is linear (about 2 s per MB on 2 cores), but it runs on the host, outside every sandbox limit: an
+# answer cell longer than this (a real one is a few KB), or what is left of the answers once they have used up
+# SCAN_BUDGET, is not parsed but flagged, so that a person looks at it.
+MAX_SCAN_CHARS = 500_000
+SCAN_BUDGET = 2_000_000
 PRIVATE_CALLS = {name.rsplit(".", 1)[-1] for name in CALLS if "._" in name}  # _exit, _getframe
 
 
@@ -147,20 +156,21 @@ def _library_aliases(tree) -> set[str]:
 
 
 def scan_source(source: str, cell: str) -> list[str]:
-    """Flags for one answer cell: 'cell <id>, line <n>: <what it does>'."""
-    source = re.sub(r"^(\s*)[%!].*$", r"\1pass", source, flags=re.MULTILINE)
+    """Flags for one answer cell: 'cell <id>, line <n>: <what it does>' (one per reason, lines counted)."""
+    if len(source) > MAX_SCAN_CHARS:
+        return [_too_large(cell, len(source))]
     try:
-        tree = ast.parse(source)
+        tree = ast.parse(MAGIC.sub(r"\1pass", source))
     except SyntaxError:
         return []  # a syntax error is a mistake, not a trick; the checks report it
     except (ValueError, RecursionError, MemoryError) as exc:  # surrogates, absurd nesting
         return [f"cell {cell}: could not be scanned for tricks ({type(exc).__name__}); look at it by hand"]
-    flags = []
+    found: dict[str, dict] = {}  # what -> the lines it is on, in the order found (a dict: each line once)
     roots = _library_aliases(tree)
     imports = _import_names(tree)
 
     def flag(node, what):
-        flags.append(f"cell {cell}, line {getattr(node, 'lineno', '?')}: {what}")
+        found.setdefault(what, {})[getattr(node, "lineno", "?")] = None
 
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
@@ -203,12 +213,30 @@ def scan_source(source: str, cell: str) -> list[str]:
                 flag(node, ATTRIBUTES[node.value])
             elif node.value in PRIVATE_CALLS:  # getattr(sys, "_getframe")
                 flag(node, "names a private interpreter function")
-    return sorted(set(flags), key=flags.index)
+    return [_flag(cell, list(lines), what) for what, lines in found.items()]
+
+
+def _flag(cell: str, lines: list, what: str) -> str:
+    """One flag per cell and reason, whatever the number of lines: 'cell c, lines 3, 9 and 40 more: what'."""
+    if len(lines) == 1:
+        return f"cell {cell}, line {lines[0]}: {what}"
+    shown = ", ".join(map(str, lines[:SHOWN_LINES]))
+    more = f" and {len(lines) - SHOWN_LINES:,} more" if len(lines) > SHOWN_LINES else ""
+    return f"cell {cell}, lines {shown}{more}: {what}"
+
+
+def _too_large(cell: str, size: int) -> str:
+    return (f"cell {cell}: {size:,} characters, too long to scan for tricks (over {MAX_SCAN_CHARS:,}, or past "
+            f"{SCAN_BUDGET:,} for all answers); look at it by hand")
 
 
 def scan_answers(answers: dict[str, str]) -> list[str]:
-    flags = []
+    flags, budget = [], SCAN_BUDGET
     for cell, source in answers.items():
+        if len(source) > budget:
+            flags.append(_too_large(cell, len(source)))
+            continue
+        budget -= len(source)
         flags += scan_source(source, cell)
     return flags
 
@@ -223,8 +251,10 @@ ASKS_TORCH = {"numel", "parameters", "named_parameters", "conv2d", "conv1d", "ma
 
 def asks_torch(source: str, cell: str) -> list[str]:
     """A flag when a formula cell uses torch's layers or tensors to get its numbers."""
+    if len(source) > MAX_SCAN_CHARS:
+        return []  # scan_source flags it as too long to scan
     try:
-        tree = ast.parse(re.sub(r"^(\s*)[%!].*$", r"\1pass", source, flags=re.MULTILINE))
+        tree = ast.parse(MAGIC.sub(r"\1pass", source))
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return []
     imports = _import_names(tree)

@@ -394,6 +394,40 @@ def _check_printable(report, ctx: Context) -> None:
     assert all(len(r.message) < 5000 for r in report.results), [len(r.message) for r in report.results]
 
 
+def _asks_torch(*functions: str) -> tuple[str, ...]:
+    """The flag parts the probe's record gives: one per function that used torch while it ran."""
+    return tuple(f"{name}: the formula exercise asks torch for the answer while it runs" for name in functions)
+
+
+def _check_layers_named(*names: str):
+    def check(report, ctx: Context) -> None:
+        text = " ".join(report.flags)
+        for name in names:
+            assert name in text, f"no flag names {name!r}: {report.flags}"
+    return check
+
+
+FLAGGED_LINES = 30_000  # one flag each before the scan grouped them (a report of MBs, a scan of many seconds)
+
+
+def _many_flagged_lines(grade_id: str) -> Edit:
+    return append(grade_id, '_ = "CNN_KIT"\n' * FLAGGED_LINES)
+
+
+def _check_report_bounded(report, ctx: Context) -> None:
+    """A flagged report stays small and the class report lists it as flagged."""
+    from autograder import hostfs
+    from autograder import report as class_report
+
+    (ctx.tmp / "course").mkdir(exist_ok=True)
+    written = hostfs.write_report(ctx.tmp / "course", report.assignment, "mallory", report.to_json())
+    assert written.stat().st_size < 256 << 10, f"the report is {written.stat().st_size:,} bytes"
+    assert len(report.flags) <= hostfs.MAX_FLAGS + 1, f"{len(report.flags)} flags kept"
+    assert any(f"{FLAGGED_LINES - 5:,} more" in flag for flag in report.flags), report.flags[:3]
+    loaded = class_report.load(ctx.tmp / "course", report.assignment)
+    assert [sub.student for sub, _ in loaded.flagged()] == ["mallory"], loaded.skipped
+
+
 def _write_truncated(path, nb, ctx):
     path.write_text(json.dumps(nb)[: len(json.dumps(nb)) // 2])
 
@@ -533,6 +567,64 @@ CASES: list[Case] = [
                      "return sum(p.numel() for p in nn.Conv2d(c_in, c_out, k, groups=groups, bias=bias, "
                      "device='meta').parameters())")),
          score="full", flags=("conv2d_out_answer", "param_counts_answer", "asks torch")),
+
+    Case("formula-torch-import-spellings", "each formula answered by a torch layer, never spelled nn.Conv2d: "
+         "`from torch.nn import Conv2d`, a pool looked up in a dict (found through getattr), "
+         "torch.nn.modules.conv.Conv2d and torch.nn.modules.linear.Linear counted with nelement() "
+         "(scored, flagged from what the probe saw run)",
+         assignment=A1, edits=(
+             set_answer("conv2d_out_answer", """
+                 from torch.nn import Conv2d as Layer
+                 def conv2d_out(h_in, w_in, k=3, s=1, p=0, d=1):
+                     x = torch.rand(1, 1, h_in, w_in, device="meta")
+                     return tuple(Layer(1, 1, k, stride=s, padding=p, dilation=d, device="meta")(x).shape[-2:])
+             """),
+             set_answer("pool2d_out_answer", """
+                 POOLS = {"max": getattr(nn, "MaxPool" + "2d")}
+                 def pool2d_out(h_in, w_in, k=2, s=None, p=0):
+                     pool = POOLS["max"](k, stride=s, padding=p)
+                     return tuple(pool(torch.rand(1, 1, h_in, w_in, device="meta")).shape[-2:])
+             """),
+             set_answer("param_counts_answer", """
+                 def conv2d_params(c_in, c_out, k, groups=1, bias=True):
+                     layer = torch.nn.modules.conv.Conv2d(c_in, c_out, k, groups=groups, bias=bias, device="meta")
+                     return sum(t.nelement() for t in layer.state_dict().values())
+                 def linear_params(n_in, n_out, bias=True):
+                     layer = torch.nn.modules.linear.Linear(n_in, n_out, bias=bias, device="meta")
+                     return sum(t.nelement() for t in layer.state_dict().values())
+             """)),
+         score="full",
+         flags=_asks_torch("conv2d_out", "pool2d_out", "conv2d_params", "linear_params"),
+         check=_check_layers_named("Conv2d built", "Conv2d called", "MaxPool2d called", "Linear built")),
+    Case("formula-torch-functional", "conv2d_out runs torch.nn.functional.conv2d on meta tensors, pool2d_out "
+         "calls torch.ops.aten.max_pool2d, conv2d_params counts a subclass of Conv2d: no layer of the static "
+         "scan's list (scored, flagged)",
+         assignment=A1, edits=(
+             set_answer("conv2d_out_answer", """
+                 def conv2d_out(h_in, w_in, k=3, s=1, p=0, d=1):
+                     x, w = torch.rand(1, 1, h_in, w_in, device="meta"), torch.rand(1, 1, k, k, device="meta")
+                     return tuple(torch.nn.functional.conv2d(x, w, stride=s, padding=p, dilation=d).shape[-2:])
+             """),
+             set_answer("pool2d_out_answer", """
+                 def pool2d_out(h_in, w_in, k=2, s=None, p=0):
+                     x = torch.rand(1, 1, h_in, w_in, device="meta")
+                     return tuple(torch.ops.aten.max_pool2d(x, [k, k], [s or k, s or k], [p, p]).shape[-2:])
+             """),
+             replace("param_counts_answer", "return (k * k * (c_in // groups) + (1 if bias else 0)) * c_out",
+                     "return sum(t.nelement() for t in type('Mine', (torch.nn.Conv2d,), {})("
+                     "c_in, c_out, k, groups=groups, bias=bias, device='meta').state_dict().values())")),
+         score="full", flags=_asks_torch("conv2d_out", "pool2d_out", "conv2d_params"),
+         check=_check_layers_named("conv2d", "max_pool2d", "Mine built")),
+    Case("blank-lines", "120,000 blank lines in an otherwise right SimpleCNN cell (the magic-line pattern ran "
+         "over every following blank line: quadratic, on the host and in the probe's load)",
+         edits=(append("simplecnn_answer", "x_before_blanks = 0" + "\n" * 120_000 + "x_after_blanks = 1\n"),), score="full", no_flags=True),
+    Case("many-flagged-lines-a2", f"{FLAGGED_LINES:,} lines that each read the grader's settings, in an otherwise "
+         "right SimpleCNN cell: one flag, lines counted, a small report the class report lists as flagged",
+         edits=(_many_flagged_lines("simplecnn_answer"),), score="full",
+         flags=("reads the grader's settings",), check=_check_report_bounded),
+    Case("many-flagged-lines-a1", f"{FLAGGED_LINES:,} flagged lines in an otherwise right conv2d_out cell (a1)",
+         assignment=A1, edits=(_many_flagged_lines("conv2d_out_answer"),), score="full",
+         flags=("reads the grader's settings",), check=_check_report_bounded),
 
     # --- cheats: patching what the probes rely on ----------------------------------------------------
     Case("patch-module-parameters", "replaces torch.nn.Module.parameters (transparently)",

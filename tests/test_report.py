@@ -137,7 +137,9 @@ def test_report_has_every_section_and_counts(course):
     assert "4/8 (50 %)" in features and "<b>3×</b>" in features and "use padding=1" in features
     assert "7/8 (88 %)" in checks[checks.index("<code>logits</code>"):]
     # flagged: mallory, with the scan's reason
-    assert page.rows["flagged"] == 1 + 1 and "the scan found" in section(text, "flagged")
+    # and huge.json, too large to read: flagged, never dropped (issue 21)
+    assert page.rows["flagged"] == 1 + 2 and "the scan found" in section(text, "flagged")
+    assert "huge" in section(text, "flagged") and "report too large to read" in section(text, "flagged")
     # networks: the lecture's (ada, ben, =cmd: its evaluate is not an architecture check) first, then the
     # three with no padding, then the softmax one and mallory's
     networks = report.load(course, A2).networks()
@@ -167,7 +169,8 @@ def test_student_strings_are_escaped_and_nothing_loads_from_outside(course):
 def test_csv_rows_checks_and_formula_guard(course):
     _, csv_path = report.write_class_report(course, A2)
     rows = list(csv.DictReader(csv_path.open(newline="", encoding="utf-8")))
-    assert len(rows) == 8
+    assert len(rows) == 8 + 1  # and huge.json's student, flagged: too large to read
+    assert next(r for r in rows if r["student"] == "huge")["flagged"] == "yes"
     assert set(CHECKS) <= set(rows[0])
     by_student = {r["student"]: r for r in rows}
     assert float(by_student["cy"]["score"]) == NO_PADDING_SCORE and by_student["cy"]["features"] == "0"

@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .. import assignments, paths, sandbox, scan
+from .. import assignments, hostfs, paths, protocol, sandbox, scan
 from ..notebook import NotebookError, build_program, read_notebook, with_references
 from . import Assignment, Failed, Options, Result
 
@@ -57,7 +57,7 @@ class Report:
         return data
 
     def write_json(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        Path(path).write_text(json.dumps(hostfs.bounded_report(self.to_json()), indent=2) + "\n")
 
 
 def find_assignment(notebook: str | Path, name: str | None = None, source: Path = paths.SOURCE) -> Assignment:
@@ -81,6 +81,25 @@ def _probe_failure(error: str, program, run) -> str:
     context = [f"cell {cell} raised {text}" for cell, text in run.cell_errors.items()]
     context += [f"answer cell {cell} is missing from the notebook" for cell in program.missing]
     return error + (" (" + "; ".join(context) + ")" if context else "")
+
+
+def asked_torch(probes: dict, run) -> list[str]:
+    """A flag for each formula exercise whose function used torch while it ran (a layer built or called, a
+    torch function or operator), as the probe saw it executed: whatever the spelling, the numbers may be
+    torch's, not the formula's. Scored (the grade judges what a function returns), for the instructor to review."""
+    flags = []
+    for probe_id, request in probes.items():
+        outcome = run.probes.get(probe_id)
+        if request["kind"] != protocol.Kind.CALLS or not request["args"].get("formula") or outcome is None \
+                or outcome.error or not isinstance(outcome.data, dict):
+            continue
+        seen = outcome.data.get("torch")
+        if isinstance(seen, list) and seen:
+            seen = sorted(map(str, seen), key=lambda name: not name.endswith((" built", " called")))  # layers first
+            names = ", ".join(hostfs.shown_name(name)[:80] for name in seen[:5])
+            flags.append(f"{request['args']['name']}: the formula exercise asks torch for the answer while it "
+                         f"runs ({names}{', …' if len(seen) > 5 else ''}) instead of computing it; scored, for review")
+    return flags
 
 
 def grade_notebook(path: str | Path, assignment: str | Assignment | None = None,
@@ -166,6 +185,7 @@ def grade_submission(submitted, assignment: Assignment, options: Options | None 
     run = _run_isolated(program.cells, list(probes.values()), sandbox.Limits.from_settings(settings), settings)
     report.isolation = run.isolation
     report.seconds["sandbox"] = run.seconds
+    report.flags += asked_torch(probes, run)
     if run.patched:
         report.flags.append("library code patched while the answer cells ran: " + ", ".join(run.patched))
 

@@ -73,18 +73,21 @@ def probes(seed: int) -> list[dict]:
     rng = random.Random(seed)
     conv, pool = _conv_configs(rng), _pool_configs(rng)
     conv_params, linear = _conv_param_configs(rng), _linear_configs(rng)
+    # "formula": the answer is a formula, so the probe records what of torch the function uses (flagged)
     requests = [
-        {"id": "conv2d_out", "kind": protocol.Kind.CALLS, "args": {"name": "conv2d_out", "calls": [
+        {"id": "conv2d_out", "kind": protocol.Kind.CALLS, "args": {"name": "conv2d_out", "formula": True, "calls": [
             {"args": [c["h"], c["w"]], "kwargs": {"k": c["k"], "s": c["s"], "p": c["p"], "d": c["d"]}}
             for c in conv], "configs": conv}},
-        {"id": "pool2d_out", "kind": protocol.Kind.CALLS, "args": {"name": "pool2d_out", "calls": [
+        {"id": "pool2d_out", "kind": protocol.Kind.CALLS, "args": {"name": "pool2d_out", "formula": True, "calls": [
             {"args": [c["h"], c["w"]], "kwargs": {"k": c["k"], "s": c["s"], "p": c["p"]}}
             for c in pool], "configs": pool}},
-        {"id": "conv2d_params", "kind": protocol.Kind.CALLS, "args": {"name": "conv2d_params", "calls": [
-            {"args": [c["c_in"], c["c_out"], c["k"]], "kwargs": {"groups": c["groups"], "bias": c["bias"]}}
-            for c in conv_params], "configs": conv_params}},
-        {"id": "linear_params", "kind": protocol.Kind.CALLS, "args": {"name": "linear_params", "calls": [
-            {"args": [c["n_in"], c["n_out"]], "kwargs": {"bias": c["bias"]}} for c in linear],
+        {"id": "conv2d_params", "kind": protocol.Kind.CALLS, "args": {
+            "name": "conv2d_params", "formula": True, "calls": [
+                {"args": [c["c_in"], c["c_out"], c["k"]], "kwargs": {"groups": c["groups"], "bias": c["bias"]}}
+                for c in conv_params], "configs": conv_params}},
+        {"id": "linear_params", "kind": protocol.Kind.CALLS, "args": {
+            "name": "linear_params", "formula": True, "calls": [
+                {"args": [c["n_in"], c["n_out"]], "kwargs": {"bias": c["bias"]}} for c in linear],
             "configs": linear}},
         {"id": "transfer", "kind": protocol.Kind.TRANSFER,
          "args": {"build": "build_transfer_model", "count": "count_trainable", "num_classes": 5,
