@@ -109,8 +109,9 @@ NETWORKS = {
                 x = self.fc2(x)
                 output = F.log_softmax(x, dim=1)
                 return output
-    """, {"classifier", "logits"}, "the lecture: 'CrossEntropyLoss expects raw logits'; the network ends with "
-                                    "Linear(128, 10) (pytorch/examples pairs log_softmax with nll_loss)"),
+    """, {"logits"}, "the lecture: 'CrossEntropyLoss expects raw logits'; the network ends with Linear(128, 10) "
+                      "(pytorch/examples pairs log_softmax with nll_loss). One property, one check: the layers "
+                      "before it are the lecture's, so the classifier keeps its points"),
     "cifar-tutorial-shared-pool": net(CIFAR, """
         import torch.nn.functional as F
 
@@ -493,7 +494,7 @@ NETWORKS = {
                 x = F.max_pool2d(F.relu(self.conv2(x)), 2)
                 x = F.relu(self.fc1(torch.flatten(x, 1)))
                 return F.softmax(self.fc2(x), dim=1)
-    """, {"classifier", "logits"}, "the lecture: 'CrossEntropyLoss expects raw logits'"),
+    """, {"logits"}, "the lecture: 'CrossEntropyLoss expects raw logits' (the logits check's property alone)"),
     "functional-missing-classifier-relu": net(QUICKSTART, """
         class SimpleCNN(nn.Module):
             def __init__(self):
@@ -758,9 +759,10 @@ TRAIN_LOOPS = {
                 optimizer.step()
                 running_loss += loss.item() * inputs.size(0)
             return running_loss / len(loader.dataset)
-    """, {"train_one_epoch"}, "judgement call: the assignment asks for the mean batch loss "
-                              "(running_loss / len(loader), as the lecture prints); with an uneven last batch "
-                              "the per-image mean differs"),
+    """, set(), "judgement call: the assignment asks for the mean batch loss (running_loss / len(loader), "
+                "as the lecture prints); the per-image mean (the transfer-learning tutorial's epoch loss) "
+                "differs only in how the last, smaller batch is weighed, and the loop trains exactly as the "
+                "lecture's: accepted"),
     "step-before-backward": train(KAGGLE, """
         def train_one_epoch(model, loader, criterion, optimizer, device):
             model.train()

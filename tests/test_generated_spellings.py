@@ -366,7 +366,7 @@ NETWORK_MUTATIONS = {
     "16 channels in the first conv": ({"c1": 16}, {"features", "parameters"}),
     "no ReLU after the first conv": ({"relu1": False}, {"features"}),
     "no ReLU in the classifier": ({"relu_fc": False}, {"classifier"}),
-    "softmax at the end": ({"softmax": True}, {"classifier", "logits"}),
+    "softmax at the end": ({"softmax": True}, {"logits"}),
     "hidden layer of 256": ({"hidden": 256}, {"classifier", "parameters"}),
 }
 LOOP_MUTATIONS = {

@@ -61,14 +61,15 @@ def test_class_report_written_with_names_that_are_not_utf8(tmp_path, assignment)
         assignment, ["removed from the autograded folder: \udcff\udcfe.html: a FIFO", "lone \ud800 surrogate"]))
     feedback = os.fsencode(root / "feedback" / "alice" / assignment)
     os.makedirs(feedback + b"/sub\xff")
-    for name in (b"0\xff.html", b"sub\xff/n\xe9.html", b"notebook.html"):
+    page_name = report.feedback_page(assignment).encode()
+    for name in (b"0\xff.html", b"sub\xff/n\xe9.html", page_name):
         Path(os.fsdecode(feedback + b"/" + name)).write_bytes(b"<p>page</p>")
 
     html_path, csv_path = report.write_class_report(root, assignment)
 
     page = html_path.read_bytes().decode("utf-8")  # valid UTF-8, or this raises
     assert "\\xffbob" in page and "\\xff\\xfe.html" in page and "\\ud800" in page
-    assert "%FF.html" in page  # the link names the file's own bytes
+    assert "%FF.html" not in page and page_name.decode() in page  # only the kit's own page is linked
     rows = list(csv.reader(csv_path.read_bytes().decode("utf-8").splitlines()))
     alice = next(row for row in rows if row[0] == "alice")
     assert alice[rows[0].index("flagged")] == "yes" and "\\xff\\xfe.html" in alice[rows[0].index("flags")]

@@ -1,8 +1,10 @@
 """The spelling corpus (tests/spelling_corpus.py), graded: each case loses exactly the checks it names.
 
 A case replaces whole answer cells of the source notebook; the notebook's set-up cells and every other answer
-(the reference's) run in order, as in a student's kernel. Judged in process, accuracy off (the grader's
-training is covered by test_spellings.py's slow tests).
+(the reference's) run in order, as in a student's kernel. Assignment 2's cases are judged in process, accuracy
+off (the grader's training is covered by test_spellings.py's slow tests); assignment 1's are graded as a
+submission is (probes in the sandbox), since one of its answers may call another, and only that path grades
+each answer with the reference's versions of the answers it calls.
 """
 from __future__ import annotations
 
@@ -38,7 +40,27 @@ def answered(assignment: str, cells: dict[str, str]) -> dict:
     return ns
 
 
+def graded(assignment: str, cells: dict[str, str]) -> dict:
+    """The reference submission with whole answer `cells` replaced, graded through the sandbox."""
+    from autograder.judge import Options
+    from autograder.judge.grade import grade_submission
+    from autograder.samples import make_sample
+
+    spec = kit()[assignment]
+    nb = make_sample(assignment, "reference", nbformat.read(paths.RELEASE / assignment / spec.notebook, as_version=4))
+    known = set()
+    for cell in nb.cells:
+        gid = nbgrader_meta(cell).get("grade_id")
+        known.add(gid)
+        if gid in cells:
+            cell.source = cells[gid]
+    assert set(cells) <= known, f"no answer cells {set(cells) - known} in {assignment}"
+    return {r.check: r for r in grade_submission(nb, spec, Options(accuracy=False, seed=0)).results}
+
+
 def verdicts(assignment: str, cells: dict[str, str]) -> dict:
+    if assignment == A1:
+        return graded(assignment, cells)
     results = judge_in_process(assignment, answered(assignment, cells), UNTRAINED[assignment])
     return {r.check: r for r in results}
 
@@ -59,7 +81,16 @@ def test_corpus_is_large_and_cited():
         assert not case.loses or case.why, f"{name}: a mistake says the lecture's reason"
 
 
-@pytest.mark.parametrize("name", CASES)
+# Correct answers the kit still grades wrongly: each is a strict xfail, so that it fails loudly once fixed.
+KNOWN_GAPS = {
+    "nn-tutorial-num-flat-features": "x.view(-1, self.num_flat_features(x)) computes the view's size in a Python "
+                                     "loop over x.size(): fx cannot iterate a traced size and the hook tracer "
+                                     "cannot see the view, so the network is not read (every model check 0)",
+}
+
+
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[name]))
+                                  if name in KNOWN_GAPS else name for name in CASES])
 def test_corpus_case(name):
     case = CASES[name]
     results = verdicts(case.assignment, case.cells())

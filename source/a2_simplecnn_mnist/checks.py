@@ -1,6 +1,8 @@
 """Assignment 2's checks: SimpleCNN on MNIST (structure, training loop, evaluation, accuracy)."""
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import math
 from dataclasses import asdict
@@ -195,6 +197,21 @@ def _student_layers(rows: list[layers.LayerRow], ops: list[protocol.Op]) -> list
     return [(row, _defining(op.kind, op.args)) for row, op in zip(rows, ops) if row.kind not in protocol.NOT_JUDGED]
 
 
+def _relu_before_max_pool(judged: list[tuple], input_shape) -> list[tuple]:
+    """The same layers with each MaxPool2d that a ReLU follows put after it: ReLU is monotone, so
+    relu(max_pool(x)) == max_pool(relu(x)) exactly (the earlier pytorch/examples wrote
+    `F.relu(F.max_pool2d(conv(x), 2))`), and the lecture's order is Conv → ReLU → MaxPool. The ReLU's
+    output is then the shape that went into the pool."""
+    out = list(judged)
+    for index in range(len(out) - 1):
+        (pool, pool_args), (relu, relu_args) = out[index], out[index + 1]
+        if pool.kind == "MaxPool2d" and relu.kind == "ReLU" and not pool.error and not relu.error:
+            before = out[index - 1][0].output_shape if index else input_shape
+            out[index] = (dataclasses.replace(relu, output_shape=before), relu_args)
+            out[index + 1] = (pool, pool_args)
+    return out
+
+
 def _reference_layers(module: nn.Module, input_shape) -> list[tuple]:
     """(row, defining arguments) of each layer of one of the lecture's stacks."""
     rows = _reference_rows(module, input_shape)
@@ -259,7 +276,8 @@ def judge_features(data: dict, args: dict, options) -> tuple[str, dict]:
     """The operations before the flatten, from the image: kinds and shapes (wherever the student's
     `features` ends)."""
     net = faithful(data, args["seed"])
-    mine = _student_layers(net.network.rows[:net.split], net.feature_ops)
+    mine = _relu_before_max_pool(_student_layers(net.network.rows[:net.split], net.feature_ops),
+                                 (TRACE_BATCH, *spec.MNIST_INPUT))
     try:
         return _compare_rows("features", mine, _reference_layers(spec.reference_features(), spec.MNIST_INPUT)), \
             _ops(net)
