@@ -439,8 +439,70 @@ def _flags(outcome: Outcome) -> list[str]:
         return ["the kit's report could not be read"]
 
 
-def start_cluster(workers: int | None, scheduler: str | None, gpu: bool, allowed_failures: int):
-    """A Dask client: on `scheduler` if given, else a LocalCluster of single-threaded worker processes."""
+LOOPBACK = "127.0.0.1"
+
+
+def local_security():
+    """TLS for one local class run: a key and certificate made for it (distributed's ``Security.temporary``).
+
+    They exist only in this process's memory and the workers' (handed over by their nannies, never on a
+    command line); every connection must present that certificate (``require_encryption``, client
+    certificates required both ways), so a client without it, another user's included, is refused.
+    """
+    from distributed.security import Security
+
+    return Security.temporary()
+
+
+def remote_security(scheduler: str, ca_file: str | None, cert: str | None, key: str | None):
+    """The instructor's TLS credentials for an existing cluster; ValueError unless it is a tls:// address with all three.
+
+    A tcp:// scheduler would run the code of anyone who can reach its port, as its workers' user.
+    """
+    from distributed.security import Security
+
+    if not scheduler.startswith("tls://"):
+        raise ValueError(f"--scheduler {scheduler}: the class's cluster must use TLS (tls://HOST:PORT, with "
+                         "--tls-ca-file, --tls-cert and --tls-key); see 'Grading a whole class' in the README")
+    missing = [option for option, value in (("--tls-ca-file", ca_file), ("--tls-cert", cert), ("--tls-key", key))
+               if not value]
+    if missing:
+        raise ValueError(f"--scheduler {scheduler} needs the cluster's certificate files: {', '.join(missing)}")
+    for path in (ca_file, cert, key):
+        if not Path(path).is_file():
+            raise ValueError(f"no certificate file {path}")
+    if Path(key).stat().st_mode & 0o077:
+        log.warning("%s, the cluster's private key, can be read by other users: chmod 600 %s", key, key)
+    return Security(tls_ca_file=ca_file, tls_client_cert=cert, tls_client_key=key, require_encryption=True)
+
+
+def _no_http_server():
+    """A worker plugin that closes the worker's HTTP server (metrics, health, its task pages), also on a worker
+    that replaces a dead one."""
+    from distributed import WorkerPlugin
+
+    class NoHTTPServer(WorkerPlugin):
+        name = "cnn-kit-no-http-server"
+
+        def setup(self, worker):
+            worker.http_server.stop()
+
+    return NoHTTPServer()
+
+
+def _stop_scheduler_http(dask_scheduler) -> None:
+    dask_scheduler.http_server.stop()
+
+
+def start_cluster(workers: int | None, scheduler: str | None, gpu: bool, allowed_failures: int, *,
+                  security=None, dashboard: bool = False):
+    """A Dask client: on `scheduler` if given (with the instructor's `security`), else a LocalCluster of
+    single-threaded worker processes, on loopback only, over TLS with a certificate of this run.
+
+    Without `dashboard` no HTTP server of the local cluster listens (Dask starts one in the scheduler and in each
+    worker, dashboard or not: they are closed as soon as the cluster is up, and serve no routes before that);
+    with it the dashboard listens on loopback (`cluster.dashboard_link`).
+    """
     import dask
     from distributed import Client, LocalCluster
 
@@ -450,29 +512,43 @@ def start_cluster(workers: int | None, scheduler: str | None, gpu: bool, allowed
     dask.config.set({"distributed.scheduler.allowed-failures": allowed_failures,
                      "distributed.worker.daemon": False})  # a worker starts grading processes of its own
     if scheduler:
-        return Client(scheduler), None
-    resources = {"GPU": 1} if gpu else None
-    if gpu:
-        try:  # one worker per GPU, each pinned to its own card
-            from dask_cuda import LocalCUDACluster
+        return Client(scheduler, security=security), None
+    security = local_security()
+    options = dict(threads_per_worker=1, host=LOOPBACK, protocol="tls://", security=security,
+                   resources={"GPU": 1} if gpu else None,
+                   dashboard_address=f"{LOOPBACK}:8787" if dashboard else None)
+    no_routes = {} if dashboard else {"distributed.scheduler.http.routes": [], "distributed.worker.http.routes": []}
+    with dask.config.set(no_routes):
+        cluster = None
+        if gpu:
+            try:  # one worker per GPU, each pinned to its own card
+                from dask_cuda import LocalCUDACluster
 
-            cluster = LocalCUDACluster(threads_per_worker=1, resources=resources, dashboard_address=":0")
-            return Client(cluster), cluster
-        except ImportError:
-            log.warning("dask-cuda is not installed: %s worker(s) share the visible GPUs "
-                        "(pip install dask-cuda for one worker per card)", workers or 1)
-    cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                           resources=resources, dashboard_address=":0")
-    return Client(cluster), cluster
+                cluster = LocalCUDACluster(**options)
+            except ImportError:
+                log.warning("dask-cuda is not installed: %s worker(s) share the visible GPUs "
+                            "(pip install dask-cuda for one worker per card)", workers or 1)
+        if cluster is None:
+            cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, processes=True, **options)
+    client = Client(cluster, security=security)
+    if dashboard:
+        log.warning("the class run's dashboard: %s (any user of this machine can open it)", cluster.dashboard_link)
+    else:
+        client.run_on_scheduler(_stop_scheduler_http)
+        client.register_plugin(_no_http_server())
+    return client, cluster
 
 
 def grade_class(settings: Settings, assignment: str, *, workers: int | None = None, scheduler: str | None = None,
                 retries: int = 2, progress: bool = True, share_accuracy: bool = True,
-                threads: int | None = None, template: bool = True) -> Summary:
+                threads: int | None = None, template: bool = True, security=None,
+                dashboard: bool = False) -> Summary:
     """Grade every submission of `assignment` not graded yet, concurrently on Dask; resumable like course.autograde.
 
     `threads`: CPU threads per grading; None shares this machine's cores among its local workers, 0 leaves
-    the workers' own. `share_accuracy` False: each task trains on its own (the benchmark's baseline for the
+    the workers' own. `security`: the instructor's TLS credentials for `scheduler` (:func:`remote_security`); a
+    local cluster makes its own (:func:`local_security`). `dashboard`: the local cluster's, on loopback.
+    `share_accuracy` False: each task trains on its own (the benchmark's baseline for the
     shared accuracy cache). `template` False starts each grading as a fresh Python (the benchmark's baseline).
     """
     from distributed import as_completed
@@ -501,7 +577,8 @@ def grade_class(settings: Settings, assignment: str, *, workers: int | None = No
             shared = {"config": (root / course.CONFIG).read_bytes(),
                       "source": read_tree(root / "source" / assignment),
                       "template": empty_gradebook(db_url, Path(tmp) / "template.db") if is_sqlite(db_url) else None}
-        client, cluster = start_cluster(workers, scheduler, gpu, allowed_failures=retries)
+        client, cluster = start_cluster(workers, scheduler, gpu, allowed_failures=retries, security=security,
+                                        dashboard=dashboard)
         threads = threads_per_task(workers, scheduler) if threads is None else (threads or None)
         futures = {}
         bar = tqdm(total=len(todo), desc=f"autograde {assignment}", unit="submission", disable=not progress,
