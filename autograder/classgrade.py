@@ -6,10 +6,12 @@ nothing of nbgrader's is re-implemented, only *where* it runs changes.
 
 How one student is graded (``grade_task``, on a Dask worker):
 
-* The task carries everything as data: the kit's :class:`~autograder.settings.Settings`, the
-  student's submission folder (bytes), and, shared by all tasks and scattered once, the course's
+* The task carries the kit's :class:`~autograder.settings.Settings`, the
+  student's submission (its folder's path on a local cluster, copied from disk by the grading process; for
+  a remote one, what the kernel's scratch copy would take, as bytes: :func:`submission_for_task`), read when
+  the task is submitted, two tasks per worker at a time, and, shared by all tasks and scattered once, the course's
   ``nbgrader_config.py``, ``source/<assignment>/`` and (SQLite) an empty copy of the gradebook. A
-  worker needs no shared filesystem with the collector, only the kit, its Python packages and the
+  remote worker needs no shared filesystem with the collector, only the kit, its Python packages and the
   MNIST folder that ``Settings.mnist`` names.
 * It runs in a process of its own (nbgrader's app objects are not thread-safe, and a student's run
   must not leave state in a long-lived worker), which builds a private scratch course holding only
@@ -57,7 +59,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import bwrap, course, zygote
+from . import bwrap, course, hostfs, kernel, zygote
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -135,6 +137,58 @@ def write_tree(folder: Path, files: dict[str, bytes]) -> None:
             raise ValueError(f"refusing to write {name!r} outside {folder}")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(content)
+
+
+def submission_for_task(folder: Path, on_this_machine: bool,
+                        limits: kernel.KernelLimits = kernel.KernelLimits()) -> dict:
+    """What a task carries of one submission: read when the task is submitted, never the whole class at once.
+
+    On this machine (a local cluster) only the folder's path: the grading process copies it from disk, a file at
+    a time (:func:`place_submission`), so nothing of it passes through the collector. To a remote cluster, whose
+    workers need not see the course folder, only the files the kernel's scratch copy would take (at most 32 MB
+    each, 128 MB in all: ``kernel.KernelLimits``); the others are named in ``left_out``, which the grading process
+    adds to the student's report as flags, as the kernel's own copy does.
+    """
+    folder = Path(folder)
+    if on_this_machine:
+        return {"path": str(folder.resolve())}
+    files, left_out, budget = {}, [], limits.copy_total_bytes
+    for path in sorted(folder.rglob("*")):
+        if path.is_symlink() or not path.is_file():
+            continue
+        name = path.relative_to(folder).as_posix()
+        size = path.stat().st_size
+        if size > min(limits.copy_file_bytes, budget):
+            left_out.append(f"{name}: {size} bytes, over the size sent to the cluster's workers "
+                            f"(what the kernel's scratch copy takes)")
+            continue
+        with open(path, "rb") as handle:
+            files[name] = handle.read(size)
+        budget -= len(files[name])
+    return {"files": files, "left_out": left_out}
+
+
+def place_submission(submission: dict, target: Path) -> list[str]:
+    """Put a task's submission (from submission_for_task) into the scratch course's `target`; what was left out.
+
+    A path is copied file by file (regular files and folders; links and special files are left out, as
+    :func:`read_tree` leaves them), streamed from disk, never read whole into memory.
+    """
+    if "files" in submission:
+        write_tree(target, submission["files"])
+        return list(submission["left_out"])
+    source = Path(submission["path"])
+    target.mkdir(parents=True, exist_ok=True)
+    for path in sorted(source.rglob("*")):
+        if path.is_symlink():
+            continue
+        dest = target / path.relative_to(source)
+        if path.is_dir():
+            dest.mkdir(parents=True, exist_ok=True)
+        elif path.is_file():
+            with open(path, "rb") as reader, open(dest, "xb") as writer:
+                shutil.copyfileobj(reader, writer, 1 << 20)
+    return []
 
 
 def _atomic_write(path: Path, content: bytes) -> None:
@@ -331,7 +385,7 @@ def _grading_process(job: Path, env: dict, template: bool) -> tuple[int | None, 
     return code, tail
 
 
-def grade_task(settings: Settings, assignment: str, student: str, submission: dict[str, bytes],
+def grade_task(settings: Settings, assignment: str, student: str, submission: dict,
                shared: dict, threads: int | None = None, share_accuracy: bool = True,
                template: bool = True) -> Outcome:
     """Dask task: grade one student in a process of its own; raises (and Dask retries) if that process dies.
@@ -385,13 +439,14 @@ def _grade_in_scratch(job_path: Path) -> None:
     scratch.mkdir()
     (scratch / course.CONFIG).write_bytes(shared["config"])
     write_tree(scratch / "source" / assignment, shared["source"])
-    write_tree(scratch / "submitted" / student / assignment, job["submission"])
+    left_out = place_submission(job["submission"], scratch / "submitted" / student / assignment)
     db_url = settings.db_url
     if not db_url:
         (scratch / "gradebook.db").write_bytes(shared["template"])
         db_url = f"sqlite:///{scratch / 'gradebook.db'}"
     status = course.autograde(scratch, assignment, progress=False, source=settings.source).get(
         student, "failed: not graded")
+    hostfs.add_report_flags(scratch, assignment, student, [f"not sent to the cluster: {line}" for line in left_out])
     outcome = Outcome(student, status)
     autograded = scratch / "autograded" / student / assignment
     if autograded.is_dir():
@@ -583,17 +638,28 @@ def grade_class(settings: Settings, assignment: str, *, workers: int | None = No
         futures = {}
         bar = tqdm(total=len(todo), desc=f"autograde {assignment}", unit="submission", disable=not progress,
                    file=sys.stderr)
-        try:
-            [shared_future] = client.scatter([shared], broadcast=True)
-            for student in todo:
-                submission = read_tree(root / "submitted" / student / assignment)
+        waiting = list(reversed(todo))
+
+        def submit_next(running) -> None:
+            """Submit the next students while fewer than two per worker are in flight: a submission is read
+            (submission_for_task) when its task is submitted, not the whole class before the first is graded."""
+            while waiting and len(futures) < 2 * max(4 if scheduler else 1, len(client.nthreads())):
+                student = waiting.pop()
+                submission = submission_for_task(root / "submitted" / student / assignment,
+                                                 on_this_machine=not scheduler)
                 future = client.submit(grade_task, settings, assignment, student, submission, shared_future,
                                        threads, share_accuracy, template, key=f"grade-{assignment}-{student}",
                                        retries=retries,
                                        resources={"GPU": 1} if gpu else None)
                 futures[future] = student
-            for future in as_completed(list(futures)):
-                student = futures[future]
+                running.add(future)
+
+        try:
+            [shared_future] = client.scatter([shared], broadcast=True)
+            running = as_completed()
+            submit_next(running)
+            for future in running:
+                student = futures.pop(future)
                 if future.status == "finished":
                     outcome = future.result()
                     if outcome.autograded or outcome.report is not None:
@@ -609,6 +675,7 @@ def grade_class(settings: Settings, assignment: str, *, workers: int | None = No
                 bar.update()
                 failed += not outcomes[student] == "graded"
                 bar.set_postfix_str(f"done {graded}, failed {failed}, flagged {len(flagged)}")
+                submit_next(running)
         except KeyboardInterrupt:
             client.cancel(list(futures))
             log.warning("interrupted: the students collected so far are graded; run the same command to go on")
