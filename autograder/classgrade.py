@@ -509,6 +509,25 @@ def local_security():
     return Security.temporary()
 
 
+def write_certificates(folder: str | Path) -> dict[str, Path]:
+    """A key and certificate for an instructor's own cluster (scheduler, workers and this client alike), into
+    `folder`, made private (0700, files 0600): ca.pem, cert.pem, key.pem. Whoever can read key.pem can run code
+    on that cluster."""
+    made = local_security()
+    folder = Path(folder).expanduser()
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    paths = {}
+    for name, text in (("ca.pem", made.tls_ca_file), ("cert.pem", made.tls_client_cert),
+                       ("key.pem", made.tls_client_key)):
+        paths[name] = folder / name
+        fd = os.open(paths[name], os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        paths[name].chmod(0o600)
+    return paths
+
+
 def remote_security(scheduler: str, ca_file: str | None, cert: str | None, key: str | None):
     """The instructor's TLS credentials for an existing cluster; ValueError unless it is a tls:// address with all three.
 

@@ -150,19 +150,22 @@ def test_another_user_cannot_run_code_through_a_class_run(other_user, tmp_path):
 
 
 def test_an_existing_cluster_is_reached_over_tls_with_the_instructors_certificate(tmp_path):
-    """--scheduler: tcp:// is refused with the way out; tls:// with the certificate files connects."""
+    """--scheduler: tcp:// is refused with the way out; tls:// with the files write_certificates makes connects
+    to a cluster started with them (as the README's Slurm and Kubernetes recipes start theirs)."""
     from distributed import Client, LocalCluster
+    from distributed.security import Security
 
     with pytest.raises(ValueError, match="must use TLS"):
         classgrade.remote_security("tcp://10.0.0.5:8786", None, None, None)
     with pytest.raises(ValueError, match="--tls-key"):
         classgrade.remote_security("tls://10.0.0.5:8786", "ca.pem", "cert.pem", None)
-    instructors = classgrade.local_security()  # stands in for the instructor's CA and certificates
-    for name, content in (("ca.pem", instructors.tls_ca_file), ("cert.pem", instructors.tls_client_cert),
-                          ("key.pem", instructors.tls_client_key)):
-        (tmp_path / name).write_text(content)
-        (tmp_path / name).chmod(0o600)
-    security = classgrade.remote_security("tls://127.0.0.1:1", *(str(tmp_path / n) for n in
+    paths = classgrade.write_certificates(tmp_path / "tls")
+    assert {oct(p.stat().st_mode & 0o777) for p in paths.values()} == {"0o600"}
+    assert oct((tmp_path / "tls").stat().st_mode & 0o777) == "0o700"
+    instructors = Security(require_encryption=True, tls_ca_file=str(paths["ca.pem"]),
+                           **{f"tls_{role}_{kind}": str(paths[f"{kind}.pem"])
+                              for role in ("scheduler", "worker", "client") for kind in ("cert", "key")})
+    security = classgrade.remote_security("tls://127.0.0.1:1", *(str(paths[n]) for n in
                                                                  ("ca.pem", "cert.pem", "key.pem")))
     assert security.require_encryption
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, host="127.0.0.1", protocol="tls://",
