@@ -152,20 +152,28 @@ def submission_for_task(folder: Path, on_this_machine: bool,
     folder = Path(folder)
     if on_this_machine:
         return {"path": str(folder.resolve())}
+    files, left_out = read_bounded(folder, limits)
+    return {"files": files, "left_out": left_out}
+
+
+def read_bounded(folder: Path,
+                 limits: kernel.KernelLimits = kernel.KernelLimits()) -> tuple[dict[str, bytes], list[str]]:
+    """`folder`'s regular files by relative path, as much as a task carries: what the kernel's scratch copy takes
+    (``kernel.KernelLimits``: 32 MB a file, 128 MB in all); the others, each named with its size in the list."""
     files, left_out, budget = {}, [], limits.copy_total_bytes
-    for path in sorted(folder.rglob("*")):
+    for path in sorted(Path(folder).rglob("*")):
         if path.is_symlink() or not path.is_file():
             continue
         name = path.relative_to(folder).as_posix()
         size = path.stat().st_size
         if size > min(limits.copy_file_bytes, budget):
-            left_out.append(f"{name}: {size} bytes, over the size sent to the cluster's workers "
-                            f"(what the kernel's scratch copy takes)")
+            left_out.append(f"{name}: {size} bytes, over what a class run's task carries "
+                            f"({limits.copy_file_bytes >> 20} MB a file, {limits.copy_total_bytes >> 20} MB in all)")
             continue
         with open(path, "rb") as handle:
             files[name] = handle.read(size)
         budget -= len(files[name])
-    return {"files": files, "left_out": left_out}
+    return files, left_out
 
 
 def place_submission(submission: dict, target: Path) -> list[str]:
@@ -449,8 +457,11 @@ def _grade_in_scratch(job_path: Path) -> None:
     hostfs.add_report_flags(scratch, assignment, student, [f"not sent to the cluster: {line}" for line in left_out])
     outcome = Outcome(student, status)
     autograded = scratch / "autograded" / student / assignment
-    if autograded.is_dir():
-        outcome.autograded = read_tree(autograded)
+    if autograded.is_dir():  # bounded as what went in: the collector holds one outcome at a time, of bounded size
+        outcome.autograded, kept_back = read_bounded(autograded)
+        hostfs.add_report_flags(scratch, assignment, student,
+                                [f"not copied back from the cluster's task into autograded/: {line}"
+                                 for line in kept_back])
     report = course.report_path(scratch, student, assignment)
     if report.is_file():
         outcome.report = report.read_bytes()

@@ -6,7 +6,9 @@ cluster a task carries the folder's path; to a remote one, only what the kernel'
 (32 MB a file, 128 MB in all), the rest named and flagged. Submissions are read as their tasks are submitted,
 two per worker at a time, not all before the first is graded.
 """
+import os
 import pickle
+import shutil
 from pathlib import Path
 
 import pytest
@@ -103,3 +105,29 @@ def test_what_a_task_carries_is_placed_and_the_rest_flagged(tmp_path, released):
     assert sorted(p.name for p in (tmp_path / "remote").rglob("*")) == sorted([notebook, "notes", "a.txt"])
     assert [line.split(":")[0] for line in left_out] == ["weights-0.bin", "weights-1.bin", "weights-2.bin"]
     assert (tmp_path / "remote" / notebook).read_bytes() == (source / notebook).read_bytes()
+
+
+@pytest.mark.slow
+def test_a_task_returns_no_more_than_it_may_carry(tmp_path, released):
+    """A real grading of a submission with three 40 MB files (under the autograded folder's 64 MB cap): its outcome,
+    which the collector holds, carries the notebook, not the files, and the report names them."""
+    import json
+
+    root = tmp_path / "course"
+    shutil.copytree(released, root, symlinks=True, ignore=shutil.ignore_patterns("weights-*"))
+    folder = root / "submitted" / "big" / A1
+    for i in range(3):
+        with open(folder / f"data-{i}.bin", "wb") as handle:
+            handle.truncate(40 << 20)
+    db_url = f"sqlite:///{root / 'gradebook.db'}"
+    shared = {"config": (root / course.CONFIG).read_bytes(), "source": classgrade.read_tree(root / "source" / A1),
+              "template": classgrade.empty_gradebook(db_url, tmp_path / "template.db")}
+    settings = Settings.build(os.environ, root, course=str(root))
+    outcome = classgrade.grade_task(settings, A1, "big", classgrade.submission_for_task(folder, True), shared,
+                                    threads=1, template=False)
+    assert outcome.ok, outcome.status
+    size = len(pickle.dumps(outcome))
+    assert size < 16 << 20, f"a task's outcome carried {size} bytes back to the collector"
+    assert sorted(outcome.autograded) == [kit()[A1].notebook]
+    flags = json.loads(outcome.report)["flags"]
+    assert sum("not copied back from the cluster" in flag for flag in flags) == 3, flags
