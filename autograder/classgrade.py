@@ -68,6 +68,7 @@ GRADE_COLUMNS = ("auto_score", "manual_score", "extra_credit", "needs_manual_gra
 COMMENT_COLUMNS = ("auto_comment", "manual_comment")
 NOTEBOOK_COLUMNS = ("flagged", "late_submission_penalty")
 STUDENT_COLUMNS = ("first_name", "last_name", "email", "lms_user_id")
+RETURNED_BYTES = 128 << 20  # most of an autograded folder a task brings back (its files: 64 MB each, hostfs)
 TASK_SECONDS = 3600  # a wall clock on one student's grading process (nbgrader's own cell timeouts come first)
 
 
@@ -152,23 +153,21 @@ def submission_for_task(folder: Path, on_this_machine: bool,
     folder = Path(folder)
     if on_this_machine:
         return {"path": str(folder.resolve())}
-    files, left_out = read_bounded(folder, limits)
+    files, left_out = read_bounded(folder, limits.copy_file_bytes, limits.copy_total_bytes)
     return {"files": files, "left_out": left_out}
 
 
-def read_bounded(folder: Path,
-                 limits: kernel.KernelLimits = kernel.KernelLimits()) -> tuple[dict[str, bytes], list[str]]:
-    """`folder`'s regular files by relative path, as much as a task carries: what the kernel's scratch copy takes
-    (``kernel.KernelLimits``: 32 MB a file, 128 MB in all); the others, each named with its size in the list."""
-    files, left_out, budget = {}, [], limits.copy_total_bytes
-    for path in sorted(Path(folder).rglob("*")):
-        if path.is_symlink() or not path.is_file():
-            continue
+def read_bounded(folder: Path, file_bytes: int, total_bytes: int) -> tuple[dict[str, bytes], list[str]]:
+    """`folder`'s regular files by relative path, notebooks first, none over `file_bytes`, `total_bytes` in all;
+    the others, each named with its size in the list (so that extra files cannot crowd out the notebook)."""
+    files, left_out, budget = {}, [], total_bytes
+    paths = [p for p in Path(folder).rglob("*") if not p.is_symlink() and p.is_file()]
+    for path in sorted(paths, key=lambda p: (p.suffix != ".ipynb", p.as_posix())):
         name = path.relative_to(folder).as_posix()
         size = path.stat().st_size
-        if size > min(limits.copy_file_bytes, budget):
+        if size > min(file_bytes, budget):
             left_out.append(f"{name}: {size} bytes, over what a class run's task carries "
-                            f"({limits.copy_file_bytes >> 20} MB a file, {limits.copy_total_bytes >> 20} MB in all)")
+                            f"({file_bytes >> 20} MB a file, {total_bytes >> 20} MB in all)")
             continue
         with open(path, "rb") as handle:
             files[name] = handle.read(size)
@@ -457,8 +456,8 @@ def _grade_in_scratch(job_path: Path) -> None:
     hostfs.add_report_flags(scratch, assignment, student, [f"not sent to the cluster: {line}" for line in left_out])
     outcome = Outcome(student, status)
     autograded = scratch / "autograded" / student / assignment
-    if autograded.is_dir():  # bounded as what went in: the collector holds one outcome at a time, of bounded size
-        outcome.autograded, kept_back = read_bounded(autograded)
+    if autograded.is_dir():  # bounded: the collector holds one outcome at a time, of bounded size
+        outcome.autograded, kept_back = read_bounded(autograded, hostfs.MAX_FILE_BYTES, RETURNED_BYTES)
         hostfs.add_report_flags(scratch, assignment, student,
                                 [f"not copied back from the cluster's task into autograded/: {line}"
                                  for line in kept_back])

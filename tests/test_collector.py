@@ -104,21 +104,24 @@ def test_what_a_task_carries_is_placed_and_the_rest_flagged(tmp_path, released):
     assert (tmp_path / "local" / "weights-1.bin").stat().st_size == BIG
     assert sorted(p.name for p in (tmp_path / "remote").rglob("*")) == sorted([notebook, "notes", "a.txt"])
     assert [line.split(":")[0] for line in left_out] == ["weights-0.bin", "weights-1.bin", "weights-2.bin"]
+    files, left_out = classgrade.read_bounded(source, 1 << 20, 2 << 20)  # notebooks first: never crowded out
+    assert notebook in files
     assert (tmp_path / "remote" / notebook).read_bytes() == (source / notebook).read_bytes()
 
 
 @pytest.mark.slow
 def test_a_task_returns_no_more_than_it_may_carry(tmp_path, released):
-    """A real grading of a submission with three 40 MB files (under the autograded folder's 64 MB cap): its outcome,
-    which the collector holds, carries the notebook, not the files, and the report names them."""
+    """A real grading of a submission with three 60 MB files (each under the autograded folder's 64 MB cap, named
+    to sort before the notebook): its outcome, which the collector holds, brings back the notebook and at most
+    128 MB, and the report names what stayed behind."""
     import json
 
     root = tmp_path / "course"
     shutil.copytree(released, root, symlinks=True, ignore=shutil.ignore_patterns("weights-*"))
     folder = root / "submitted" / "big" / A1
     for i in range(3):
-        with open(folder / f"data-{i}.bin", "wb") as handle:
-            handle.truncate(40 << 20)
+        with open(folder / f"0-data-{i}.bin", "wb") as handle:
+            handle.truncate(60 << 20)
     db_url = f"sqlite:///{root / 'gradebook.db'}"
     shared = {"config": (root / course.CONFIG).read_bytes(), "source": classgrade.read_tree(root / "source" / A1),
               "template": classgrade.empty_gradebook(db_url, tmp_path / "template.db")}
@@ -127,7 +130,7 @@ def test_a_task_returns_no_more_than_it_may_carry(tmp_path, released):
                                     threads=1, template=False)
     assert outcome.ok, outcome.status
     size = len(pickle.dumps(outcome))
-    assert size < 16 << 20, f"a task's outcome carried {size} bytes back to the collector"
-    assert sorted(outcome.autograded) == [kit()[A1].notebook]
+    assert size < (128 + 2) << 20, f"a task's outcome carried {size} bytes back to the collector"
+    assert sorted(outcome.autograded) == ["0-data-0.bin", "0-data-1.bin", kit()[A1].notebook]
     flags = json.loads(outcome.report)["flags"]
-    assert sum("not copied back from the cluster" in flag for flag in flags) == 3, flags
+    assert [f for f in flags if "not copied back from the cluster" in f and "0-data-2.bin" in f], flags
