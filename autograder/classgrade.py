@@ -539,7 +539,7 @@ def write_certificates(folder: str | Path) -> dict[str, Path]:
 
 
 def remote_security(scheduler: str, ca_file: str | None, cert: str | None, key: str | None):
-    """The instructor's TLS credentials for an existing cluster; ValueError unless it is a tls:// address with all three.
+    """The instructor's TLS credentials for an existing cluster; ValueError unless a tls:// address with all three.
 
     A tcp:// scheduler would run the code of anyone who can reach its port, as its workers' user.
     """
