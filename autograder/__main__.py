@@ -109,11 +109,19 @@ def _autograde_class(args) -> int:
     from .report import write_class_report
 
     root = args.settings.course
+    security = None
+    if args.scheduler:
+        try:
+            security = classgrade.remote_security(args.scheduler, args.tls_ca_file, args.tls_cert, args.tls_key)
+        except ValueError as exc:
+            print(f"cnn-kit autograde: {exc}", file=sys.stderr)
+            return 2
     summaries = []
     try:
         for assignment in args.assignments:
             summaries.append(classgrade.grade_class(args.settings, assignment, workers=args.workers,
-                                                    scheduler=args.scheduler, retries=args.retries))
+                                                    scheduler=args.scheduler, retries=args.retries,
+                                                    security=security, dashboard=args.dashboard))
             html_path, _ = write_class_report(root, assignment, args.settings.source)
             print(f"{assignment}  class report: {html_path}")
     except KeyboardInterrupt:
@@ -295,7 +303,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, metavar="N", help="grade the class at once on a local Dask cluster "
                    "of N single-threaded worker processes (see 'Grading a whole class' in the README)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="grade the class at once on an existing Dask "
-                   "cluster, e.g. tcp://10.0.0.5:8786")
+                   "cluster over TLS, e.g. tls://10.0.0.5:8786, with --tls-ca-file, --tls-cert and --tls-key")
+    p.add_argument("--tls-ca-file", metavar="FILE", help="with --scheduler: the CA certificate the cluster's "
+                   "certificates are signed with")
+    p.add_argument("--tls-cert", metavar="FILE", help="with --scheduler: this client's certificate")
+    p.add_argument("--tls-key", metavar="FILE", help="with --scheduler: this client's private key (chmod 600)")
+    p.add_argument("--dashboard", action="store_true", help="with --workers: start the local cluster's Dask "
+                   "dashboard, on 127.0.0.1 (any user of this machine can open it)")
     p.add_argument("--retries", type=int, default=2, help="with --workers/--scheduler: how often a student "
                    "whose worker or grading process died is tried again (default 2)")
     p.set_defaults(run=cmd_autograde)

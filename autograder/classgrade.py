@@ -6,10 +6,12 @@ nothing of nbgrader's is re-implemented, only *where* it runs changes.
 
 How one student is graded (``grade_task``, on a Dask worker):
 
-* The task carries everything as data: the kit's :class:`~autograder.settings.Settings`, the
-  student's submission folder (bytes), and, shared by all tasks and scattered once, the course's
+* The task carries the kit's :class:`~autograder.settings.Settings`, the
+  student's submission (its folder's path on a local cluster, copied from disk by the grading process; for
+  a remote one, what the kernel's scratch copy would take, as bytes: :func:`submission_for_task`), read when
+  the task is submitted, two tasks per worker at a time, and, shared by all tasks and scattered once, the course's
   ``nbgrader_config.py``, ``source/<assignment>/`` and (SQLite) an empty copy of the gradebook. A
-  worker needs no shared filesystem with the collector, only the kit, its Python packages and the
+  remote worker needs no shared filesystem with the collector, only the kit, its Python packages and the
   MNIST folder that ``Settings.mnist`` names.
 * It runs in a process of its own (nbgrader's app objects are not thread-safe, and a student's run
   must not leave state in a long-lived worker), which builds a private scratch course holding only
@@ -57,7 +59,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import bwrap, course, terminal, zygote
+from . import bwrap, course, hostfs, kernel, terminal, zygote
 from .hostfs import UnsafePath, check_name, shown_name
 from .settings import Settings
 
@@ -67,6 +69,7 @@ GRADE_COLUMNS = ("auto_score", "manual_score", "extra_credit", "needs_manual_gra
 COMMENT_COLUMNS = ("auto_comment", "manual_comment")
 NOTEBOOK_COLUMNS = ("flagged", "late_submission_penalty")
 STUDENT_COLUMNS = ("first_name", "last_name", "email", "lms_user_id")
+RETURNED_BYTES = 128 << 20  # most of an autograded folder a task brings back (its files: 64 MB each, hostfs)
 TASK_SECONDS = 3600  # a wall clock on one student's grading process (nbgrader's own cell timeouts come first)
 
 
@@ -136,6 +139,64 @@ def write_tree(folder: Path, files: dict[str, bytes]) -> None:
             raise ValueError(f"refusing to write {name!r} outside {folder}")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(content)
+
+
+def submission_for_task(folder: Path, on_this_machine: bool,
+                        limits: kernel.KernelLimits = kernel.KernelLimits()) -> dict:
+    """What a task carries of one submission: read when the task is submitted, never the whole class at once.
+
+    On this machine (a local cluster) only the folder's path: the grading process copies it from disk, a file at
+    a time (:func:`place_submission`), so nothing of it passes through the collector. To a remote cluster, whose
+    workers need not see the course folder, only the files the kernel's scratch copy would take (at most 32 MB
+    each, 128 MB in all: ``kernel.KernelLimits``); the others are named in ``left_out``, which the grading process
+    adds to the student's report as flags, as the kernel's own copy does.
+    """
+    folder = Path(folder)
+    if on_this_machine:
+        return {"path": str(folder.resolve())}
+    files, left_out = read_bounded(folder, limits.copy_file_bytes, limits.copy_total_bytes)
+    return {"files": files, "left_out": left_out}
+
+
+def read_bounded(folder: Path, file_bytes: int, total_bytes: int) -> tuple[dict[str, bytes], list[str]]:
+    """`folder`'s regular files by relative path, notebooks first, none over `file_bytes`, `total_bytes` in all;
+    the others, each named with its size in the list (so that extra files cannot crowd out the notebook)."""
+    files, left_out, budget = {}, [], total_bytes
+    paths = [p for p in Path(folder).rglob("*") if not p.is_symlink() and p.is_file()]
+    for path in sorted(paths, key=lambda p: (p.suffix != ".ipynb", p.as_posix())):
+        name = path.relative_to(folder).as_posix()
+        size = path.stat().st_size
+        if size > min(file_bytes, budget):
+            left_out.append(f"{name}: {size} bytes, over what a class run's task carries "
+                            f"({file_bytes >> 20} MB a file, {total_bytes >> 20} MB in all)")
+            continue
+        with open(path, "rb") as handle:
+            files[name] = handle.read(size)
+        budget -= len(files[name])
+    return files, left_out
+
+
+def place_submission(submission: dict, target: Path) -> list[str]:
+    """Put a task's submission (from submission_for_task) into the scratch course's `target`; what was left out.
+
+    A path is copied file by file (regular files and folders; links and special files are left out, as
+    :func:`read_tree` leaves them), streamed from disk, never read whole into memory.
+    """
+    if "files" in submission:
+        write_tree(target, submission["files"])
+        return list(submission["left_out"])
+    source = Path(submission["path"])
+    target.mkdir(parents=True, exist_ok=True)
+    for path in sorted(source.rglob("*")):
+        if path.is_symlink():
+            continue
+        dest = target / path.relative_to(source)
+        if path.is_dir():
+            dest.mkdir(parents=True, exist_ok=True)
+        elif path.is_file():
+            with open(path, "rb") as reader, open(dest, "xb") as writer:
+                shutil.copyfileobj(reader, writer, 1 << 20)
+    return []
 
 
 def _atomic_write(path: Path, content: bytes) -> None:
@@ -332,7 +393,7 @@ def _grading_process(job: Path, env: dict, template: bool) -> tuple[int | None, 
     return code, tail
 
 
-def grade_task(settings: Settings, assignment: str, student: str, submission: dict[str, bytes],
+def grade_task(settings: Settings, assignment: str, student: str, submission: dict,
                shared: dict, threads: int | None = None, share_accuracy: bool = True,
                template: bool = True) -> Outcome:
     """Dask task: grade one student in a process of its own; raises (and Dask retries) if that process dies.
@@ -388,17 +449,21 @@ def _grade_in_scratch(job_path: Path) -> None:
     scratch.mkdir()
     (scratch / course.CONFIG).write_bytes(shared["config"])
     write_tree(scratch / "source" / assignment, shared["source"])
-    write_tree(scratch / "submitted" / student / assignment, job["submission"])
+    left_out = place_submission(job["submission"], scratch / "submitted" / student / assignment)
     db_url = settings.db_url
     if not db_url:
         (scratch / "gradebook.db").write_bytes(shared["template"])
         db_url = f"sqlite:///{scratch / 'gradebook.db'}"
     status = course.autograde(scratch, assignment, progress=False, source=settings.source).get(
         student, "failed: not graded")
+    hostfs.add_report_flags(scratch, assignment, student, [f"not sent to the cluster: {line}" for line in left_out])
     outcome = Outcome(student, status)
     autograded = scratch / "autograded" / student / assignment
-    if autograded.is_dir():
-        outcome.autograded = read_tree(autograded)
+    if autograded.is_dir():  # bounded: the collector holds one outcome at a time, of bounded size
+        outcome.autograded, kept_back = read_bounded(autograded, hostfs.MAX_FILE_BYTES, RETURNED_BYTES)
+        hostfs.add_report_flags(scratch, assignment, student,
+                                [f"not copied back from the cluster's task into autograded/: {line}"
+                                 for line in kept_back])
     report = course.report_path(scratch, student, assignment)
     if report.is_file():
         outcome.report = report.read_bytes()
@@ -442,8 +507,89 @@ def _flags(outcome: Outcome) -> list[str]:
         return ["the kit's report could not be read"]
 
 
-def start_cluster(workers: int | None, scheduler: str | None, gpu: bool, allowed_failures: int):
-    """A Dask client: on `scheduler` if given, else a LocalCluster of single-threaded worker processes."""
+LOOPBACK = "127.0.0.1"
+
+
+def local_security():
+    """TLS for one local class run: a key and certificate made for it (distributed's ``Security.temporary``).
+
+    They exist only in this process's memory and the workers' (handed over by their nannies, never on a
+    command line); every connection must present that certificate (``require_encryption``, client
+    certificates required both ways), so a client without it, another user's included, is refused.
+    """
+    from distributed.security import Security
+
+    return Security.temporary()
+
+
+def write_certificates(folder: str | Path) -> dict[str, Path]:
+    """A key and certificate for an instructor's own cluster (scheduler, workers and this client alike), into
+    `folder`, made private (0700, files 0600): ca.pem, cert.pem, key.pem. Whoever can read key.pem can run code
+    on that cluster."""
+    made = local_security()
+    folder = Path(folder).expanduser()
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    paths = {}
+    for name, text in (("ca.pem", made.tls_ca_file), ("cert.pem", made.tls_client_cert),
+                       ("key.pem", made.tls_client_key)):
+        paths[name] = folder / name
+        fd = os.open(paths[name], os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        paths[name].chmod(0o600)
+    return paths
+
+
+def remote_security(scheduler: str, ca_file: str | None, cert: str | None, key: str | None):
+    """The instructor's TLS credentials for an existing cluster; ValueError unless a tls:// address with all three.
+
+    A tcp:// scheduler would run the code of anyone who can reach its port, as its workers' user.
+    """
+    from distributed.security import Security
+
+    if not scheduler.startswith("tls://"):
+        raise ValueError(f"--scheduler {scheduler}: the class's cluster must use TLS (tls://HOST:PORT, with "
+                         "--tls-ca-file, --tls-cert and --tls-key); see 'Grading a whole class' in the README")
+    missing = [option for option, value in (("--tls-ca-file", ca_file), ("--tls-cert", cert), ("--tls-key", key))
+               if not value]
+    if missing:
+        raise ValueError(f"--scheduler {scheduler} needs the cluster's certificate files: {', '.join(missing)}")
+    for path in (ca_file, cert, key):
+        if not Path(path).is_file():
+            raise ValueError(f"no certificate file {path}")
+    if Path(key).stat().st_mode & 0o077:
+        log.warning("%s, the cluster's private key, can be read by other users: chmod 600 %s", key, key)
+    return Security(tls_ca_file=ca_file, tls_client_cert=cert, tls_client_key=key, require_encryption=True)
+
+
+def _no_http_server():
+    """A worker plugin that closes the worker's HTTP server (metrics, health, its task pages), also on a worker
+    that replaces a dead one."""
+    from distributed import WorkerPlugin
+
+    class NoHTTPServer(WorkerPlugin):
+        name = "cnn-kit-no-http-server"
+
+        def setup(self, worker):
+            worker.http_server.stop()
+
+    return NoHTTPServer()
+
+
+def _stop_scheduler_http(dask_scheduler) -> None:
+    dask_scheduler.http_server.stop()
+
+
+def start_cluster(workers: int | None, scheduler: str | None, gpu: bool, allowed_failures: int, *,
+                  security=None, dashboard: bool = False):
+    """A Dask client: on `scheduler` if given (with the instructor's `security`), else a LocalCluster of
+    single-threaded worker processes, on loopback only, over TLS with a certificate of this run.
+
+    Without `dashboard` no HTTP server of the local cluster listens (Dask starts one in the scheduler and in each
+    worker, dashboard or not: they are closed as soon as the cluster is up, and serve no routes before that);
+    with it the dashboard listens on loopback (`cluster.dashboard_link`).
+    """
     import dask
     from distributed import Client, LocalCluster
 
@@ -453,29 +599,43 @@ def start_cluster(workers: int | None, scheduler: str | None, gpu: bool, allowed
     dask.config.set({"distributed.scheduler.allowed-failures": allowed_failures,
                      "distributed.worker.daemon": False})  # a worker starts grading processes of its own
     if scheduler:
-        return Client(scheduler), None
-    resources = {"GPU": 1} if gpu else None
-    if gpu:
-        try:  # one worker per GPU, each pinned to its own card
-            from dask_cuda import LocalCUDACluster
+        return Client(scheduler, security=security), None
+    security = local_security()
+    options = dict(threads_per_worker=1, host=LOOPBACK, protocol="tls://", security=security,
+                   resources={"GPU": 1} if gpu else None,
+                   dashboard_address=f"{LOOPBACK}:8787" if dashboard else None)
+    no_routes = {} if dashboard else {"distributed.scheduler.http.routes": [], "distributed.worker.http.routes": []}
+    with dask.config.set(no_routes):
+        cluster = None
+        if gpu:
+            try:  # one worker per GPU, each pinned to its own card
+                from dask_cuda import LocalCUDACluster
 
-            cluster = LocalCUDACluster(threads_per_worker=1, resources=resources, dashboard_address=":0")
-            return Client(cluster), cluster
-        except ImportError:
-            log.warning("dask-cuda is not installed: %s worker(s) share the visible GPUs "
-                        "(pip install dask-cuda for one worker per card)", workers or 1)
-    cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                           resources=resources, dashboard_address=":0")
-    return Client(cluster), cluster
+                cluster = LocalCUDACluster(**options)
+            except ImportError:
+                log.warning("dask-cuda is not installed: %s worker(s) share the visible GPUs "
+                            "(pip install dask-cuda for one worker per card)", workers or 1)
+        if cluster is None:
+            cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, processes=True, **options)
+    client = Client(cluster, security=security)
+    if dashboard:
+        log.warning("the class run's dashboard: %s (any user of this machine can open it)", cluster.dashboard_link)
+    else:
+        client.run_on_scheduler(_stop_scheduler_http)
+        client.register_plugin(_no_http_server())
+    return client, cluster
 
 
 def grade_class(settings: Settings, assignment: str, *, workers: int | None = None, scheduler: str | None = None,
                 retries: int = 2, progress: bool = True, share_accuracy: bool = True,
-                threads: int | None = None, template: bool = True) -> Summary:
+                threads: int | None = None, template: bool = True, security=None,
+                dashboard: bool = False) -> Summary:
     """Grade every submission of `assignment` not graded yet, concurrently on Dask; resumable like course.autograde.
 
     `threads`: CPU threads per grading; None shares this machine's cores among its local workers, 0 leaves
-    the workers' own. `share_accuracy` False: each task trains on its own (the benchmark's baseline for the
+    the workers' own. `security`: the instructor's TLS credentials for `scheduler` (:func:`remote_security`); a
+    local cluster makes its own (:func:`local_security`). `dashboard`: the local cluster's, on loopback.
+    `share_accuracy` False: each task trains on its own (the benchmark's baseline for the
     shared accuracy cache). `template` False starts each grading as a fresh Python (the benchmark's baseline).
     """
     from distributed import as_completed
@@ -510,22 +670,34 @@ def grade_class(settings: Settings, assignment: str, *, workers: int | None = No
             shared = {"config": (root / course.CONFIG).read_bytes(),
                       "source": read_tree(root / "source" / assignment),
                       "template": empty_gradebook(db_url, Path(tmp) / "template.db") if is_sqlite(db_url) else None}
-        client, cluster = start_cluster(workers, scheduler, gpu, allowed_failures=retries)
+        client, cluster = start_cluster(workers, scheduler, gpu, allowed_failures=retries, security=security,
+                                        dashboard=dashboard)
         threads = threads_per_task(workers, scheduler) if threads is None else (threads or None)
         futures = {}
         bar = tqdm(total=len(todo), desc=f"autograde {assignment}", unit="submission", disable=not progress,
                    file=terminal.unfiltered(sys.stderr))  # its own carriage returns, and counts only
-        try:
-            [shared_future] = client.scatter([shared], broadcast=True)
-            for student in todo:
-                submission = read_tree(root / "submitted" / student / assignment)
+        waiting = list(reversed(todo))
+
+        def submit_next(running) -> None:
+            """Submit the next students while fewer than two per worker are in flight: a submission is read
+            (submission_for_task) when its task is submitted, not the whole class before the first is graded."""
+            while waiting and len(futures) < 2 * max(4 if scheduler else 1, len(client.nthreads())):
+                student = waiting.pop()
+                submission = submission_for_task(root / "submitted" / student / assignment,
+                                                 on_this_machine=not scheduler)
                 future = client.submit(grade_task, settings, assignment, student, submission, shared_future,
                                        threads, share_accuracy, template, key=f"grade-{assignment}-{student}",
                                        retries=retries,
                                        resources={"GPU": 1} if gpu else None)
                 futures[future] = student
-            for future in as_completed(list(futures)):
-                student = futures[future]
+                running.add(future)
+
+        try:
+            [shared_future] = client.scatter([shared], broadcast=True)
+            running = as_completed()
+            submit_next(running)
+            for future in running:
+                student = futures.pop(future)
                 if future.status == "finished":
                     outcome = future.result()
                     if outcome.autograded or outcome.report is not None:
@@ -541,6 +713,7 @@ def grade_class(settings: Settings, assignment: str, *, workers: int | None = No
                 bar.update()
                 failed += not outcomes[student] == "graded"
                 bar.set_postfix_str(f"done {graded}, failed {failed}, flagged {len(flagged)}")
+                submit_next(running)
         except KeyboardInterrupt:
             client.cancel(list(futures))
             log.warning("interrupted: the students collected so far are graded; run the same command to go on")
