@@ -92,10 +92,12 @@ class Summary:
     flagged: dict[str, list[str]]
     seconds: float
     graded: int
+    to_regrade: dict[str, list[str]] = field(default_factory=dict)  # graded once more at the end, still no verdict
 
     @property
     def failed(self) -> dict[str, str]:
-        return {s: o for s, o in self.outcomes.items() if not (o == "graded" or o.startswith("skipped"))}
+        return {s: o for s, o in self.outcomes.items() if not (o == "graded" or o.startswith("skipped"))
+                and s not in self.to_regrade}
 
     @property
     def per_minute(self) -> float:
@@ -104,10 +106,14 @@ class Summary:
     def lines(self) -> list[str]:
         out = [f"{self.assignment}: {self.graded} graded, "
                f"{sum(o.startswith('skipped') for o in self.outcomes.values())} already graded, "
-               f"{len(self.failed)} failed, {len(self.flagged)} flagged in {self.seconds:.1f} s "
+               f"{len(self.failed)} failed, {len(self.to_regrade)} to regrade, {len(self.flagged)} flagged "
+               f"in {self.seconds:.1f} s "
                f"({self.per_minute:.1f} submissions per minute)"]
         for student, reason in sorted(self.failed.items()):
             out.append(f"  FAILED {student}: {course._one_line(reason)}")
+        for student, reasons in sorted(self.to_regrade.items()):
+            out.append(f"  TO REGRADE {student}: {course._one_line('; '.join(reasons))} "
+                       f"(not scored yet: cnn-kit autograde {self.assignment} --regrade)")
         for student, flags in sorted(self.flagged.items()):
             out.append(f"  FLAGGED {student}: {course._one_line(flags[0])}"
                        + (f" (+{len(flags) - 1} more)" if len(flags) > 1 else ""))
@@ -390,7 +396,8 @@ def _grade_in_scratch(job_path: Path) -> None:
     if not db_url:
         (scratch / "gradebook.db").write_bytes(shared["template"])
         db_url = f"sqlite:///{scratch / 'gradebook.db'}"
-    status = course.autograde(scratch, assignment, progress=False, source=settings.source).get(
+    # retry=False: a submission with no verdict is retried by grade_class, once the class's other work is done
+    status = course.autograde(scratch, assignment, progress=False, source=settings.source, retry=False).get(
         student, "failed: not graded")
     outcome = Outcome(student, status)
     autograded = scratch / "autograded" / student / assignment
@@ -426,6 +433,17 @@ def collect(root: Path, assignment: str, outcome: Outcome, db_url: str) -> None:
 
         with Gradebook(db_url) as gb:
             store_submission(gb, assignment, outcome.student, outcome.gradebook)
+
+
+def _to_regrade(outcome: Outcome) -> list[str]:
+    """Why the kit's report says this student has no verdict yet (the machine's guard fired), or []."""
+    import json
+
+    try:
+        reasons = json.loads(outcome.report).get("to_regrade") if outcome.report is not None else None
+    except (ValueError, AttributeError):
+        return []
+    return [str(reason) for reason in reasons] if isinstance(reasons, list) else []
 
 
 def _flags(outcome: Outcome) -> list[str]:
@@ -468,12 +486,14 @@ def start_cluster(workers: int | None, scheduler: str | None, gpu: bool, allowed
 
 def grade_class(settings: Settings, assignment: str, *, workers: int | None = None, scheduler: str | None = None,
                 retries: int = 2, progress: bool = True, share_accuracy: bool = True,
-                threads: int | None = None, template: bool = True) -> Summary:
+                threads: int | None = None, template: bool = True, regrade: bool = False) -> Summary:
     """Grade every submission of `assignment` not graded yet, concurrently on Dask; resumable like course.autograde.
 
     `threads`: CPU threads per grading; None shares this machine's cores among its local workers, 0 leaves
     the workers' own. `share_accuracy` False: each task trains on its own (the benchmark's baseline for the
     shared accuracy cache). `template` False starts each grading as a fresh Python (the benchmark's baseline).
+    `regrade`: grade again exactly the students flagged "to regrade" or failed. A student whose grading had no
+    verdict (the machine's wall-clock guard fired) is graded once more when every other task is done.
     """
     from distributed import as_completed
     from tqdm.auto import tqdm
@@ -487,6 +507,13 @@ def grade_class(settings: Settings, assignment: str, *, workers: int | None = No
     todo = []
     in_gradebook = scored_submissions(db_url, assignment)
     for student in course.students(root, assignment):
+        if regrade:
+            if course.needs_regrade(root, student, assignment):
+                course.report_path(root, student, assignment).unlink(missing_ok=True)
+                todo.append(student)
+            else:
+                outcomes[student] = "skipped (nothing to regrade)"
+            continue
         # graded = course.is_graded (the kit's rule: its report, or, on branch host, the gradebook) and both the
         # report and the gradebook rows present, whichever rule is in force, since they are written one after another
         if student in in_gradebook and course.report_path(root, student, assignment).is_file() \
@@ -496,6 +523,7 @@ def grade_class(settings: Settings, assignment: str, *, workers: int | None = No
             course.report_path(root, student, assignment).unlink(missing_ok=True)
             todo.append(student)
     graded = failed = 0
+    to_regrade: dict[str, list[str]] = {}
     if todo:
         with tempfile.TemporaryDirectory(prefix="cnn-kit-classgrade-") as tmp:
             shared = {"config": (root / course.CONFIG).read_bytes(),
@@ -515,16 +543,24 @@ def grade_class(settings: Settings, assignment: str, *, workers: int | None = No
                                        retries=retries,
                                        resources={"GPU": 1} if gpu else None)
                 futures[future] = student
-            for future in as_completed(list(futures)):
+            remaining, again, retried = len(futures), [], set()
+            finished = as_completed(list(futures))
+            for future in finished:
                 student = futures[future]
+                remaining -= 1
                 if future.status == "finished":
                     outcome = future.result()
                     if outcome.autograded or outcome.report is not None:
                         collect(root, assignment, outcome, db_url)
                     outcomes[student] = outcome.status
-                    graded += outcome.ok
+                    graded += outcome.ok and not _to_regrade(outcome)
                     if _flags(outcome):
                         flagged[student] = _flags(outcome)
+                    to_regrade.pop(student, None)
+                    if outcome.ok and _to_regrade(outcome):
+                        to_regrade[student] = _to_regrade(outcome)
+                        if student not in retried:
+                            again.append(student)
                 else:
                     outcomes[student] = f"failed: {type(future.exception()).__name__}: {future.exception()}"
                     log.error("%s/%s failed after its retries: %s", student, assignment, outcomes[student])
@@ -532,6 +568,18 @@ def grade_class(settings: Settings, assignment: str, *, workers: int | None = No
                 bar.update()
                 failed += not outcomes[student] == "graded"
                 bar.set_postfix_str(f"done {graded}, failed {failed}, flagged {len(flagged)}")
+                if remaining == 0 and again:  # the class's other work is done: grade these once more
+                    bar.total += len(again)
+                    for student in again:
+                        retried.add(student)
+                        submission = read_tree(root / "submitted" / student / assignment)
+                        future = client.submit(grade_task, settings, assignment, student, submission, shared_future,
+                                               threads, share_accuracy, template,
+                                               key=f"regrade-{assignment}-{student}", retries=retries,
+                                               resources={"GPU": 1} if gpu else None)
+                        futures[future] = student
+                        finished.add(future)
+                    remaining, again = len(again), []
         except KeyboardInterrupt:
             client.cancel(list(futures))
             log.warning("interrupted: the students collected so far are graded; run the same command to go on")
@@ -541,7 +589,9 @@ def grade_class(settings: Settings, assignment: str, *, workers: int | None = No
             client.close()
             if cluster is not None:
                 cluster.close()
-    return Summary(assignment, outcomes, flagged, time.perf_counter() - started, graded)
+    for student in to_regrade:
+        outcomes[student] = "to regrade: " + "; ".join(to_regrade[student])
+    return Summary(assignment, outcomes, flagged, time.perf_counter() - started, graded, to_regrade)
 
 
 if __name__ == "__main__":
