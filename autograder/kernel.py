@@ -54,7 +54,7 @@ from pathlib import Path
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import CaselessStrEnum, Instance
 
-from . import bwrap, data, sandbox, zygote
+from . import bwrap, data, priority, sandbox, zygote
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,7 @@ class KernelLimits:
     file_bytes: int = sandbox.Limits.file_bytes       # largest file it may write (64 MB)
     disk_bytes: int = sandbox.Limits.home_bytes       # its scratch folder, a tmpfs under bubblewrap (256 MB)
     processes: int = 96                               # processes and threads of `nobody` (as root)
+    nice: int = sandbox.Limits.nice                   # CPU priority: below the grader's own training and judging
     copy_file_bytes: int = 32 << 20                   # largest file of the submission copied in
     copy_total_bytes: int = 128 << 20                 # all files of the submission copied in
     copy_entries: int = 1000                          # most files and folders copied in
@@ -209,7 +210,7 @@ def kernel_command(command: list[str] | None, cwd: Path, private: Path, staged: 
     (as root, which the student's process cannot signal), for a kernel forked in from the template.
     """
     as_nobody = _run_as_nobody()
-    args = limits_prefix(limits, as_nobody) + bwrap.bwrap_base(*_root_options())
+    args = limits_prefix(limits, as_nobody) + priority.nice_prefix(limits.nice) + bwrap.bwrap_base(*_root_options())
     args += _folders(PACKAGE)  # readable for nobody, holding only the stubs
     for part in STUDENT_TREE:
         args += ["--ro-bind", str(part), str(part)]
@@ -300,7 +301,7 @@ class SandboxedKernelManager(AsyncKernelManager):
             # No private filesystem: the kernel works in the scratch copy itself, as the grading user.
             self.isolation = "limits only"
             kw["cwd"] = str(copy)
-            return limits_prefix(self.limits, False) + command, kw
+            return limits_prefix(self.limits, False) + priority.nice_prefix(self.limits.nice) + command, kw
         self.isolation = "bwrap"
         try:  # the notebook finds MNIST where its stage_mnist() looks (the cache), read-only
             data.stage(settings, download=False)
@@ -322,6 +323,9 @@ class SandboxedKernelManager(AsyncKernelManager):
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
         """Start the sandbox; where it only holds, start the kernel in it from the template (else fresh)."""
         await super()._async_launch_kernel(kernel_cmd, **kw)
+        process = getattr(self.provisioner, "process", None)
+        if process is not None:  # its own session (jupyter_client starts one): that group runs below the grader too
+            priority.lower(process.pid, self.limits.nice)
         if self._template is None or kernel_cmd == self._fresh:
             return
         try:
@@ -345,4 +349,4 @@ class SandboxedKernelManager(AsyncKernelManager):
         holder = zygote.holder_pid(process.pid, deadline)
         limits = {name: (value, value) for name, value in rlimits(self.limits, True).items()}
         return zygote.start(self._template, holder, argv=command, env={**env, "JPY_PARENT_PID": "1"},
-                            cwd=str(cwd), uid=NOBODY, limits=limits, fds={1: 1, 2: 2})
+                            cwd=str(cwd), uid=NOBODY, limits=limits, fds={1: 1, 2: 2}, nice=self.limits.nice)
