@@ -202,3 +202,24 @@ def test_the_notebooks_kernel_runs_below_the_grader(tmp_path):
     SafeExecute(timeout=120).preprocess(nb, {"metadata": {"path": str(tmp_path)}})
     printed = "".join(o.get("text", "") for o in nb.cells[0].outputs)
     assert printed.strip() == str([STUDENT_NICE, str(STUDENT_NICE)]), nb.cells[0].outputs
+
+
+@pytest.mark.slow
+def test_a_class_run_retries_at_the_end_and_lists_to_regrade(tmp_path):
+    """On Dask (2 workers): a reference whose guard fires is graded again once the rest is done, then listed."""
+    from autograder import classgrade
+
+    root = course.prepare_course(tmp_path / "course", [A2])
+    assert course.nbgrader_api(root).generate_assignment(A2, force=True, create=True)["success"]
+    samples.write_samples(root, A2)
+    for student in set(course.students(root, A2)) - {"reference", "blank"}:
+        import shutil
+
+        shutil.rmtree(root / "submitted" / student)
+    settings = Settings.from_env().replace(course=root, train_guard=0.01)
+    summary = classgrade.grade_class(settings, A2, workers=2, progress=False)
+    assert set(summary.to_regrade) == {"reference"}, summary.lines()
+    assert summary.outcomes["reference"].startswith("to regrade: accuracy:"), summary.outcomes
+    assert summary.outcomes["blank"] == "graded" and "reference" not in summary.failed
+    assert any(line.startswith("  TO REGRADE reference:") for line in summary.lines()), summary.lines()
+    assert course.score_of(root, "reference", A2).endswith("(to regrade)")
