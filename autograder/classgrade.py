@@ -40,7 +40,9 @@ The gradebook:
   when its process ends; the collector writes only files.
 
 A worker that dies is retried by Dask (``allowed-failures``), a task whose process crashes by
-``retries``; after that the student is marked failed with the reason and the rest go on.
+``retries``; after that the student is marked failed with the reason and the rest go on. A student whose
+grading had no verdict (the kit's report lists it ``to_regrade``: the accuracy check's wall-clock guard
+fired) is submitted once more when every other task is done; still without one, it is listed "to regrade".
 """
 from __future__ import annotations
 
