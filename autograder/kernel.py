@@ -323,9 +323,6 @@ class SandboxedKernelManager(AsyncKernelManager):
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
         """Start the sandbox; where it only holds, start the kernel in it from the template (else fresh)."""
         await super()._async_launch_kernel(kernel_cmd, **kw)
-        process = getattr(self.provisioner, "process", None)
-        if process is not None:  # its own session (jupyter_client starts one): that group runs below the grader too
-            priority.lower(process.pid, self.limits.nice)
         if self._template is None or kernel_cmd == self._fresh:
             return
         try:

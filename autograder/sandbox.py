@@ -127,7 +127,7 @@ def _bwrap_command(home: Path, python: list[str], limits: Limits) -> list[str]:
 def _limits(limits: Limits):
     def apply() -> None:
         os.setsid()
-        priority.lower(0, limits.nice)  # this process and its new session's group, inherited by the sandbox
+        priority.lower(0, limits.nice)  # inherited by bubblewrap and everything in the sandbox
         for name, value in limits.rlimits().items():
             resource.setrlimit(getattr(resource, name), value)
     return apply

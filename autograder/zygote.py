@@ -405,16 +405,11 @@ def _become(request: dict, fds: list[int], connection: socket.socket) -> None:
 
 
 def _lower_priority(nice: int) -> None:
-    """This process's nice and its new session's group's (as autograder.priority.lower; no kit module here)."""
+    """This process's nice, inherited by what it starts (as autograder.priority.lower; no kit module here)."""
     if nice <= 0:
         return
     try:
         os.setpriority(os.PRIO_PROCESS, 0, nice)
-    except OSError:
-        pass
-    try:
-        with open("/proc/self/autogroup", "w") as handle:
-            handle.write(str(nice))
     except OSError:
         pass
 
