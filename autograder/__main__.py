@@ -96,11 +96,32 @@ def cmd_autograde(args) -> int:
     if args.workers or args.scheduler:
         return _autograde_class(args)
     for assignment in args.assignments:
-        for student, outcome in course.autograde(root, assignment, source=args.settings.source).items():
+        before = _scores(root, assignment) if args.regrade else {}
+        outcomes = course.autograde(root, assignment, source=args.settings.source, regrade=args.regrade)
+        for student, outcome in outcomes.items():
             print(f"{assignment}  {shown_name(student)}: {outcome}")
+        _print_changes(root, assignment, before, outcomes)
         html_path, _ = write_class_report(root, assignment, args.settings.source)
         print(f"{assignment}  class report: {html_path}")
     return 0
+
+
+def _scores(root: Path, assignment: str) -> dict[str, str]:
+    from . import course
+
+    return {student: course.score_of(root, student, assignment) for student in course.students(root, assignment)}
+
+
+def _print_changes(root: Path, assignment: str, before: dict[str, str], outcomes: dict[str, str]) -> None:
+    """--regrade: each regraded student's score before and after (old → new)."""
+    from . import course
+
+    regraded = [s for s in before if not outcomes.get(s, "").startswith("skipped")]
+    if not before:
+        return
+    print(f"{assignment}: regraded {len(regraded)} submission(s)")
+    for student in regraded:
+        print(f"  {shown_name(student)}: {before[student]} → {course.score_of(root, student, assignment)}")
 
 
 def _autograde_class(args) -> int:
@@ -116,12 +137,15 @@ def _autograde_class(args) -> int:
         except ValueError as exc:
             print(f"cnn-kit autograde: {exc}", file=sys.stderr)
             return 2
-    summaries = []
+    summaries, changes = [], []
     try:
         for assignment in args.assignments:
+            before = _scores(root, assignment) if args.regrade else {}
             summaries.append(classgrade.grade_class(args.settings, assignment, workers=args.workers,
                                                     scheduler=args.scheduler, retries=args.retries,
-                                                    security=security, dashboard=args.dashboard))
+                                                    security=security, dashboard=args.dashboard,
+                                                    regrade=args.regrade))
+            changes.append((assignment, before, summaries[-1].outcomes))
             html_path, _ = write_class_report(root, assignment, args.settings.source)
             print(f"{assignment}  class report: {html_path}")
     except KeyboardInterrupt:
@@ -132,6 +156,8 @@ def _autograde_class(args) -> int:
     print(course.table(rows))
     for summary in summaries:
         print("\n".join(summary.lines()))
+    for assignment, before, outcomes in changes:
+        _print_changes(root, assignment, before, outcomes)
     return 1 if any(s.failed for s in summaries) else 0
 
 
@@ -312,6 +338,9 @@ def main(argv: list[str] | None = None) -> int:
                    "dashboard, on 127.0.0.1 (any user of this machine can open it)")
     p.add_argument("--retries", type=int, default=2, help="with --workers/--scheduler: how often a student "
                    "whose worker or grading process died is tried again (default 2)")
+    p.add_argument("--regrade", action="store_true", help="grade again exactly the submissions flagged "
+                   "'to regrade' (no verdict: the machine's wall-clock guard fired) or failed, and show "
+                   "each one's score before and after")
     p.set_defaults(run=cmd_autograde)
 
     p = commands.add_parser("report", help="the class report of graded assignments: HTML and CSV")

@@ -42,7 +42,9 @@ The gradebook:
   when its process ends; the collector writes only files.
 
 A worker that dies is retried by Dask (``allowed-failures``), a task whose process crashes by
-``retries``; after that the student is marked failed with the reason and the rest go on.
+``retries``; after that the student is marked failed with the reason and the rest go on. A student whose
+grading had no verdict (the kit's report lists it ``to_regrade``: the accuracy check's wall-clock guard
+fired) is submitted once more when every other task is done; still without one, it is listed "to regrade".
 """
 from __future__ import annotations
 
@@ -96,10 +98,12 @@ class Summary:
     flagged: dict[str, list[str]]
     seconds: float
     graded: int
+    to_regrade: dict[str, list[str]] = field(default_factory=dict)  # graded once more at the end, still no verdict
 
     @property
     def failed(self) -> dict[str, str]:
-        return {s: o for s, o in self.outcomes.items() if not (o == "graded" or o.startswith("skipped"))}
+        return {s: o for s, o in self.outcomes.items() if not (o == "graded" or o.startswith("skipped"))
+                and s not in self.to_regrade}
 
     @property
     def per_minute(self) -> float:
@@ -108,10 +112,14 @@ class Summary:
     def lines(self) -> list[str]:
         out = [f"{self.assignment}: {self.graded} graded, "
                f"{sum(o.startswith('skipped') for o in self.outcomes.values())} already graded, "
-               f"{len(self.failed)} failed, {len(self.flagged)} flagged in {self.seconds:.1f} s "
+               f"{len(self.failed)} failed, {len(self.to_regrade)} to regrade, {len(self.flagged)} flagged "
+               f"in {self.seconds:.1f} s "
                f"({self.per_minute:.1f} submissions per minute)"]
         for student, reason in sorted(self.failed.items()):
             out.append(f"  FAILED {shown_name(student)}: {course._one_line(shown_name(reason))}")
+        for student, reasons in sorted(self.to_regrade.items()):
+            out.append(f"  TO REGRADE {shown_name(student)}: {course._one_line(shown_name('; '.join(reasons)))} "
+                       f"(not scored yet: cnn-kit autograde {self.assignment} --regrade)")
         for student, flags in sorted(self.flagged.items()):
             out.append(f"  FLAGGED {shown_name(student)}: {course._one_line(shown_name(flags[0]))}"
                        + (f" (+{len(flags) - 1} more)" if len(flags) > 1 else ""))
@@ -454,7 +462,8 @@ def _grade_in_scratch(job_path: Path) -> None:
     if not db_url:
         (scratch / "gradebook.db").write_bytes(shared["template"])
         db_url = f"sqlite:///{scratch / 'gradebook.db'}"
-    status = course.autograde(scratch, assignment, progress=False, source=settings.source).get(
+    # retry=False: a submission with no verdict is retried by grade_class, once the class's other work is done
+    status = course.autograde(scratch, assignment, progress=False, source=settings.source, retry=False).get(
         student, "failed: not graded")
     hostfs.add_report_flags(scratch, assignment, student, [f"not sent to the cluster: {line}" for line in left_out])
     outcome = Outcome(student, status)
@@ -494,6 +503,17 @@ def collect(root: Path, assignment: str, outcome: Outcome, db_url: str) -> None:
 
         with Gradebook(db_url) as gb:
             store_submission(gb, assignment, outcome.student, outcome.gradebook)
+
+
+def _to_regrade(outcome: Outcome) -> list[str]:
+    """Why the kit's report says this student has no verdict yet (the machine's guard fired), or []."""
+    import json
+
+    try:
+        reasons = json.loads(outcome.report).get("to_regrade") if outcome.report is not None else None
+    except (ValueError, AttributeError):
+        return []
+    return [str(reason) for reason in reasons] if isinstance(reasons, list) else []
 
 
 def _flags(outcome: Outcome) -> list[str]:
@@ -629,7 +649,7 @@ def start_cluster(workers: int | None, scheduler: str | None, gpu: bool, allowed
 def grade_class(settings: Settings, assignment: str, *, workers: int | None = None, scheduler: str | None = None,
                 retries: int = 2, progress: bool = True, share_accuracy: bool = True,
                 threads: int | None = None, template: bool = True, security=None,
-                dashboard: bool = False) -> Summary:
+                dashboard: bool = False, regrade: bool = False) -> Summary:
     """Grade every submission of `assignment` not graded yet, concurrently on Dask; resumable like course.autograde.
 
     `threads`: CPU threads per grading; None shares this machine's cores among its local workers, 0 leaves
@@ -637,6 +657,8 @@ def grade_class(settings: Settings, assignment: str, *, workers: int | None = No
     local cluster makes its own (:func:`local_security`). `dashboard`: the local cluster's, on loopback.
     `share_accuracy` False: each task trains on its own (the benchmark's baseline for the
     shared accuracy cache). `template` False starts each grading as a fresh Python (the benchmark's baseline).
+    `regrade`: grade again exactly the students flagged "to regrade" or failed. A student whose grading had no
+    verdict (the machine's wall-clock guard fired) is graded once more when every other task is done.
     """
     from distributed import as_completed
     from tqdm.auto import tqdm
@@ -656,6 +678,13 @@ def grade_class(settings: Settings, assignment: str, *, workers: int | None = No
             outcomes[student] = f"refused: {exc}"
             log.error("%s/%s refused: %s", shown_name(student), assignment, exc)
             continue
+        if regrade:
+            if course.needs_regrade(root, student, assignment):
+                course.report_path(root, student, assignment).unlink(missing_ok=True)
+                todo.append(student)
+            else:
+                outcomes[student] = "skipped (nothing to regrade)"
+            continue
         # graded = course.is_graded (the kit's rule: its report, or, on branch host, the gradebook) and both the
         # report and the gradebook rows present, whichever rule is in force, since they are written one after another
         if student in in_gradebook and course.report_path(root, student, assignment).is_file() \
@@ -665,6 +694,7 @@ def grade_class(settings: Settings, assignment: str, *, workers: int | None = No
             course.report_path(root, student, assignment).unlink(missing_ok=True)
             todo.append(student)
     graded = failed = 0
+    to_regrade: dict[str, list[str]] = {}
     if todo:
         with tempfile.TemporaryDirectory(prefix="cnn-kit-classgrade-") as tmp:
             shared = {"config": (root / course.CONFIG).read_bytes(),
@@ -676,17 +706,19 @@ def grade_class(settings: Settings, assignment: str, *, workers: int | None = No
         futures = {}
         bar = tqdm(total=len(todo), desc=f"autograde {assignment}", unit="submission", disable=not progress,
                    file=terminal.unfiltered(sys.stderr))  # its own carriage returns, and counts only
-        waiting = list(reversed(todo))
+        waiting = [(student, "grade") for student in reversed(todo)]  # popped from the end: the class in order
+        again: list[str] = []      # no verdict (the wall-clock guard fired): graded once more at the end
+        retried: set[str] = set()
 
         def submit_next(running) -> None:
             """Submit the next students while fewer than two per worker are in flight: a submission is read
             (submission_for_task) when its task is submitted, not the whole class before the first is graded."""
             while waiting and len(futures) < 2 * max(4 if scheduler else 1, len(client.nthreads())):
-                student = waiting.pop()
+                student, kind = waiting.pop()
                 submission = submission_for_task(root / "submitted" / student / assignment,
                                                  on_this_machine=not scheduler)
                 future = client.submit(grade_task, settings, assignment, student, submission, shared_future,
-                                       threads, share_accuracy, template, key=f"grade-{assignment}-{student}",
+                                       threads, share_accuracy, template, key=f"{kind}-{assignment}-{student}",
                                        retries=retries,
                                        resources={"GPU": 1} if gpu else None)
                 futures[future] = student
@@ -703,9 +735,14 @@ def grade_class(settings: Settings, assignment: str, *, workers: int | None = No
                     if outcome.autograded or outcome.report is not None:
                         collect(root, assignment, outcome, db_url)
                     outcomes[student] = outcome.status
-                    graded += outcome.ok
+                    graded += outcome.ok and not _to_regrade(outcome)
                     if _flags(outcome):
                         flagged[student] = _flags(outcome)
+                    to_regrade.pop(student, None)
+                    if outcome.ok and _to_regrade(outcome):
+                        to_regrade[student] = _to_regrade(outcome)
+                        if student not in retried:
+                            again.append(student)
                 else:
                     outcomes[student] = f"failed: {type(future.exception()).__name__}: {future.exception()}"
                     log.error("%s/%s failed after its retries: %s", student, assignment, outcomes[student])
@@ -713,6 +750,11 @@ def grade_class(settings: Settings, assignment: str, *, workers: int | None = No
                 bar.update()
                 failed += not outcomes[student] == "graded"
                 bar.set_postfix_str(f"done {graded}, failed {failed}, flagged {len(flagged)}")
+                if not futures and not waiting and again:  # the class's other work is done: grade these once more
+                    bar.total += len(again)
+                    retried.update(again)
+                    waiting.extend((student, "regrade") for student in reversed(again))
+                    again = []
                 submit_next(running)
         except KeyboardInterrupt:
             client.cancel(list(futures))
@@ -723,7 +765,9 @@ def grade_class(settings: Settings, assignment: str, *, workers: int | None = No
             client.close()
             if cluster is not None:
                 cluster.close()
-    return Summary(assignment, outcomes, flagged, time.perf_counter() - started, graded)
+    for student in to_regrade:
+        outcomes[student] = "to regrade: " + "; ".join(to_regrade[student])
+    return Summary(assignment, outcomes, flagged, time.perf_counter() - started, graded, to_regrade)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ and nbgrader's gradebook keeps exactly one grade per student and assignment.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -159,9 +160,71 @@ def _refuse(course: Path, student: str, assignment: str, reason: str, source: Pa
     return f"refused: {reason}"
 
 
-def autograde(course: Path, assignment: str, *, progress: bool = True, source: Path = paths.SOURCE) -> dict[str, str]:
-    """Autograde every submission not graded yet; student -> 'graded' | 'skipped (already graded)' | why not.
+def _kit_report(course: Path, student: str, assignment: str) -> dict | None:
+    try:
+        data = json.loads(report_path(course, student, assignment).read_text())
+    except (OSError, ValueError, UnsafePath):
+        return None
+    return data if isinstance(data, dict) else None
 
+
+def to_regrade(course: Path, student: str, assignment: str) -> list[str]:
+    """Why the kit's report says this submission has no verdict yet (a check the machine's guard stopped), or []."""
+    data = _kit_report(course, student, assignment)
+    reasons = data.get("to_regrade") if data else None
+    return [str(reason) for reason in reasons] if isinstance(reasons, list) else []
+
+
+def needs_regrade(course: Path, student: str, assignment: str, api=None) -> bool:
+    """Flagged "to regrade", or failed: graded before (its report or gradebook entry is there) but not scored."""
+    if to_regrade(course, student, assignment):
+        return True
+    api = api or nbgrader_api(course)
+    if is_graded(course, student, assignment, api):
+        return False
+    from nbgrader.api import Gradebook
+
+    with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gb:
+        attempted = _submission(gb, student, assignment) is not None
+    return attempted or report_path(course, student, assignment).is_file()
+
+
+def score_of(course: Path, student: str, assignment: str) -> str:
+    """The kit's score of a submission as a student reads it: '13/17', '13/17 (to regrade)' or 'not graded'."""
+    data = _kit_report(course, student, assignment)
+    if data is None or data.get("error"):
+        return "not graded"
+    try:
+        text = f"{float(data.get('score', 0)):g}/{float(data.get('points', 0)):g}"
+    except (TypeError, ValueError):
+        return "not graded"
+    return text + " (to regrade)" if data.get("to_regrade") else text
+
+
+def _grade_one(api, course: Path, student: str, assignment: str) -> str:
+    """nbgrader autograde of one submission, from scratch: 'graded' or 'failed: why'."""
+    _clear_scores(api, student, assignment)
+    try:
+        report_path(course, student, assignment).unlink(missing_ok=True)
+    except OSError:
+        pass
+    result = api.autograde(assignment, student, force=True, create=True)
+    if not result["success"]:
+        log.error("autograde %s/%s failed:\n%s", student, assignment, result.get("log", "")[-2000:])
+    removed = clean_folder(Path(course) / "autograded" / student / assignment)
+    hostfs.add_report_flags(course, assignment, student,
+                            [f"removed from the autograded folder: {line}" for line in removed])
+    return "graded" if result["success"] else f"failed: {result.get('error', '')[-500:]}"
+
+
+def autograde(course: Path, assignment: str, *, progress: bool = True, source: Path = paths.SOURCE,
+              regrade: bool = False, retry: bool = True) -> dict[str, str]:
+    """Autograde every submission not graded yet; student -> 'graded' | 'skipped (already graded)' |
+    'to regrade: why' | why not.
+
+    `regrade`: grade again exactly the submissions flagged "to regrade" or failed (the others are skipped).
+    `retry`: a submission whose grading had no verdict for a reason that is not the student's (the machine's
+    wall-clock guard) is graded once more at the end, after the others; still without one, it is 'to regrade'.
     `source`: the assignments' folder (the settings'), for the notebook's name and the points of a refusal.
     """
     check_name("assignment", assignment)
@@ -180,21 +243,21 @@ def autograde(course: Path, assignment: str, *, progress: bool = True, source: P
         except OSError as exc:
             outcome[student] = _refuse(course, student, assignment, f"its folder cannot be read ({exc})", source)
             continue
-        if is_graded(course, student, assignment, api):
+        if regrade and not needs_regrade(course, student, assignment, api):
+            outcome[student] = "skipped (nothing to regrade)"
+            continue
+        if not regrade and is_graded(course, student, assignment, api):
             outcome[student] = "skipped (already graded)"
             continue
-        _clear_scores(api, student, assignment)
-        try:
-            report_path(course, student, assignment).unlink(missing_ok=True)
-        except OSError:
-            pass
-        result = api.autograde(assignment, student, force=True, create=True)
-        outcome[student] = "graded" if result["success"] else f"failed: {result.get('error', '')[-500:]}"
-        if not result["success"]:
-            log.error("autograde %s/%s failed:\n%s", student, assignment, result.get("log", "")[-2000:])
-        removed = clean_folder(Path(course) / "autograded" / student / assignment)
-        hostfs.add_report_flags(course, assignment, student,
-                                [f"removed from the autograded folder: {line}" for line in removed])
+        outcome[student] = _grade_one(api, course, student, assignment)
+    if retry:
+        again = [s for s, status in outcome.items() if status == "graded" and to_regrade(course, s, assignment)]
+        for student in again:  # the class's other work is done: the machine is as quiet as it gets in this run
+            log.warning("%s/%s had no verdict (%s): graded again", student, assignment,
+                        to_regrade(course, student, assignment)[0])
+            outcome[student] = _grade_one(api, course, student, assignment)
+            if outcome[student] == "graded" and to_regrade(course, student, assignment):
+                outcome[student] = "to regrade: " + "; ".join(to_regrade(course, student, assignment))
     return outcome
 
 
@@ -239,8 +302,6 @@ def grade_rows(course: Path) -> list[Row]:
     an assignment gets a row marked not submitted, not a flagged zero. Read from the gradebook, not from
     grades.csv, whose cells are made safe for a spreadsheet (an id may start with '-').
     """
-    import json
-
     from nbgrader.api import MissingEntry
 
     rows = []
@@ -258,6 +319,8 @@ def grade_rows(course: Path) -> list[Row]:
                 report = report_path(course, student.id, assignment.name)
                 row.flags = json.loads(report.read_text())["flags"] if report.exists() else \
                     ["graded without the kit's report (its checks did not run)"]
+                row.flags = [f"to regrade: {why}" for why in to_regrade(course, student.id, assignment.name)] \
+                    + row.flags
                 rows.append(row)
     return rows
 

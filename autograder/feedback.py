@@ -36,6 +36,9 @@ def verdict_outputs(results) -> list[NotebookNode]:
     """The outputs of a graded cell, from the checks it holds; none at all is an error (scores 0)."""
     if not results:
         return not_graded_outputs("the kit has no verdict for this cell")
+    regrade = [f"{r.check}: {r.regrade}" for r in results if getattr(r, "regrade", None)]
+    if regrade:  # no verdict yet (the machine's guard fired): 0 until `cnn-kit autograde --regrade`
+        return not_graded_outputs("to regrade, " + "; ".join(regrade))
     score = sum(r.score for r in results)
     points = sum(r.points for r in results)
     lines = [f"{'✓' if r.passed else '✗'} {r.message} ({r.score:g}/{r.points:g})" for r in results]

@@ -57,7 +57,7 @@ from pathlib import Path
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import CaselessStrEnum, Instance
 
-from . import bwrap, data, sandbox, terminal, zygote
+from . import bwrap, data, priority, sandbox, terminal, zygote
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,7 @@ class KernelLimits:
     file_bytes: int = sandbox.Limits.file_bytes       # largest file it may write (64 MB)
     disk_bytes: int = sandbox.Limits.home_bytes       # its scratch folder, a tmpfs under bubblewrap (256 MB)
     processes: int = 96                               # processes and threads of `nobody` (as root)
+    nice: int = sandbox.Limits.nice                   # CPU priority: below the grader's own training and judging
     copy_file_bytes: int = 32 << 20                   # largest file of the submission copied in
     copy_total_bytes: int = 128 << 20                 # all files of the submission copied in
     copy_entries: int = 1000                          # most files and folders copied in
@@ -212,7 +213,7 @@ def kernel_command(command: list[str] | None, cwd: Path, private: Path, staged: 
     (as root, which the student's process cannot signal), for a kernel forked in from the template.
     """
     as_nobody = _run_as_nobody()
-    args = limits_prefix(limits, as_nobody) + bwrap.bwrap_base(*_root_options())
+    args = limits_prefix(limits, as_nobody) + priority.nice_prefix(limits.nice) + bwrap.bwrap_base(*_root_options())
     args += _folders(PACKAGE)  # readable for nobody, holding only the stubs
     for part in STUDENT_TREE:
         args += ["--ro-bind", str(part), str(part)]
@@ -305,7 +306,7 @@ class SandboxedKernelManager(AsyncKernelManager):
             # No private filesystem: the kernel works in the scratch copy itself, as the grading user.
             self.isolation = "limits only"
             kw["cwd"] = str(copy)
-            return limits_prefix(self.limits, False) + command, kw
+            return limits_prefix(self.limits, False) + priority.nice_prefix(self.limits.nice) + command, kw
         self.isolation = "bwrap"
         try:  # the notebook finds MNIST where its stage_mnist() looks (the cache), read-only
             data.stage(settings, download=False)
@@ -366,4 +367,5 @@ class SandboxedKernelManager(AsyncKernelManager):
         holder = zygote.holder_pid(process.pid, deadline)
         limits = {name: (value, value) for name, value in rlimits(self.limits, True).items()}
         return zygote.start(self._template, holder, argv=command, env={**env, "JPY_PARENT_PID": "1"},
-                            cwd=str(cwd), uid=NOBODY, limits=limits, fds={1: self._output, 2: self._output})
+                            cwd=str(cwd), uid=NOBODY, limits=limits, fds={1: self._output, 2: self._output},
+                            nice=self.limits.nice)

@@ -64,6 +64,7 @@ class Submission:
     seconds: dict[str, float]
     isolation: str
     data: dict                   # the report JSON as read
+    to_regrade: list[str] = field(default_factory=list)   # checks with no verdict yet, and why (not scored)
 
     @property
     def total_seconds(self) -> float:
@@ -100,6 +101,7 @@ class ClassReport:
     submissions: list[Submission]
     skipped: list[tuple[str, str]]         # (file name, why it was not read)
     not_graded: list[str]                  # students with a submission and no kit report
+    to_regrade: list[Submission] = field(default_factory=list)  # no verdict yet (the guard fired): kept apart
     feedback: dict[str, str] = field(default_factory=dict)   # student -> relative link to the feedback page
     unread: list[Submission] = field(default_factory=list)   # reports too large to read: flagged, not scored
 
@@ -208,7 +210,8 @@ def parse_submission(student: str, data: dict) -> Submission:
     return Submission(student=student, score=round(sum(r["score"] for r in clean), 3),
                       points=sum(r["points"] for r in clean), results=clean, flags=_texts(data.get("flags")),
                       error=_text(data["error"]) if data.get("error") is not None else None,
-                      seconds=seconds, isolation=_text(data.get("isolation")), data=data)
+                      seconds=seconds, isolation=_text(data.get("isolation")), data=data,
+                      to_regrade=_texts(data.get("to_regrade")))
 
 
 def too_large(student: str, why: str) -> Submission:
@@ -242,8 +245,9 @@ def load(course: Path, assignment: str, source: Path = paths.SOURCE) -> ClassRep
     submitted_root = Path(course) / "submitted"
     submitted = sorted(p.parent.name for p in submitted_root.glob(f"*/{assignment}") if p.is_dir()) \
         if submitted_root.is_dir() else []
-    report = ClassReport(assignment, submissions, skipped,
-                         [shown_name(s) for s in submitted if shown_name(s) not in graded], unread=unread)
+    report = ClassReport(assignment, [s for s in submissions if not s.to_regrade], skipped,
+                         [shown_name(s) for s in submitted if shown_name(s) not in graded], unread=unread,
+                         to_regrade=[s for s in submissions if s.to_regrade])
     page = feedback_page(assignment, source)
     for sub in submissions if page else []:
         path = Path(course) / "feedback" / sub.student / assignment / page
@@ -458,12 +462,23 @@ def render_html(report: ClassReport) -> str:
         rows += [["mean score", f"{statistics.mean(scores):.2f}"], ["median score", _num(statistics.median(scores))],
                  ["lowest / highest", f"{_num(min(scores))} / {_num(max(scores))}"],
                  ["full marks", str(sum(s.score >= s.points for s in subs))], ["zero", str(sum(s.score <= 0 for s in subs))]]
-    rows += [["flagged", str(len(flagged))], ["submitted, no kit report", str(len(report.not_graded))],
+    rows += [["flagged", str(len(flagged))], ["to regrade (no verdict yet)", str(len(report.to_regrade))],
+             ["submitted, no kit report", str(len(report.not_graded))],
              ["report files skipped", str(len(report.skipped))]]
     parts.append(_table(["", "value"], [[e(a), e(b)] for a, b in rows], {1}, "summary"))
     if report.not_graded:
         parts.append("<p class=flag>Submitted but not graded by the kit (run <code>cnn-kit autograde</code>): "
                      + ", ".join(e(s) for s in report.not_graded) + "</p>")
+    if report.to_regrade:
+        parts.append("<p class=flag>To regrade: no verdict yet for a reason that is not the student's (the "
+                     "machine's wall-clock guard fired); each scores 0 in the gradebook until "
+                     f"<code>cnn-kit autograde {e(report.assignment)} --regrade</code> grades it again. "
+                     "They are left out of every figure below.</p>"
+                     + _table(["student", "score meanwhile", "why"],
+                              [[_student_cell(report, sub.student), e(f"{_num(sub.score)}/{_num(sub.points)}"),
+                                "<ul>" + "".join(f"<li class='flag msg'>{shown(r)}</li>" for r in sub.to_regrade)
+                                + "</ul>"] for sub in sorted(report.to_regrade, key=lambda s: s.student)],
+                              {1}, "to-regrade"))
     if report.skipped:
         parts.append("<p class=flag>Files in the reports folder that were not read:</p>"
                      + _table(["file", "why"], [[e(n), e(w)] for n, w in report.skipped], css="skipped"))
@@ -564,7 +579,7 @@ def write_csv(report: ClassReport, path: Path) -> Path:
     with open(path, "w", newline="", encoding="utf-8", errors="backslashreplace") as handle:
         writer = spreadsheet.writer(handle)  # every cell safe in a spreadsheet (',' or ';')
         writer.writerow(["student", "score", "points", *checks, "network_group", "seconds", "flagged", "flags",
-                         "messages_of_failed_checks"])
+                         "messages_of_failed_checks", "to_regrade"])
         for sub in sorted(report.submissions + report.unread, key=lambda s: s.student):
             by_check = {r["check"]: r for r in sub.results}
             failed = [f"{r['check']}: {r['message']}" for r in sub.results if r["score"] < r["points"]]
@@ -572,7 +587,10 @@ def write_csv(report: ClassReport, path: Path) -> Path:
                              *(_num(by_check[c]["score"]) if c in by_check else "" for c in checks),
                              group.get(sub.student, ""), f"{sub.total_seconds:.2f}",
                              "yes" if sub.student in flagged else "no",
-                             " | ".join(flagged.get(sub.student, [])), " | ".join(failed)])
+                             " | ".join(flagged.get(sub.student, [])), " | ".join(failed), ""])
+        for sub in sorted(report.to_regrade, key=lambda s: s.student):  # no score until regraded
+            writer.writerow([sub.student, "", _num(sub.points), *("" for _ in checks), "",
+                             f"{sub.total_seconds:.2f}", "no", "", "", " | ".join(sub.to_regrade)])
     return Path(path)
 
 

@@ -49,7 +49,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import zygote
+from . import priority, zygote
 from .bwrap import NOBODY, bwrap_base, isolation_available, warn_once
 from .channel import EventReader, decode
 
@@ -71,6 +71,7 @@ class Limits:
     processes: int = 64               # processes of the sandbox user
     home_bytes: int = 256 << 20       # the working directory (a tmpfs under bubblewrap)
     event_bytes: int = 512 << 20      # most bytes read from one process's event channel
+    nice: int = priority.STUDENT_NICE  # CPU priority: below the grader's own training and judging
 
     def rlimits(self) -> dict[str, tuple[int, int]]:
         """The process's resource limits (soft, hard) by name; the CPU's hard limit 5 s later, so that
@@ -126,6 +127,7 @@ def _bwrap_command(home: Path, python: list[str], limits: Limits) -> list[str]:
 def _limits(limits: Limits):
     def apply() -> None:
         os.setsid()
+        priority.lower(0, limits.nice)  # inherited by bubblewrap and everything in the sandbox
         for name, value in limits.rlimits().items():
             resource.setrlimit(getattr(resource, name), value)
     return apply
@@ -200,6 +202,7 @@ def _from_template(home: Path, limits: Limits, events_fd: int):
                                argv=[sys.executable, "-I", "/home/student/_probe.py", "/home/student/_request.json",
                                      "3"],
                                env=dict(CLEAN_ENV), cwd="/home/student", uid=None, limits=limits.rlimits(),
+                               nice=limits.nice,
                                fds={1: out_w, 2: out_w, 3: events_fd})
     except zygote.TemplateError as exc:
         log.warning("the probes' process starts as a fresh Python: %s", exc)

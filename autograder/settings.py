@@ -28,6 +28,7 @@ process of its own, reads its ``CNN_KIT_MNIST``/``CNN_KIT_CACHE``/``CNN_KIT_QUIC
 ``CNN_KIT_NOTEBOOK_SECONDS``  limits: seconds for a whole notebook under nbgrader (default 1800)
 ``CNN_KIT_LOAD_SECONDS``      limits: the sandbox's wall clock for the answer cells (default: ``sandbox.Limits``, 60)
 ``CNN_KIT_PROBE_SECONDS``     limits: the sandbox's wall clock for each probe (default: ``sandbox.Limits``, 60)
+``CNN_KIT_TRAIN_GUARD``       limits: the accuracy check's wall-clock guard in seconds (default: scaled, ``train.guard``)
 ``CNN_KIT_SANDBOX``           ``off``: student code runs without bubblewrap, limits only (the benchmark's baseline)
 ``CNN_KIT_SANDBOX_TEMPLATE``  ``off``: each sandboxed Python starts fresh, not from the pre-imported template
 ============================  ===============================================================
@@ -48,7 +49,8 @@ PATH_VARS = {"mnist": "CNN_KIT_MNIST", "cache": "CNN_KIT_CACHE", "course": "CNN_
 TEXT_VARS = {"profile": "CNN_KIT_PROFILE", "db_url": "CNN_KIT_DB_URL"}
 # Limits: positive numbers of seconds; a value that is not one is ignored, with a warning.
 LIMIT_VARS = {"cell_timeout": "CNN_KIT_CELL_TIMEOUT", "notebook_seconds": "CNN_KIT_NOTEBOOK_SECONDS",
-              "load_seconds": "CNN_KIT_LOAD_SECONDS", "probe_seconds": "CNN_KIT_PROBE_SECONDS"}
+              "load_seconds": "CNN_KIT_LOAD_SECONDS", "probe_seconds": "CNN_KIT_PROBE_SECONDS",
+              "train_guard": "CNN_KIT_TRAIN_GUARD"}
 SANDBOX_VAR = "CNN_KIT_SANDBOX"
 TEMPLATE_VAR = "CNN_KIT_SANDBOX_TEMPLATE"
 PROFILES = ("cpu", "gpu")
@@ -94,6 +96,7 @@ class Settings:
     notebook_seconds: int = 1800       # nbgrader's seconds for a whole notebook (SafeExecute)
     load_seconds: float | None = None  # the sandbox's wall clock for the answer cells; None: sandbox.Limits'
     probe_seconds: float | None = None  # the sandbox's wall clock for each probe; None: sandbox.Limits'
+    train_guard: float | None = None   # the accuracy check's wall-clock guard; None: scaled (train.guard)
     sandbox: bool = True               # False: no bubblewrap, limits only
     sandbox_template: bool = True      # False: sandboxed Pythons start fresh (autograder.zygote)
 

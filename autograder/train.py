@@ -157,8 +157,12 @@ def _logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return out
 
 
-class OverBudget(RuntimeError):
-    """Training this network would take longer than the profile allows; the message says how long."""
+class GuardStopped(RuntimeError):
+    """The wall-clock guard stopped a training: a runaway or a busy machine, not a verdict on the network.
+
+    The accuracy check then has no verdict (the submission is listed "to regrade"), never a score of 0:
+    whether a network is too costly is decided by what it is (parameters, activations and FLOPs per
+    image against the lecture's: ``layers`` and the assignment's checks), the same on every machine."""
 
 
 EVAL_BYTES = 1 << 30   # activations held at once while testing (the reference's 2000 images: ~0.7 GB)
@@ -185,11 +189,13 @@ def _activations_per_image(model: nn.Module, x: torch.Tensor) -> int:
     return max(1, total // x.shape[0])
 
 
-# Wall-clock budget for training and testing one network: BUDGET_RATIO times what the lecture's network
-# would take on the same device at the same moment (a loaded machine slows the reference too), and at
-# least BUDGET_SECONDS[profile]. The reference needs 15-20 s on 2 CPU cores.
-BUDGET_RATIO = 6.0
-BUDGET_SECONDS = {"cpu": 90.0, "gpu": 20.0}
+# The wall-clock guard protects the machine and never grades: a network within the cost limits is trained to
+# the end of the recipe. It is GUARD_RATIO times what this network and the lecture's, timed side by side on
+# this machine before training, would need (the slower of the two), and at least GUARD_SECONDS[profile]: a
+# machine that becomes ten times busier in mid-training still finishes (the reference needs 12-20 s on 2 CPU
+# cores); a training that hangs or crawls is stopped and regraded later. CNN_KIT_TRAIN_GUARD sets it instead.
+GUARD_RATIO = 10.0
+GUARD_SECONDS = {"cpu": 900.0, "gpu": 300.0}
 
 
 def _seconds_per_image(models: list[nn.Module], x: torch.Tensor, device: torch.device, amp: bool) -> list[float]:
@@ -213,21 +219,21 @@ def _seconds_per_image(models: list[nn.Module], x: torch.Tensor, device: torch.d
     return [seconds / len(x) for seconds in best]
 
 
-def _budget(model: nn.Module, images_u8: torch.Tensor, profile: Profile, steps: int, device: torch.device,
-            amp: bool, settings: Settings | None = None) -> tuple[float, float]:
-    """(estimated seconds for this network, the seconds it may take), both for training and both tests.
-
-    The student's network and the reference are timed side by side, so a busy machine, which slows
-    both, neither refuses a correct network nor lets a costly one through.
-    """
+def guard(model: nn.Module, images_u8: torch.Tensor, profile: Profile, steps: int, device: torch.device,
+          amp: bool, settings: Settings | None = None) -> float:
+    """Seconds the training may run before the guard stops it: the settings' CNN_KIT_TRAIN_GUARD, else
+    GUARD_RATIO times the time this network or the lecture's would take (the slower), measured here, now,
+    side by side, and at least GUARD_SECONDS[profile]. It never decides a grade."""
+    if settings is not None and settings.train_guard:
+        return float(settings.train_guard)
     x = _normalise(images_u8[:TIMING_BATCH].to(device), channels_last=profile.channels_last)
     with torch.random.fork_rng(devices=[]):  # building it draws weights: keep the seeded stream as it was
         reference = reference_simplecnn().to(device)
     if profile.channels_last:
         reference = reference.to(memory_format=torch.channels_last)
-    images = steps * profile.batch_size + 2 * len(_mnist_on(False, device, settings)[1]) / 3  # tests: forward only
-    mine, lecture = (seconds * images for seconds in _seconds_per_image([model, reference], x, device, amp))
-    return mine, max(BUDGET_SECONDS.get(profile.name, 0.0), BUDGET_RATIO * lecture)
+    images = steps * profile.batch_size
+    slowest = max(_seconds_per_image([model, reference], x, device, amp)) * images
+    return max(GUARD_SECONDS.get(profile.name, 0.0), GUARD_RATIO * slowest)
 
 
 # ----------------------------------------------------------------------------- the check
@@ -283,11 +289,7 @@ def train_and_evaluate(build_model, profile: Profile, seed: int = 0, *, device=N
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the model has no trainable parameters: there is nothing to train")
-    estimate, budget = _budget(model, x_train, profile, steps, device, amp, settings)
-    if estimate > budget:
-        raise OverBudget(f"training and testing this network would take about {estimate:.0f} s on {device}, "
-                         f"over the grader's budget of {budget:.0f} s ({BUDGET_RATIO:g} times the lecture's "
-                         "network): it computes far more than this assignment needs")
+    limit = guard(model, x_train, profile, steps, device, amp, settings)
     accuracy_before = evaluate(model, x_test, y_test, device)
     fused = True if device.type == "cuda" else None  # one kernel per step for all parameters
     optimizer = torch.optim.Adam(params, lr=profile.max_lr, fused=fused)
@@ -321,9 +323,10 @@ def train_and_evaluate(build_model, profile: Profile, seed: int = 0, *, device=N
                 stretches.append(running / (step - stretch * (len(stretches))))
                 running = torch.zeros((), device=device)
             bar.update()
-            if time.perf_counter() - start > budget:
-                raise OverBudget(f"training stopped after {step} of {steps} batches: over the grader's "
-                                 f"budget of {budget:.0f} s on {device}")
+            if time.perf_counter() - start > limit:
+                raise GuardStopped(f"the machine's wall-clock guard stopped training after {step} of {steps} "
+                                   f"batches ({limit:.0f} s on {device}: the machine was too busy or the "
+                                   "training hung)")
             if progress and step % 50 == 0:
                 bar.set_postfix(loss=f"{loss.item():.3f}")
     bar.close()

@@ -168,15 +168,17 @@ class Started:
 
 
 def start(template: str, holder: int, *, argv: list[str], env: dict[str, str], cwd: str,
-          uid: int | None, limits: dict[str, tuple[int, int]], fds: dict[int, int], timeout: float = 60.0) -> Started:
+          uid: int | None, limits: dict[str, tuple[int, int]], fds: dict[int, int], timeout: float = 60.0,
+          nice: int = 0) -> Started:
     """Ask the template at `template` to start `argv` inside the sandbox whose first process is `holder`.
 
     `argv` is ``[python, "-m", module, *args]`` or ``[python, script, *args]``; `fds` maps a descriptor
     number in the new process to one of this process's (sent over the socket); `limits` maps resource
-    names (``RLIMIT_AS``…) to (soft, hard); `uid` is the user it runs as (None: as it is, root inside the sandbox).
+    names (``RLIMIT_AS``…) to (soft, hard); `uid` is the user it runs as (None: as it is, root inside the sandbox);
+    `nice` its CPU priority and its session's (``autograder.priority``: a student's process runs below the grader).
     """
     request = {"holder": holder, "argv": argv, "env": env, "cwd": cwd, "uid": uid, "limits": limits,
-               "targets": list(fds)}
+               "targets": list(fds), "nice": int(nice)}
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     connection.settimeout(timeout)
     try:
@@ -365,6 +367,7 @@ def _become(request: dict, fds: list[int], connection: socket.socket) -> None:
                     pass
         for name, (soft, hard) in request["limits"].items():
             resource.setrlimit(getattr(resource, name), (soft, hard))
+        _lower_priority(int(request.get("nice", 0)))
         uid = request["uid"]
         if uid is not None:
             last = int(open("/proc/sys/kernel/cap_last_cap").read())
@@ -399,6 +402,16 @@ def _become(request: dict, fds: list[int], connection: socket.socket) -> None:
             sys.stderr.flush()
         finally:
             os._exit(code)
+
+
+def _lower_priority(nice: int) -> None:
+    """This process's nice, inherited by what it starts (as autograder.priority.lower; no kit module here)."""
+    if nice <= 0:
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, nice)
+    except OSError:
+        pass
 
 
 def _run(argv: list[str], cwd: str) -> int:

@@ -26,10 +26,16 @@ class Result:
     message: str
     flags: list[str] = field(default_factory=list)
     details: dict = field(default_factory=dict)
+    regrade: str | None = None    # not judged, for a reason that is not the student's: why (score 0 meanwhile)
 
     @property
     def passed(self) -> bool:
-        return self.score >= self.points
+        return self.regrade is None and self.score >= self.points
+
+
+class NotGraded(Exception):
+    """Raised inside a judge: no verdict, for a reason that is not the student's (the machine's wall-clock
+    guard stopped the work). The check gets no score, the submission is listed "to regrade" with the reason."""
 
 
 class Failed(Exception):

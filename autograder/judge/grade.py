@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .. import assignments, hostfs, paths, protocol, sandbox, scan
 from ..notebook import NotebookError, build_program, read_notebook, with_references
-from . import Assignment, Failed, Options, Result
+from . import Assignment, Failed, NotGraded, Options, Result
 
 
 @dataclass
@@ -38,22 +38,28 @@ class Report:
     def points(self) -> float:
         return sum(r.points for r in self.results)
 
+    @property
+    def to_regrade(self) -> list[str]:
+        """The checks that got no verdict for a reason that is not the student's, with the reason."""
+        return [f"{r.check}: {r.regrade}" for r in self.results if r.regrade]
+
     def table(self) -> str:
         width = max(len(r.check) for r in self.results)
         lines = [f"{self.assignment} — {self.notebook}"]
         for r in self.results:
-            mark = "ok  " if r.passed else ("part" if r.score > 0 else "FAIL")
+            mark = "REGR" if r.regrade else "ok  " if r.passed else ("part" if r.score > 0 else "FAIL")
             lines.append(f"  {mark} {r.check:<{width}} {r.score:>4g}/{r.points:<3g} {r.message}")
         lines.append(f"  total {self.score:g}/{self.points:g}   (isolation: {self.isolation}; "
                      + ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items()) + ")")
         lines += [f"  FLAG {flag}" for flag in self.flags]
+        lines += [f"  TO REGRADE {why}" for why in self.to_regrade]
         if self.error:
             lines.append(f"  ERROR {self.error}")
         return "\n".join(lines)
 
     def to_json(self) -> dict:
         data = asdict(self)
-        data.update(score=self.score, points=self.points)
+        data.update(score=self.score, points=self.points, to_regrade=self.to_regrade)
         return data
 
     def write_json(self, path: str | Path) -> None:
@@ -214,6 +220,9 @@ def grade_submission(submitted, assignment: Assignment, options: Options | None 
                 result.message, result.details = str(failed), failed.details
                 if failed.flag:
                     result.flags.append(str(failed))
+            except NotGraded as why:  # no verdict: 0 meanwhile, never full marks, and listed to regrade
+                result.regrade = str(why)
+                result.message = f"not graded yet, to regrade: {why}"
             except Exception as exc:  # a grader bug must not pass as a student fault silently
                 result.message = f"the grader could not judge this ({type(exc).__name__}: {exc})"
                 result.flags.append(f"grader error in {check.id}: {type(exc).__name__}: {exc}")
