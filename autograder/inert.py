@@ -90,14 +90,24 @@ def inert_data(data: dict) -> dict:
     return kept
 
 
+ALT_CHARACTERS = 500
+
+
 def inert_metadata(metadata) -> dict:
-    """Only the width and height of images, as numbers (an `isolated` HTML output would become an iframe)."""
+    """Only the width and height of images, as numbers, and their alternative text, as text (the template
+    escapes it); nothing else (an `isolated` HTML output would become an iframe)."""
     kept = {}
+    if not isinstance(metadata, dict):
+        return kept
+    if isinstance(metadata.get("alt"), str):
+        kept["alt"] = metadata["alt"][:ALT_CHARACTERS]
     for mime in ("image/png", "image/jpeg"):
-        sizes = metadata.get(mime) if isinstance(metadata, dict) else None
+        sizes = metadata.get(mime)
         if isinstance(sizes, dict):
             kept[mime] = {k: v for k, v in sizes.items() if k in ("width", "height")
                           and isinstance(v, (int, float)) and not isinstance(v, bool)}
+            if isinstance(sizes.get("alt"), str):
+                kept[mime]["alt"] = sizes["alt"][:ALT_CHARACTERS]
     return kept
 
 

@@ -115,3 +115,23 @@ def test_a_cell_of_several_networks_shows_the_failing_ones_table_or_none():
     # one network, judged by a check with a table that passes and one without that fails: its table is shown
     cell = [Result("parameters", 2, 2, "fine", details={"layers": other}), Result("logits", 1, 0, "a Softmax")]
     assert "first difference is in row 1" in feedback.verdict_outputs(cell)[0]["data"]["text/html"]
+
+
+def test_feedback_pages_keep_a_plots_alternative_text_as_text():
+    """The notebook's plots carry alt text in their output metadata: the inert page keeps it (escaped), so
+    nbconvert neither warns about missing alt text nor invents one; nothing else of the metadata is kept."""
+    import nbformat
+
+    from autograder.inert import FeedbackExporter
+
+    png = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("plot()")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"image/png": png},
+                                           metadata={"image/png": {"alt": 'Mean loss "><script>alert(1)</script>',
+                                                                   "onload": "x"}})]
+    nb.cells.append(cell)
+    page, _ = FeedbackExporter(template_name="classic").from_notebook_node(nb)
+    assert "No description has been provided" not in page
+    assert "Mean loss" in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # the text, escaped
+    assert "<script>alert" not in page and "onload" not in page
