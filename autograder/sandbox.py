@@ -49,7 +49,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import priority, zygote
+from . import cpuwait, priority, zygote
 from .bwrap import NOBODY, bwrap_base, isolation_available, warn_once
 from .channel import EventReader, decode
 
@@ -97,6 +97,7 @@ class ProbeRun:
     error: str | None = None
     patched: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    busy: str | None = None  # the machine, not the program, kept it from finishing: to regrade, not a verdict
 
 
 @dataclass
@@ -228,6 +229,7 @@ class _Attempt:
     current_probe: str | None = None                   # the probe running when the process stopped
     timed_out: bool = False
     hard_timeout: bool = False
+    starved: str | None = None                         # timed out waiting for a CPU (autograder.cpuwait)
     flooded: bool = False
     channel_closed: bool = False                       # closed its channel but went on running
     returncode: int | None = None
@@ -322,6 +324,7 @@ def _run_once(cells, probes, limits: Limits, isolation: str, output_parts: list,
         elif not lines.closed and not attempt.finished:
             attempt.timed_out = True
             attempt.hard_timeout = time.monotonic() >= hard_deadline
+            attempt.starved = _starved(attempt, process.pid, limits, time.monotonic() - started)
         attempt.returncode = process.poll()
         if from_template is not None:
             if attempt.returncode is not None:  # it ended by itself: the probe process's status, not its holder's
@@ -332,6 +335,14 @@ def _run_once(cells, probes, limits: Limits, isolation: str, output_parts: list,
         events.close()
         output_parts.append(output.text())
     return attempt
+
+
+def _starved(attempt: _Attempt, root: int, limits: Limits, wall: float) -> str | None:
+    """Why a timed-out process is the machine's fault, if it is: it never reached the first cell (no student
+    code had run), or its processes waited for a CPU more than they ran (:mod:`autograder.cpuwait`)."""
+    if attempt.current_cell is None and not attempt.loaded:
+        return f"Python and torch did not start within {limits.start_seconds:.0f} s (the grading machine was too busy)"
+    return cpuwait.starvation(root, wall)
 
 
 def _signal_name(attempt: _Attempt) -> str | None:
@@ -405,6 +416,12 @@ def run_probes(cells: list[dict], probes: list[dict], limits: Limits | None = No
             results.update(attempt.done)
             cell_errors = {**attempt.cell_errors, **skipped}
             patched_at_load |= attempt.patched
+        elif attempt.starved:  # the machine kept the program from loading: no verdict for anything pending
+            cell_errors = {**attempt.cell_errors, **skipped}
+            reason = _why(attempt, limits, "running your cells")
+            for probe in pending:
+                results.setdefault(probe["id"], ProbeRun(error=reason, busy=attempt.starved))
+            break
         else:  # the program itself never finished
             culprit = attempt.current_cell
             if culprit in skippable and culprit not in skipped:
@@ -416,11 +433,12 @@ def run_probes(cells: list[dict], probes: list[dict], limits: Limits | None = No
                 results.setdefault(probe["id"], ProbeRun(error=reason))
             break
         if attempt.current_probe is not None and attempt.current_probe not in results:
-            results[attempt.current_probe] = ProbeRun(error=_why(attempt, limits, "checking it"))
+            results[attempt.current_probe] = ProbeRun(error=_why(attempt, limits, "checking it"),
+                                                      busy=attempt.starved)
         remaining = [p for p in pending if p["id"] not in results]
         if len(remaining) == len(pending):  # no progress at all: do not loop
             for probe in remaining:
-                results[probe["id"]] = ProbeRun(error=_why(attempt, limits, "checking it"))
+                results[probe["id"]] = ProbeRun(error=_why(attempt, limits, "checking it"), busy=attempt.starved)
             break
         pending = remaining
     return SandboxRun(probes=results, cell_errors=cell_errors, output="".join(outputs),

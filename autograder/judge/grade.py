@@ -201,7 +201,10 @@ def grade_submission(submitted, assignment: Assignment, options: Options | None 
         probe_id = check.probes[0]
         outcome = run.probes.get(probe_id)
         result = Result(check.id, check.points, 0.0, "")
-        if outcome is None or outcome.error:
+        if outcome is not None and outcome.busy:  # the machine's fault, not the program's: no verdict yet
+            result.regrade = outcome.busy
+            result.message = f"not graded yet, to regrade: {outcome.busy}"
+        elif outcome is None or outcome.error:
             result.message = _probe_failure(outcome.error if outcome else "no answer came back", program, run)
         elif outcome.patched or run.patched:
             patched = sorted(set(outcome.patched) | set(run.patched))
