@@ -15,6 +15,8 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import pwd
+import secrets
 import shutil
 import subprocess
 import sys
@@ -22,9 +24,42 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-NOBODY = 65534  # the user student code runs as when the grader is root (so that process limits hold)
+NOBODY = 65534  # the user student code runs as when the grader is root and the machine maps no spare uids
+# Where a root grader takes each sandbox's own user from: far above the accounts, the subordinate ranges of
+# user namespaces (/etc/subuid, from 100000) and nobody, and below 2**31 (uid_t is unsigned, some tools are not).
+SPARE_UIDS = range(1_000_000_000, 2_000_000_000)
 
 _warned = False
+
+
+def _mapped_uids() -> list[tuple[int, int]]:
+    """The uids this process can become: (first, count) per line of /proc/self/uid_map."""
+    try:
+        lines = Path("/proc/self/uid_map").read_text().splitlines()
+    except OSError:
+        return []
+    return [(int(inside), int(count)) for inside, _, count in (line.split() for line in lines)]
+
+
+def student_uid() -> int:
+    """The user a sandbox's processes run as when the grader is root: a fresh one for each sandbox, of no
+    account on this machine, so that the process limit (RLIMIT_NPROC counts one user's processes) is each
+    sandbox's own: the processes one submission starts cannot use up what a classmate's kernel or probe may
+    start beside it. `nobody` (shared) where the machine (a container's user namespace) maps no spare uids."""
+    for first, count in _mapped_uids():
+        low, high = max(first, SPARE_UIDS.start), min(first + count, SPARE_UIDS.stop)
+        while high - low >= 1 << 20:
+            uid = low + secrets.randbelow(high - low)
+            try:
+                pwd.getpwuid(uid)
+            except KeyError:
+                return uid
+    return NOBODY
+
+
+def is_student_uid(uid: int) -> bool:
+    """Whether `uid` is one :func:`student_uid` gives on this machine."""
+    return uid in SPARE_UIDS if student_uid() != NOBODY else uid == NOBODY
 
 
 def bwrap_binary() -> str | None:

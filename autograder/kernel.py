@@ -22,8 +22,8 @@ connection: no network, no other process, and it dies with the grading process. 
 terminal: its standard input is /dev/null, its output a pipe whose lines the kit shows with control
 characters made visible (:func:`autograder.terminal.relay`), its session its own. It talks to
 nbgrader over Unix sockets (ZMQ ``ipc``), never over TCP. Its environment holds a few plain
-settings, never the grader's (a database URL with its password, say). As root, it runs as
-``nobody`` (``setpriv``), so that the process limit holds. Its limits (:class:`KernelLimits`):
+settings, never the grader's (a database URL with its password, say). As root, it runs as a user of
+its own (``setpriv``; :func:`autograder.bwrap.student_uid`), so that the process limit holds and is its own. Its limits (:class:`KernelLimits`):
 address space, file size, processes, the scratch folder's size; ``SafeExecute`` adds a wall clock
 per notebook and a cap on the output it keeps.
 
@@ -69,7 +69,6 @@ STUDENT_TREE = (PACKAGE / "__init__.py", PACKAGE / "student")
 KEPT_ENV = ("NBGRADER_EXECUTION", "CNN_KIT_VERDICTS", "CNN_KIT_QUICK", "LANG", "TZ")
 # The settings the notebook needs (where the staged MNIST is, the profile), from Settings.to_env: no others.
 KERNEL_SETTINGS = ("CNN_KIT_CACHE", "CNN_KIT_PROFILE")
-NOBODY = bwrap.NOBODY
 SUBMISSION_COPY = "/run/cnn-kit/submission"  # where the sandbox sees the staged copy, read-only
 
 
@@ -79,7 +78,7 @@ class KernelLimits:
     memory_bytes: int = 8 << 30                       # address space: torch, torchvision, matplotlib map ~4 GiB
     file_bytes: int = sandbox.Limits.file_bytes       # largest file it may write (64 MB)
     disk_bytes: int = sandbox.Limits.home_bytes       # its scratch folder, a tmpfs under bubblewrap (256 MB)
-    processes: int = 96                               # processes and threads of `nobody` (as root)
+    processes: int = 96                               # processes and threads of its own user (as root)
     nice: int = sandbox.Limits.nice                   # CPU priority: below the grader's own training and judging
     copy_file_bytes: int = 32 << 20                   # largest file of the submission copied in
     copy_total_bytes: int = 128 << 20                 # all files of the submission copied in
@@ -203,7 +202,7 @@ def _folders(path: Path) -> list[str]:
 
 
 def kernel_command(command: list[str] | None, cwd: Path, private: Path, staged: Path, cache: Path,
-                   limits: KernelLimits = KernelLimits()) -> list[str]:
+                   limits: KernelLimits = KernelLimits(), uid: int = bwrap.NOBODY) -> list[str]:
     """`command` (the kernel's argv) inside bubblewrap, in a bounded scratch copy of `cwd`.
 
     `staged` (a host folder holding the copy) is bound read-only; the sandbox copies it into a tmpfs
@@ -211,6 +210,7 @@ def kernel_command(command: list[str] | None, cwd: Path, private: Path, staged: 
     file and sockets) is the only host folder it can write to; `cache` (the staged MNIST) is readable.
     `command` None: the same sandbox holds a shell that copies, writes ``<private>/ready`` and waits
     (as root, which the student's process cannot signal), for a kernel forked in from the template.
+    As root, the kernel runs as `uid` (:func:`bwrap.student_uid`: its own, so its process limit is its own).
     """
     as_nobody = _run_as_nobody()
     args = limits_prefix(limits, as_nobody) + priority.nice_prefix(limits.nice) + bwrap.bwrap_base(*_root_options())
@@ -231,7 +231,7 @@ def kernel_command(command: list[str] | None, cwd: Path, private: Path, staged: 
              # parent gone and quit. Pid 1 (bubblewrap's own) it never watches, and it stays quiet on
              # stdout; it dies with the grader anyway (--die-with-parent).
              "--setenv", "JPY_PARENT_PID", "1", "--"]
-    as_user = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--no-new-privs",
+    as_user = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
                "--inh-caps=-all", "--bounding-set=-all", "--"] if as_nobody else []
     # Copied as the sandbox user, so the kernel owns (and may change) its scratch files.
     if command is None:
@@ -263,6 +263,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         self.private = Path(private)
         self.staging = Path(tempfile.mkdtemp(prefix="cnn-kit-scratch-"))  # 0700: only the grader enters
         self.limits = KernelLimits()
+        self.uid = bwrap.student_uid()             # as root: this kernel's own user (its own process limit)
         self.left_out: list[str] = []
         self.isolation = "limits only"
         for folder in (private, str(self.staging)):  # a manager never started or never shut down
@@ -314,8 +315,8 @@ class SandboxedKernelManager(AsyncKernelManager):
             log.info("MNIST not staged for the kernel (%s); notebooks that load it will fail there", exc)
         if _run_as_nobody():  # nobody reads the connection file and makes its sockets here
             os.chmod(self.private, 0o1777)
-            os.chown(self.connection_file, NOBODY, NOBODY)
-        fresh = kernel_command(command, cwd, self.private, copy, settings.cache, self.limits)
+            os.chown(self.connection_file, self.uid, self.uid)
+        fresh = kernel_command(command, cwd, self.private, copy, settings.cache, self.limits, self.uid)
         self._template = zygote.address() if zygote.usable(self.isolation, settings.sandbox_template) \
             and _run_as_nobody() else None
         if self._template is None:
@@ -323,7 +324,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         # The same sandbox, holding a shell that says it is ready and waits; the kernel joins it from the template.
         self._fresh, self._kernel = fresh, (command, kw["env"], cwd)
         (self.private / "ready").unlink(missing_ok=True)
-        return kernel_command(None, cwd, self.private, copy, settings.cache, self.limits), kw
+        return kernel_command(None, cwd, self.private, copy, settings.cache, self.limits, self.uid), kw
 
     def _own_streams(self) -> dict:
         """The kernel's standard streams: /dev/null to read, a pipe to write, whose lines the kit shows
@@ -367,5 +368,5 @@ class SandboxedKernelManager(AsyncKernelManager):
         holder = zygote.holder_pid(process.pid, deadline)
         limits = {name: (value, value) for name, value in rlimits(self.limits, True).items()}
         return zygote.start(self._template, holder, argv=command, env={**env, "JPY_PARENT_PID": "1"},
-                            cwd=str(cwd), uid=NOBODY, limits=limits, fds={1: self._output, 2: self._output},
+                            cwd=str(cwd), uid=self.uid, limits=limits, fds={1: self._output, 2: self._output},
                             nice=self.limits.nice)

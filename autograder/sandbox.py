@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import cpuwait, priority, zygote
-from .bwrap import NOBODY, bwrap_base, isolation_available, warn_once
+from .bwrap import NOBODY, bwrap_base, isolation_available, student_uid, warn_once
 from .channel import EventReader, decode
 
 log = logging.getLogger(__name__)
@@ -248,7 +248,7 @@ def _run_once(cells, probes, limits: Limits, isolation: str, output_parts: list,
         shutil.copy(PROTOCOL, home / "_protocol.py")
         # Under bubblewrap the Python installation is bound readable for `nobody`; without it, a root
         # grader's interpreter may live where `nobody` cannot read (e.g. under /root), so it stays.
-        uid = NOBODY if os.getuid() == 0 and isolation == "bwrap" else None
+        uid = student_uid() if os.getuid() == 0 and isolation == "bwrap" else None
         request = {"cells": [{"id": c["id"], "source": c["source"]} for c in cells], "probes": probes,
                    "uid": uid, "threads": 1, "result_bytes": limits.file_bytes}
         (home / "_request.json").write_text(json.dumps(request))

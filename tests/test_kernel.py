@@ -11,7 +11,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from autograder import data, kernel, paths, sandbox
+from autograder import bwrap, data, kernel, paths, sandbox
 from autograder.kernel import SandboxedKernelManager
 from conftest import printed
 
@@ -70,7 +70,7 @@ def test_sandboxed_kernel_sees_only_its_own_folder(tmp_path, monkeypatch):
     assert sorted(os.listdir(mine)) == ["extra.txt"]
     assert seen["kit"] == ["__init__.py", "student"], "the kernel sees grader code"
     if os.getuid() == 0:
-        assert seen["uid"] == sandbox.NOBODY
+        assert bwrap.is_student_uid(seen["uid"])
     assert set(data.FILES) <= set(seen["mnist"])  # the staged MNIST, read-only
 
 

@@ -148,6 +148,8 @@ def test_submission(case: Case, graders: Graders):
     for check, words in case.zero.items():
         result = results[check]
         assert result.score == 0, f"{check} should score 0{table}"
+        if result.regrade and "for a CPU" in result.regrade and any("stopped after" in w for w in words):
+            continue  # a loop on a machine so busy that it waited more than it ran: no verdict yet (test_starved)
         for word in words:
             assert word.lower() in result.message.lower(), f"{check}'s message should say {word!r}{table}"
     others = [r for check, r in results.items() if check not in case.zero and check not in NOT_MEASURED]

@@ -10,7 +10,7 @@ import pytest
 from nbclient import NotebookClient
 from traitlets.config import Config
 
-from autograder import sandbox, zygote
+from autograder import bwrap, sandbox, zygote
 from autograder.kernel import SandboxedKernelManager
 from autograder.settings import Settings
 from conftest import printed
@@ -86,9 +86,11 @@ def test_kernels_start_from_the_template_each_in_a_sandbox_of_its_own(tmp_path, 
     first = run_kernel(folder, "alice")
     second = run_kernel(folder, "bob")
     assert len(pids) == 2, "both kernels should start from the template"
+    if bwrap.student_uid() != bwrap.NOBODY:
+        assert first["uid"] != second["uid"], "each kernel has a user of its own (its own process limit)"
     for seen in (first, second):
         assert seen["preimported"], "torch should be imported already (forked from the template)"
-        assert seen["uid"] == 65534
+        assert bwrap.is_student_uid(seen["uid"])
         assert seen["caps"] == ["0000000000000000", "0000000000000000"] and seen["no_new_privs"] == "1"
         assert all(seen["namespaces"][ns] != host for ns, host in host_namespaces().items())
         assert seen["limits"] == ["96", str(8 << 30)]  # processes and address space, as KernelLimits
@@ -102,7 +104,7 @@ def test_without_the_template_the_kernel_starts_fresh(tmp_path, monkeypatch):
     pids = started_pids(monkeypatch)
     seen = run_kernel(tmp_path, "carol", Settings.from_env().replace(sandbox_template=False))
     assert not seen["preimported"] and pids == []
-    assert seen["uid"] == 65534
+    assert bwrap.is_student_uid(seen["uid"])
 
 
 @pytest.mark.fresh_python
@@ -113,7 +115,7 @@ def test_a_template_that_fails_leaves_a_fresh_kernel(tmp_path, monkeypatch, capl
     monkeypatch.setattr(zygote, "start", failing)
     seen = run_kernel(tmp_path, "dave")
     assert not seen["preimported"], "the fresh Python should have run the notebook"
-    assert seen["uid"] == 65534 and seen["limits"] == ["96", str(8 << 30)]
+    assert bwrap.is_student_uid(seen["uid"]) and seen["limits"] == ["96", str(8 << 30)]
     assert "the kernel starts as a fresh Python: test: no template" in caplog.text
 
 
@@ -143,7 +145,9 @@ def test_probe_processes_start_from_the_template_and_share_nothing(monkeypatch):
     first, second = run_probe("alice"), run_probe("bob")
     assert len(pids) == 2
     assert first["preimported"] and second["preimported"]
-    assert first["uid"] == second["uid"] == 65534
+    assert bwrap.is_student_uid(first["uid"]) and bwrap.is_student_uid(second["uid"])
+    if bwrap.student_uid() != bwrap.NOBODY:
+        assert first["uid"] != second["uid"], "each sandbox has a user of its own (its own process limit)"
     assert second["left"] == [""], "nothing passes between students"
     assert all(gone(pid) for pid in pids)
     fresh = run_probe("carol", template=False)
