@@ -699,7 +699,6 @@ def grade_class(settings: Settings, assignment: str, *, workers: int | None = No
     flagged: dict[str, list[str]] = {}
     todo = []
     in_gradebook = scored_submissions(db_url, assignment)
-    late.policy_of(course.nbgrader_api(root).config)  # LateSettingsError before a cluster starts
     granted = extensions(db_url, assignment) if is_sqlite(db_url) else {}  # a PostgreSQL task reads its own
     for student in course.students(root, assignment):
         try:  # a name that is not a plain id (not UTF-8, a glob) is refused here: it names no Dask task
@@ -726,6 +725,7 @@ def grade_class(settings: Settings, assignment: str, *, workers: int | None = No
     graded = failed = 0
     to_regrade: dict[str, list[str]] = {}
     if todo:
+        late.policy_of(course.nbgrader_api(root).config)  # LateSettingsError before a cluster starts
         with tempfile.TemporaryDirectory(prefix="cnn-kit-classgrade-") as tmp:
             shared = {"config": (root / course.CONFIG).read_bytes(),
                       "source": read_tree(root / "source" / assignment),

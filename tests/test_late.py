@@ -210,3 +210,13 @@ def test_class_run_applies_the_same_penalty_and_the_extension(tmp_path, monkeypa
         assert gb.find_submission(A1, "late").late_submission_penalty == 3.4
         assert gb.find_submission(A1, "extended").late_submission_penalty == 1.7
         assert gb.find_submission(A1, "extended").extension == datetime.timedelta(hours=24)
+
+
+def test_an_unusable_rule_stops_autograde_before_anyone_is_graded(tmp_path, capsys, keep_environment):
+    root = course.prepare_course(tmp_path / "course", [A1])
+    with open(root / course.CONFIG, "a") as config:
+        config.write("c.CnnKitLatePenalty.percent_per_day = 10\nc.CnnKitLatePenalty.percent_per_hour = 1\n")
+    (root / "submitted" / "alice" / A1).mkdir(parents=True)
+    assert main(["autograde", A1, "--course", str(root)]) == 2
+    assert "set percent_per_day or percent_per_hour, not both" in capsys.readouterr().err
+    assert not (root / "reports" / A1 / "alice.json").exists() and not (root / "autograded").exists()
