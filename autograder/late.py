@@ -173,9 +173,6 @@ class Late:
     def score(self) -> float:
         return max(0.0, round(self.raw_score - self.penalty, 2))
 
-    def line(self) -> str:
-        return f"{duration(self.seconds_late)} late: -{self.penalty:g}"
-
 
 def lateness(gradebook, assignment: str) -> dict[str, Late]:
     """student -> Late, for every submission of `assignment` in nbgrader's gradebook submitted after its due date."""
@@ -207,7 +204,9 @@ def feedback_text(policy: LatePolicy | None, late: Late) -> str:
         within = policy is not None and policy.periods_late(late.seconds_late) == 0 and policy.grace_minutes
         lost = ("Within the grace period: no" if within else "No") + " points were taken off."
     else:
-        share = f" ({reckoning(policy, late.seconds_late, late.raw_score)})" if policy else ""
+        # the reckoning only where this rule gives the stored penalty (not after a change of rule since grading)
+        same = policy is not None and policy.penalty(late.raw_score, late.seconds_late) == late.penalty
+        share = f" ({reckoning(policy, late.seconds_late, late.raw_score)})" if same else ""
         lost = (f"Late penalty: -{late.penalty:g} points{share}, "
                 f"so this notebook scores {late.score:g} instead of {late.raw_score:g}.")
     return f"**Submitted {duration(late.seconds_late)} after the due date.**{rule} {lost}"

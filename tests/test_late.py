@@ -88,6 +88,8 @@ def test_feedback_text_says_how_late_the_rule_and_the_points():
     assert "-3.4 points (2 days × 10 % = 20 %, of 17)" in text and "scores 13.6 instead of 17" in text
     capped = late.feedback_text(policy, late.Late("bob", 9 * DAY, 17.0, 8.5))
     assert "9 days × 10 % = 90 %, capped at 50 %, of 17" in capped
+    earlier_rule = late.feedback_text(policy, late.Late("dave", 26 * HOUR, 17.0, 5.1))  # graded under 15 % a day
+    assert "Late penalty: -5.1 points, so this notebook scores 11.9 instead of 17." in earlier_rule
     grace = late.feedback_text(policy, late.Late("carol", 10 * 60, 17.0, 0.0))
     assert "Within the grace period: no points were taken off." in grace
 
@@ -172,7 +174,7 @@ def test_class_report_rows_show_the_penalty(graded_late):
     assert "<td class=num>1 d 2 h</td><td class=num>-3.4</td><td class=num>13.6</td>" in page
 
 
-def test_grades_csv_and_canvas_carry_the_score_after_the_penalty(graded_late):
+def test_grades_csv_and_canvas_carry_the_score_after_the_penalty(graded_late, keep_environment):
     grades = {r["student_id"]: r for r in read_csv(graded_late / "grades.csv")}
     assert float(grades["late"]["late_submission_penalty"]) == 3.4 and float(grades["late"]["score"]) == 13.6
     assert float(grades["verylate"]["score"]) == 8.5 and float(grades["ontime"]["score"]) == POINTS
@@ -180,6 +182,8 @@ def test_grades_csv_and_canvas_carry_the_score_after_the_penalty(graded_late):
     assert canvas["late"][A1] == "13.6" and canvas["verylate"][A1] == "8.5" and canvas["grace"][A1] == "17"
     summary = (graded_late / "canvas_grades.summary.txt").read_text()
     assert "LATE PENALTIES" in summary and f"late: {A1} -3.4" in summary and "grace:" not in summary
+    table = course.table(course.grade_rows(graded_late))   # what cnn-kit autograde --workers and demo print
+    assert "13.6/17 (late: -3.4)" in table and "8.5/17 (late: -8.5)" in table
 
 
 def test_feedback_tells_the_student(graded_late):
