@@ -107,7 +107,7 @@ class Summary:
     no_submission: dict[str, list[str]] = field(default_factory=dict)         # roster student -> assignments
     unmapped: list[str] = field(default_factory=list)                          # assignments without Canvas column
     other: list[str] = field(default_factory=list)
-    late: dict[str, dict[str, float]] = field(default_factory=dict)                 # student -> {assignment: penalty}
+    late: dict[str, dict[str, float]] = field(default_factory=dict)            # student -> {assignment: penalty}
 
     @property
     def clean(self) -> bool:
