@@ -16,6 +16,7 @@ from autograder.nbgrader_hook import (ClearHiddenTestsInFeedback, GradeOutsideKe
                                      SafeExecute, WidgetsAsText)
 from autograder import terminal
 from autograder.inert import FeedbackExporter
+from autograder.late import LateNoteInFeedback
 from autograder.settings import Settings
 
 # nbgrader creates each submission's gradebook rows through SQLAlchemy relationships before it adds
@@ -72,10 +73,19 @@ c.Autograde.autograde_preprocessors = [
     AssignLatePenalties,
     CheckCellMetadata,
 ]
+# Late penalties (docs/late-penalties.md): nbgrader's AssignLatePenalties above asks the kit's plugin, in every
+# grading path (cnn-kit autograde, --workers, plain nbgrader autograde). Off (0 %) until set, for example:
+#   c.CnnKitLatePenalty.percent_per_day = 10   # % of the earned score per day, or part of one (or percent_per_hour)
+#   c.CnnKitLatePenalty.grace_minutes = 15     # up to 15 min after the due date is on time
+#   c.CnnKitLatePenalty.cap_percent = 50       # never more than half the earned score
+# The due date is the gradebook's: nbgrader db assignment add ASSIGNMENT --duedate="2026-03-02 17:00 UTC".
+c.AssignLatePenalties.plugin_class = "autograder.late.CnnKitLatePenalty"
 c.LimitOutput.max_lines = 200
 c.LimitOutput.max_traceback = 40
 
 # Feedback shows the verdicts, never the hidden tests' source; a page where nothing a submission wrote runs or
 # loads (its outputs and markdown sanitised, no MathJax, a Content-Security-Policy): autograder/inert.py.
 c.GenerateFeedback.exporter_class = FeedbackExporter
-c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTestsInFeedback, WidgetsAsText, CSSHTMLHeaderPreprocessor]
+# A late submission's page opens with how late it was, the course's rule and the points lost.
+c.GenerateFeedback.preprocessors = [GetGrades, LateNoteInFeedback, ClearHiddenTestsInFeedback, WidgetsAsText,
+                                    CSSHTMLHeaderPreprocessor]

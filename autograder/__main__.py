@@ -101,7 +101,7 @@ def cmd_autograde(args) -> int:
         for student, outcome in outcomes.items():
             print(f"{assignment}  {shown_name(student)}: {outcome}")
         _print_changes(root, assignment, before, outcomes)
-        html_path, _ = write_class_report(root, assignment, args.settings.source)
+        html_path, _ = write_class_report(root, assignment, args.settings.source, args.settings.db_url)
         print(f"{assignment}  class report: {html_path}")
     return 0
 
@@ -146,7 +146,7 @@ def _autograde_class(args) -> int:
                                                     security=security, dashboard=args.dashboard,
                                                     regrade=args.regrade))
             changes.append((assignment, before, summaries[-1].outcomes))
-            html_path, _ = write_class_report(root, assignment, args.settings.source)
+            html_path, _ = write_class_report(root, assignment, args.settings.source, args.settings.db_url)
             print(f"{assignment}  class report: {html_path}")
     except KeyboardInterrupt:
         print("interrupted: what was collected is graded; the same command grades the rest", file=sys.stderr)
@@ -172,7 +172,7 @@ def cmd_report(args) -> int:
                   file=sys.stderr)
             status = 1
             continue
-        html_path, csv_path = write_class_report(root, assignment, args.settings.source)
+        html_path, csv_path = write_class_report(root, assignment, args.settings.source, args.settings.db_url)
         print(f"{assignment}: {html_path}\n{' ' * len(assignment)}  {csv_path}")
     return status
 
@@ -283,7 +283,7 @@ def cmd_demo(args) -> int:
     from .report import write_class_report
 
     for name in names:
-        print(f"    class report: {write_class_report(root, name, source)[0]}")
+        print(f"    class report: {write_class_report(root, name, source, args.settings.db_url)[0]}")
     csv_path = course.export(root)
     print(f"6/6 grades exported: {csv_path}\n")
     print(course.table(course.grade_rows(root)))
@@ -390,7 +390,11 @@ def main(argv: list[str] | None = None) -> int:
         args.settings = _settings(args)
     except SettingsError as exc:
         parser.error(str(exc))
-    return args.run(args)
+    try:
+        return args.run(args)
+    except SettingsError as exc:  # one read later, at its own edge: nbgrader_config.py's late penalty
+        print(f"cnn-kit {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

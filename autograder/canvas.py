@@ -27,6 +27,9 @@ Assignments map to Canvas columns in nbgrader's configuration (``nbgrader_config
 the value being the assignment's column header in Canvas' own export (``Name (Canvas id)``). An
 assignment without one gets a column named by its nbgrader id, and the summary says so.
 
+Each score is nbgrader's after the late penalty autograde stored (:mod:`autograder.late`); the summary lists
+every penalty taken off, so that the CSV's figures can be told from the class report's.
+
 Nothing is dropped silently: students with submissions who are not in the roster, and roster entries
 with no submission (their cell stays blank, which Canvas' import leaves unchanged), are listed in the
 log, on screen with ``cnn-kit export`` and in ``<csv name>.summary.txt`` beside the CSV.
@@ -104,6 +107,7 @@ class Summary:
     no_submission: dict[str, list[str]] = field(default_factory=dict)         # roster student -> assignments
     unmapped: list[str] = field(default_factory=list)                          # assignments without Canvas column
     other: list[str] = field(default_factory=list)
+    late: dict[str, dict[str, float]] = field(default_factory=dict)            # student -> {assignment: penalty}
 
     @property
     def clean(self) -> bool:
@@ -123,6 +127,10 @@ class Summary:
             out.append(f"NO CANVAS COLUMN for {assignment}: the column is named {assignment!r}; set "
                        f"c.CanvasExporter.assignments = {{{assignment!r}: 'Name (Canvas id)'}} in nbgrader_config.py")
         out += [f"NOTE {line}" for line in self.other]
+        if self.late:
+            out.append(f"LATE PENALTIES taken off the scores above ({len(self.late)} students):")
+            out += [f"  {student}: " + ", ".join(f"{a} -{p:g}" for a, p in penalties.items())
+                    for student, penalties in sorted(self.late.items())]
         if self.clean:
             out.append("Every roster entry has every submission, and every submission a roster entry.")
         return out
@@ -166,6 +174,8 @@ class CanvasExporter(ExportPlugin):
             for submission in gradebook.assignment_submissions(assignment.name):
                 penalty = submission.late_submission_penalty or 0.0
                 scores.setdefault(submission.student.id, {})[assignment.name] = max(0.0, submission.score - penalty)
+                if penalty > 0 and (not wanted_students or submission.student.id in wanted_students):
+                    summary.late.setdefault(submission.student.id, {})[assignment.name] = penalty
 
         in_roster = set(roster.ids)
         for student, by_assignment in scores.items():

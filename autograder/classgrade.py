@@ -26,7 +26,10 @@ How one student is graded (``grade_task``, on a Dask worker):
   limits included. Its CPU threads (torch's, and the notebook kernel's) are this machine's cores shared
   among its local workers, so that two gradings never fight over one core.
 * It returns the autograded folder (bytes), the kit's report and, for SQLite, the submission's
-  gradebook rows (scores, comments, flags, penalties, timestamp) as plain data.
+  gradebook rows (scores, comments, flags, penalties, timestamp) as plain data. The late penalty is
+  nbgrader's ``AssignLatePenalties`` with the course's plugin, in that process as in a sequential run
+  (:mod:`autograder.late`): for SQLite the task carries the student's extension, which the scratch
+  gradebook would otherwise lack, so that the penalty counts from the same due date.
 
 The gradebook:
 
@@ -61,7 +64,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import bwrap, course, hostfs, kernel, terminal, zygote
+from . import bwrap, course, hostfs, kernel, late, terminal, zygote
 from .hostfs import UnsafePath, check_name, shown_name
 from .settings import Settings
 
@@ -266,6 +269,29 @@ def store_submission(gb, assignment: str, student: str, rows: dict) -> None:
     gb.db.commit()
 
 
+def extensions(db_url: str, assignment: str) -> dict[str, float]:
+    """student -> seconds of extension the gradebook grants on `assignment` (nbgrader's grant_extension)."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(db_url) as gb:
+        try:
+            submissions = gb.assignment_submissions(assignment)
+        except MissingEntry:
+            return {}
+        return {sub.student.id: sub.extension.total_seconds() for sub in submissions if sub.extension is not None}
+
+
+def grant_extension(db_url: str, assignment: str, student: str, seconds: float) -> None:
+    """The scratch gradebook's submission of `student` with the class gradebook's extension, before autograde."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(db_url) as gb:
+        gb.update_or_create_student(student)
+        submission = gb.update_or_create_submission(assignment, student)
+        submission.extension = datetime.timedelta(seconds=seconds)
+        gb.db.commit()
+
+
 def gradebook_scores(db_url: str, assignment: str) -> dict[str, dict]:
     """student -> {"total": score, "cells": {notebook/cell: score}}: what the tests compare."""
     from nbgrader.api import Gradebook
@@ -462,6 +488,8 @@ def _grade_in_scratch(job_path: Path) -> None:
     if not db_url:
         (scratch / "gradebook.db").write_bytes(shared["template"])
         db_url = f"sqlite:///{scratch / 'gradebook.db'}"
+        if job["submission"].get("extension") is not None:  # the late penalty counts from the same due date
+            grant_extension(db_url, assignment, student, job["submission"]["extension"])
     # retry=False: a submission with no verdict is retried by grade_class, once the class's other work is done
     status = course.autograde(scratch, assignment, progress=False, source=settings.source, retry=False).get(
         student, "failed: not graded")
@@ -671,6 +699,7 @@ def grade_class(settings: Settings, assignment: str, *, workers: int | None = No
     flagged: dict[str, list[str]] = {}
     todo = []
     in_gradebook = scored_submissions(db_url, assignment)
+    granted = extensions(db_url, assignment) if is_sqlite(db_url) else {}  # a PostgreSQL task reads its own
     for student in course.students(root, assignment):
         try:  # a name that is not a plain id (not UTF-8, a glob) is refused here: it names no Dask task
             check_name("student id", student)
@@ -696,6 +725,7 @@ def grade_class(settings: Settings, assignment: str, *, workers: int | None = No
     graded = failed = 0
     to_regrade: dict[str, list[str]] = {}
     if todo:
+        late.policy_of(course.nbgrader_api(root).config)  # LateSettingsError before a cluster starts
         with tempfile.TemporaryDirectory(prefix="cnn-kit-classgrade-") as tmp:
             shared = {"config": (root / course.CONFIG).read_bytes(),
                       "source": read_tree(root / "source" / assignment),
@@ -717,6 +747,7 @@ def grade_class(settings: Settings, assignment: str, *, workers: int | None = No
                 student, kind = waiting.pop()
                 submission = submission_for_task(root / "submitted" / student / assignment,
                                                  on_this_machine=not scheduler)
+                submission["extension"] = granted.get(student)
                 future = client.submit(grade_task, settings, assignment, student, submission, shared_future,
                                        threads, share_accuracy, template, key=f"{kind}-{assignment}-{student}",
                                        retries=retries,

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from . import assignments, hostfs, paths, terminal
+from . import assignments, hostfs, late, paths, terminal
 from .hostfs import UnsafePath, check_name, clean_folder, report_file
 
 log = logging.getLogger(__name__)
@@ -229,6 +229,7 @@ def autograde(course: Path, assignment: str, *, progress: bool = True, source: P
     """
     check_name("assignment", assignment)
     api = nbgrader_api(course)
+    late.policy_of(api.config)  # LateSettingsError now, not a failed grading per student
     outcome = {}
     todo = students(course, assignment)
     bar = tqdm(todo, desc=f"autograde {assignment}", unit="submission", disable=not progress,
@@ -293,6 +294,7 @@ class Row:
     points: float
     flags: list[str]
     submitted: bool = True
+    late_penalty: float = 0.0    # already taken off `score`
 
 
 def grade_rows(course: Path) -> list[Row]:
@@ -314,8 +316,10 @@ def grade_rows(course: Path) -> list[Row]:
                     rows.append(Row(student.id, assignment.name, 0.0, float(assignment.max_score or 0), [],
                                     submitted=False))
                     continue
-                score = max(0.0, submission.score - (submission.late_submission_penalty or 0.0))
-                row = Row(student.id, assignment.name, score, float(assignment.max_score or 0), [])
+                penalty = submission.late_submission_penalty or 0.0
+                score = max(0.0, submission.score - penalty)
+                row = Row(student.id, assignment.name, score, float(assignment.max_score or 0), [],
+                          late_penalty=penalty)
                 report = report_path(course, student.id, assignment.name)
                 row.flags = json.loads(report.read_text())["flags"] if report.exists() else \
                     ["graded without the kit's report (its checks did not run)"]
@@ -339,5 +343,7 @@ def table(rows: list[Row]) -> str:
             continue
         flag = f"  FLAGGED: {_one_line(hostfs.shown_name(r.flags[0]))}" \
             + (f" (+{len(r.flags) - 1} more)" if len(r.flags) > 1 else "") if r.flags else ""
-        lines.append(f"{hostfs.shown_name(r.student):<{width}}  {r.assignment:<20}  {r.score:g}/{r.points:g}{flag}")
+        late = f" (late: -{r.late_penalty:g})" if r.late_penalty else ""
+        lines.append(f"{hostfs.shown_name(r.student):<{width}}  {r.assignment:<20}  {r.score:g}/{r.points:g}{late}"
+                     f"{flag}")
     return "\n".join(lines)

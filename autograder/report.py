@@ -10,7 +10,10 @@ per-submission reports, ``<course>/reports/<assignment>/<student>.json``, and wr
   reasons; the distinct networks found across the class, with counts and scores; the grading time
   per submission;
 - ``class-report.csv``: one row per submission (score, each check's score, flags, network group,
-  grading time), for a spreadsheet.
+  grading time, and for a late submission its seconds late, penalty and score after it), for a spreadsheet.
+
+Scores are the kit's verdicts; a late submission's penalty (nbgrader's, stored in the gradebook by autograde:
+:mod:`autograder.late`) is shown beside them in the rows, with the score it leaves.
 
 Messages come from code paths that student code reaches: every string is HTML-escaped, and every CSV
 cell passes :func:`autograder.spreadsheet.cell` (no formula, whether the spreadsheet splits on ',' or ';'). Reports are read with bounded size;
@@ -35,6 +38,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from . import assignments, paths, spreadsheet
+from .late import Late, duration, lateness
 from .hostfs import shown_name
 from .inert import CSP_META
 
@@ -104,6 +108,7 @@ class ClassReport:
     to_regrade: list[Submission] = field(default_factory=list)  # no verdict yet (the guard fired): kept apart
     feedback: dict[str, str] = field(default_factory=dict)   # student -> relative link to the feedback page
     unread: list[Submission] = field(default_factory=list)   # reports too large to read: flagged, not scored
+    late: dict[str, Late] = field(default_factory=dict)      # student -> lateness and penalty, from the gradebook
 
     @property
     def points(self) -> float:
@@ -255,6 +260,19 @@ def load(course: Path, assignment: str, source: Path = paths.SOURCE) -> ClassRep
             report.feedback[sub.student] = "/".join(quote(part, errors="surrogateescape") for part in
                                                     ("..", "..", "feedback", sub.student, assignment, page))
     return report
+
+
+def load_lateness(course: Path, assignment: str, db_url: str | None = None) -> dict[str, Late]:
+    """The late submissions of `assignment` in the course's gradebook (`db_url`; default its SQLite file, if any)."""
+    from nbgrader.api import Gradebook
+
+    if db_url is None:
+        path = Path(course) / "gradebook.db"
+        if not path.is_file():
+            return {}
+        db_url = f"sqlite:///{path}"
+    with Gradebook(db_url) as gradebook:
+        return lateness(gradebook, assignment)
 
 
 def feedback_page(assignment: str, source: Path = paths.SOURCE) -> str | None:
@@ -561,12 +579,21 @@ def render_html(report: ClassReport) -> str:
         by_check = {r["check"]: r for r in sub.results}
         rows.append([_student_cell(report, sub.student), e(f"{_num(sub.score)}/{_num(sub.points)}"),
                      *(e(_num(by_check[c]["score"])) if c in by_check else "" for c in checks),
+                     *_late_cells(report.late.get(sub.student)),
                      str(group.get(sub.student, "")), "yes" if any(f[0] is sub for f in flagged) else ""])
-    parts.append(_table(["student", "score", *(f"<code>{e(c)}</code>" for c in checks), "network", "flagged"], rows,
-                        set(range(1, len(checks) + 3)), "submissions"))
+    parts.append(_table(["student", "score", *(f"<code>{e(c)}</code>" for c in checks), "late", "late penalty",
+                         "score after it", "network", "flagged"], rows,
+                        set(range(1, len(checks) + 6)), "submissions"))
     parts.append("<p class=muted>Written by <code>cnn-kit report</code> from the kit's reports in "
                  f"<code>reports/{e(report.assignment)}/</code>.</p></body></html>\n")
     return "\n".join(parts)
+
+
+def _late_cells(late: Late | None) -> list[str]:
+    """The 'late', 'late penalty' and 'score after it' cells of a row; empty for a submission on time."""
+    if late is None:
+        return ["", "", ""]
+    return [e(duration(late.seconds_late)), e(f"-{_num(late.penalty)}"), e(_num(late.score))]
 
 
 # --- CSV ----------------------------------------------------------------------------------------------
@@ -579,7 +606,8 @@ def write_csv(report: ClassReport, path: Path) -> Path:
     with open(path, "w", newline="", encoding="utf-8", errors="backslashreplace") as handle:
         writer = spreadsheet.writer(handle)  # every cell safe in a spreadsheet (',' or ';')
         writer.writerow(["student", "score", "points", *checks, "network_group", "seconds", "flagged", "flags",
-                         "messages_of_failed_checks", "to_regrade"])
+                         "messages_of_failed_checks", "to_regrade", "seconds_late", "late_penalty",
+                         "score_after_late_penalty"])
         for sub in sorted(report.submissions + report.unread, key=lambda s: s.student):
             by_check = {r["check"]: r for r in sub.results}
             failed = [f"{r['check']}: {r['message']}" for r in sub.results if r["score"] < r["points"]]
@@ -587,16 +615,27 @@ def write_csv(report: ClassReport, path: Path) -> Path:
                              *(_num(by_check[c]["score"]) if c in by_check else "" for c in checks),
                              group.get(sub.student, ""), f"{sub.total_seconds:.2f}",
                              "yes" if sub.student in flagged else "no",
-                             " | ".join(flagged.get(sub.student, [])), " | ".join(failed), ""])
+                             " | ".join(flagged.get(sub.student, [])), " | ".join(failed), "",
+                             *_late_columns(report.late.get(sub.student))])
         for sub in sorted(report.to_regrade, key=lambda s: s.student):  # no score until regraded
             writer.writerow([sub.student, "", _num(sub.points), *("" for _ in checks), "",
-                             f"{sub.total_seconds:.2f}", "no", "", "", " | ".join(sub.to_regrade)])
+                             f"{sub.total_seconds:.2f}", "no", "", "", " | ".join(sub.to_regrade),
+                             *_late_columns(report.late.get(sub.student))])
     return Path(path)
 
 
-def write_class_report(course: Path, assignment: str, source: Path = paths.SOURCE) -> tuple[Path, Path]:
-    """Write class-report.html and class-report.csv into <course>/reports/<assignment>/; return both paths."""
+def _late_columns(late: Late | None) -> list[str]:
+    return ["", "", ""] if late is None else [f"{late.seconds_late:g}", _num(late.penalty), _num(late.score)]
+
+
+def write_class_report(course: Path, assignment: str, source: Path = paths.SOURCE,
+                       db_url: str | None = None) -> tuple[Path, Path]:
+    """Write class-report.html and class-report.csv into <course>/reports/<assignment>/; return both paths.
+
+    `db_url`: the gradebook the late penalties are read from (the settings'; default: the course's SQLite file).
+    """
     report = load(course, assignment, source)
+    report.late = load_lateness(course, assignment, db_url)
     folder = reports_folder(course, assignment)
     folder.mkdir(parents=True, exist_ok=True)
     html_path, csv_path = folder / REPORT_HTML, folder / REPORT_CSV

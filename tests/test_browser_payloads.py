@@ -196,7 +196,8 @@ def configured_exporter():
     converter.update_config(Config({"HTMLExporter": {"template_name": "feedback"}}))  # as nbgrader's API does
     exporter = converter.exporter_class(parent=converter, config=converter.config)
     for preprocessor in converter.preprocessors:
-        if preprocessor.__name__ != "GetGrades":  # it reads the gradebook; its resources are given below
+        if preprocessor.__name__ not in ("GetGrades", "LateNoteInFeedback"):  # they read the gradebook (GetGrades'
+            # resources are given below; the late note is text of the kit's, numbers and the course's rule)
             exporter.register_preprocessor(preprocessor)
     return exporter
 
