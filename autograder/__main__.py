@@ -5,6 +5,7 @@
   grade      grade one notebook directly: a table on screen, JSON on disk
   autograde  autograde every submission of a course folder (resumable)
   report     the class report of a graded assignment (HTML + CSV)
+  integrity  the pairs of submissions whose answers are suspiciously alike (HTML)
   export     grades.csv, or a Canvas gradebook CSV with --canvas
   check-course  solutions get full marks, blank release zero, release/ = source/ (exit 1 if not)
   ci-template   write the GitHub Actions workflow for a course repository
@@ -41,7 +42,8 @@ def _settings(args) -> Settings:
     change meaning in another folder).
     """
     settings = Settings.build(os.environ, Path.cwd(), mnist=args.mnist, profile=args.profile,
-                              course=getattr(args, "course", None))
+                              course=getattr(args, "course", None), lecture=getattr(args, "lecture", None),
+                              integrity_threshold=getattr(args, "threshold", None))
     os.environ.update(settings.to_env())
     return settings
 
@@ -172,9 +174,22 @@ def cmd_report(args) -> int:
                   file=sys.stderr)
             status = 1
             continue
-        html_path, csv_path = write_class_report(root, assignment, args.settings.source)
+        html_path, csv_path = write_class_report(root, assignment, args.settings.source, args.settings)
         print(f"{assignment}: {html_path}\n{' ' * len(assignment)}  {csv_path}")
     return status
+
+
+def cmd_integrity(args) -> int:
+    from .integrity import check_assignment, write_page
+
+    for assignment in args.assignments:
+        page = write_page(args.settings.course, assignment, args.settings, args.settings.source)
+        result = check_assignment(args.settings.course, assignment, args.settings.integrity_threshold,
+                                  args.settings.source, args.settings.lecture) if args.list else None
+        print(f"{assignment}: {page}")
+        for pair in result.pairs if result else []:
+            print(f"  {pair.score:4.0%}  {pair.left} — {pair.right}  ({', '.join(m.cell for m in pair.cells)})")
+    return 0
 
 
 def cmd_export(args) -> int:
@@ -348,6 +363,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("assignments", nargs="+")
     p.add_argument("--course", help="course folder (default: $CNN_KIT_COURSE or ./course)")
     p.set_defaults(run=cmd_report)
+
+    p = commands.add_parser("integrity", help="the pairs of submissions whose answers are suspiciously alike "
+                            "(reports/<assignment>/integrity.html; cnn-kit report writes it too)")
+    _common(p)
+    p.add_argument("assignments", nargs="+")
+    p.add_argument("--course", help="course folder (default: $CNN_KIT_COURSE or ./course)")
+    p.add_argument("--threshold", help="the score (0-1) from which a pair is listed "
+                   "(default: $CNN_KIT_INTEGRITY_THRESHOLD or 0.9)")
+    p.add_argument("--lecture", metavar="DIR", help="the lecture's code, boilerplate that never counts "
+                   "(default: $CNN_KIT_LECTURE)")
+    p.add_argument("--list", action="store_true", help="also print the listed pairs")
+    p.set_defaults(run=cmd_integrity)
 
     p = commands.add_parser("export", help="grades.csv (nbgrader export), or a Canvas gradebook CSV")
     _common(p)

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from . import assignments, paths, spreadsheet
+from . import assignments, integrity, paths, spreadsheet
 from .hostfs import shown_name
 from .inert import CSP_META
 
@@ -409,6 +409,7 @@ ul.sig { margin: 0; padding-left: 1.2em; }
 SECTIONS = [("summary", "Summary"), ("distribution", "Score distribution"), ("checks", "Checks"),
             ("flagged", "Flagged submissions"), ("networks", "Networks"), ("timing", "Grading time"),
             ("submissions", "All submissions")]
+INTEGRITY_LINK = '<a href="integrity.html">Integrity (similar answers)</a>'   # autograder/integrity.py's page
 
 
 def e(value) -> str:
@@ -452,7 +453,7 @@ def render_html(report: ClassReport) -> str:
              f"<meta name=viewport content='width=device-width, initial-scale=1'>"
              f"<title>Class report: {e(report.assignment)}</title><style>{CSS}</style></head><body>",
              f"<h1>Class report: {e(report.assignment)}</h1><nav>"
-             + "".join(f'<a href="#{key}">{title}</a>' for key, title in SECTIONS) + "</nav>"]
+             + "".join(f'<a href="#{key}">{title}</a>' for key, title in SECTIONS) + INTEGRITY_LINK + "</nav>"]
 
     # summary
     flagged = report.flagged()
@@ -594,8 +595,9 @@ def write_csv(report: ClassReport, path: Path) -> Path:
     return Path(path)
 
 
-def write_class_report(course: Path, assignment: str, source: Path = paths.SOURCE) -> tuple[Path, Path]:
-    """Write class-report.html and class-report.csv into <course>/reports/<assignment>/; return both paths."""
+def write_class_report(course: Path, assignment: str, source: Path = paths.SOURCE, settings=None) -> tuple[Path, Path]:
+    """Write class-report.html and class-report.csv into <course>/reports/<assignment>/, and the integrity page
+    it links to (`settings`: its threshold and lecture; None: ``Settings.from_env()``); return the first two."""
     report = load(course, assignment, source)
     folder = reports_folder(course, assignment)
     folder.mkdir(parents=True, exist_ok=True)
@@ -604,4 +606,5 @@ def write_class_report(course: Path, assignment: str, source: Path = paths.SOURC
         path.unlink(missing_ok=True)  # written anew, never through a link left in their place
     html_path.write_text(render_html(report), encoding="utf-8", errors="backslashreplace")  # never half-written
     write_csv(report, csv_path)
+    integrity.write_page(course, assignment, settings, source)
     return html_path, csv_path
