@@ -179,3 +179,29 @@ def test_network_evidence_from_the_reports(tmp_path):
     result = integrity.check_assignment(tmp_path, A2, INTEGRITY_THRESHOLD)
     assert [p.network for p in result.pairs] == ["the same network, and only 2 in the class have it (rare: evidence)"]
     assert re.search(r"not scored", result.pairs[0].outputs) or "no long number" in result.pairs[0].outputs
+
+
+def test_page_is_inert_in_chromium(tmp_path):
+    """Headless Chromium opens the page of a class whose copied answer carries script payloads: none runs,
+    nothing loads but the page and its data: image (the heat map, drawn), and the code shows as text."""
+    from browser import Chromium, find_chromium
+
+    from test_browser_payloads import assert_inert, attr, run
+
+    binary = find_chromium()
+    if binary is None:
+        pytest.skip("no chromium on PATH (Debian: apt-get install chromium; .ci/run installs it)")
+    payload = f'<script>{run("integrity")}</script><img src="x" onerror="{attr("integrity-img")}">'
+    code = CASES["cifar-tutorial-shared-pool"].cells()[CNN].replace(
+        "class Net(nn.Module):", f"class Net(nn.Module):\n    note = '''{payload}'''  # {payload}")
+    students = {name: {CNN: c.cells()[CNN]} for name, c in CASES.items()
+                if CNN in c.answers and name != "cifar-tutorial-shared-pool"}
+    students.update({"mallory": {CNN: code}, "friend": {CNN: disguise(code, 5, KEEP)}})
+    write_class(tmp_path, students)
+    page_path = integrity.write_page(tmp_path, A2, Settings())
+    with Chromium(binary) as browser:
+        info = assert_inert(browser, page_path, ["friend — mallory"])
+        drawn = browser.evaluate("[...document.images].map(i => [i.naturalWidth, i.alt])")
+        browser.screenshot(tmp_path / "integrity.png")
+    assert len(drawn) == 1 and drawn[0][0] > 100 and drawn[0][1].startswith("Heat map of code similarity"), drawn
+    assert payload[:30] in info["text"]
