@@ -302,6 +302,8 @@ def check_assignment(course: Path, assignment: str, threshold: float, source: Pa
     root = Path(course) / "submitted"
     names = sorted(p.name for p in root.iterdir()) if root.is_dir() and not root.is_symlink() else []
     for name in names:
+        if not os.path.lexists(root / name / assignment):   # this student submitted other assignments only
+            continue
         try:
             nb = read_notebook(_submitted_notebook(course, name, assignment, spec.notebook))
         except FileNotFoundError:
@@ -327,7 +329,8 @@ def check_assignment(course: Path, assignment: str, threshold: float, source: Pa
 
 
 def e(value) -> str:
-    return html.escape(str(value), quote=True)
+    """Escaped for HTML text and attributes, a lone surrogate (a notebook's JSON may hold one) written out."""
+    return html.escape(shown_name(str(value)), quote=True)
 
 
 def highlighted(text: str, slices) -> str:

@@ -21,6 +21,8 @@ from __future__ import annotations
 import ast
 import re
 
+from .hostfs import shown_name
+
 MAX_CHARS = 100_000      # a longer cell is cut: no answer of these assignments comes near
 BODIES = ("body", "orelse", "finalbody")
 MOVABLE = (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
@@ -49,7 +51,7 @@ def setup_imports(code: str) -> dict[str, str]:
 
 def _parse(code: str):
     try:
-        return ast.parse(code[:MAX_CHARS])
+        return ast.parse(code[:MAX_CHARS])   # (a lone surrogate is written out first: normalise)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
 
@@ -192,6 +194,7 @@ def _plain(code: str) -> str:
 
 def normalise(code: str, modules: dict[str, str] | None = None) -> str:
     """The cell's canonical text (see the module's docstring); `modules`: what the set-up cells import."""
+    code = shown_name(code if isinstance(code, str) else "")   # a lone surrogate would stop the parser
     tree = _parse(code)
     if tree is None:
         return _plain(code)

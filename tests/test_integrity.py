@@ -39,7 +39,7 @@ def write_class(course: Path, students: dict[str, dict[str, str]], assignment: s
                 cell.source = cells[grade_id_of(cell)]
         folder = course / "submitted" / student / assignment
         folder.mkdir(parents=True)
-        nbformat.write(nb, folder / spec.notebook)
+        (folder / spec.notebook).write_text(json.dumps(nb))   # JSON escapes: a lone surrogate survives
 
 
 def boilerplate(assignment: str):
@@ -205,3 +205,22 @@ def test_page_is_inert_in_chromium(tmp_path):
         browser.screenshot(tmp_path / "integrity.png")
     assert len(drawn) == 1 and drawn[0][0] > 100 and drawn[0][1].startswith("Heat map of code similarity"), drawn
     assert payload[:30] in info["text"]
+
+
+def test_odd_submissions_are_named_not_fatal(tmp_path):
+    """A lone surrogate in the code, a notebook that is a link, a student of another assignment only and a
+    broken notebook: the page is written, the unreadable ones named, the others compared."""
+    students, _ = synthetic_class()
+    chosen = {k: students[k] for k in ("s03", "copy0", "s04")}
+    for student in ("s03", "copy0"):
+        chosen[student] = {CNN: chosen[student][CNN] + "\nodd = '\ud800'\n"}
+    write_class(tmp_path, chosen)
+    notebook = kit()[A2].notebook
+    (tmp_path / "submitted" / "linker" / A2).mkdir(parents=True)
+    (tmp_path / "submitted" / "linker" / A2 / notebook).symlink_to(tmp_path / "submitted" / "s03" / A2 / notebook)
+    (tmp_path / "submitted" / "broken" / A2).mkdir(parents=True)
+    (tmp_path / "submitted" / "broken" / A2 / notebook).write_text("{not json")
+    (tmp_path / "submitted" / "other" / A1).mkdir(parents=True)
+    page = integrity.write_page(tmp_path, A2, Settings()).read_text()
+    assert "copy0 — s03" in page and "\\ud800" in page
+    assert "Not compared: broken (" in page and "linker (" in page and "other" not in page.split("Not compared")[1][:300]
