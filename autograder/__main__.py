@@ -103,7 +103,7 @@ def cmd_autograde(args) -> int:
         for student, outcome in outcomes.items():
             print(f"{assignment}  {shown_name(student)}: {outcome}")
         _print_changes(root, assignment, before, outcomes)
-        html_path, _ = write_class_report(root, assignment, args.settings.source)
+        html_path, _ = write_class_report(root, assignment, args.settings.source, args.settings)
         print(f"{assignment}  class report: {html_path}")
     return 0
 
@@ -148,7 +148,7 @@ def _autograde_class(args) -> int:
                                                     security=security, dashboard=args.dashboard,
                                                     regrade=args.regrade))
             changes.append((assignment, before, summaries[-1].outcomes))
-            html_path, _ = write_class_report(root, assignment, args.settings.source)
+            html_path, _ = write_class_report(root, assignment, args.settings.source, args.settings)
             print(f"{assignment}  class report: {html_path}")
     except KeyboardInterrupt:
         print("interrupted: what was collected is graded; the same command grades the rest", file=sys.stderr)
@@ -182,14 +182,20 @@ def cmd_report(args) -> int:
 def cmd_integrity(args) -> int:
     from .integrity import check_assignment, write_page
 
+    settings, status = args.settings, 0
     for assignment in args.assignments:
-        page = write_page(args.settings.course, assignment, args.settings, args.settings.source)
-        result = check_assignment(args.settings.course, assignment, args.settings.integrity_threshold,
-                                  args.settings.source, args.settings.lecture) if args.list else None
-        print(f"{assignment}: {page}")
-        for pair in result.pairs if result else []:
+        try:
+            result = check_assignment(settings.course, assignment, settings.integrity_threshold, settings.source,
+                                      settings.lecture)
+        except ValueError as exc:  # an unknown assignment
+            print(f"{assignment}: {exc}", file=sys.stderr)
+            status = 1
+            continue
+        print(f"{assignment}: {write_page(settings.course, assignment, settings, settings.source, result)}  "
+              f"({len(result.pairs)} pairs at or over {settings.integrity_threshold:g})")
+        for pair in result.pairs if args.list else []:
             print(f"  {pair.score:4.0%}  {pair.left} — {pair.right}  ({', '.join(m.cell for m in pair.cells)})")
-    return 0
+    return status
 
 
 def cmd_export(args) -> int:
@@ -298,7 +304,7 @@ def cmd_demo(args) -> int:
     from .report import write_class_report
 
     for name in names:
-        print(f"    class report: {write_class_report(root, name, source)[0]}")
+        print(f"    class report: {write_class_report(root, name, source, args.settings)[0]}")
     csv_path = course.export(root)
     print(f"6/6 grades exported: {csv_path}\n")
     print(course.table(course.grade_rows(root)))

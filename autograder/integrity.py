@@ -442,9 +442,11 @@ def render_html(result: Integrity) -> str:
     return "\n".join(parts)
 
 
-def write_page(course: Path, assignment: str, settings=None, source: Path = paths.SOURCE) -> Path:
+def write_page(course: Path, assignment: str, settings=None, source: Path = paths.SOURCE,
+               result: Integrity | None = None) -> Path:
     """Write ``reports/<assignment>/integrity.html`` (`settings`: the threshold and the lecture's folder; None:
-    ``Settings.from_env()``); return its path. A failure is written on the page, never hidden."""
+    ``Settings.from_env()``; `result`: the report, when the caller has made it); return its path. A failure
+    is written on the page, never hidden."""
     from .hostfs import write_text_nofollow
     from .report import reports_folder
     from .settings import Settings
@@ -453,8 +455,8 @@ def write_page(course: Path, assignment: str, settings=None, source: Path = path
     folder = reports_folder(course, assignment)
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        page = render_html(check_assignment(course, assignment, settings.integrity_threshold, source,
-                                            settings.lecture))
+        page = render_html(result or check_assignment(course, assignment, settings.integrity_threshold, source,
+                                                      settings.lecture))
     except Exception as exc:  # the class report is written already; this page says what went wrong
         log.warning("integrity report of %s not made: %s: %s", assignment, type(exc).__name__, exc)
         page = (f"<!DOCTYPE html><html lang=en><head>{CSP_META}<meta charset=utf-8><title>Integrity: "

@@ -22,7 +22,7 @@ from autograder.normalise import normalise
 from autograder.notebook import grade_id_of, read_notebook
 from autograder.settings import INTEGRITY_THRESHOLD, Settings, SettingsError
 
-from integrity_class import COPIED, disguise, independent_answers, synthetic_class
+from integrity_class import disguise, independent_answers, synthetic_class
 from spelling_corpus import A1, A2, CASES, CNN
 
 KEEP = {"SimpleCNN", "train_one_epoch", "evaluate", "forward", "self"}
@@ -155,6 +155,7 @@ def test_written_by_report_and_linked(tmp_path, capsys):
     capsys.readouterr()
     assert main(["integrity", A2, "--course", str(tmp_path), "--list", "--threshold", "0.5"]) == 0
     assert "copy0 — s03" in capsys.readouterr().out
+    assert main(["integrity", "no-such-assignment", "--course", str(tmp_path)]) == 1
     with pytest.raises(SettingsError):
         Settings.build({"CNN_KIT_INTEGRITY_THRESHOLD": "90"})
     assert Settings.build({"CNN_KIT_INTEGRITY_THRESHOLD": "0.75"}).integrity_threshold == 0.75
