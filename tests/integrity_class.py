@@ -98,6 +98,22 @@ def comment(code: str, rng: random.Random) -> str:
     return "\n".join(lines) + "\n"
 
 
+def edit(code: str, seed: int) -> str:
+    """A copier's small edits besides the disguise: one number changed, one line of their own added at the top
+    of the first function."""
+    rng = random.Random(seed)
+    lines = code.splitlines()
+    numbered = [i for i, line in enumerate(lines) if re.search(r"\b\d+\b", line) and not line.strip().startswith("#")]
+    if numbered:
+        i = rng.choice(numbered)
+        lines[i] = re.sub(r"\b(\d+)\b", lambda m: str(int(m.group(1)) + 1), lines[i], count=1)
+    for i, line in enumerate(lines[:-1]):
+        if line.lstrip().startswith("def ") and line.rstrip().endswith(":"):
+            lines.insert(i + 1, " " * (len(lines[i + 1]) - len(lines[i + 1].lstrip())) + "debug_flag = False")
+            break
+    return "\n".join(lines) + "\n"
+
+
 def disguise(code: str, seed: int, keep: set[str] = frozenset()) -> str:
     """`code` reordered, renamed, laid out anew and commented: the same answer, another look."""
     rng = random.Random(seed)
