@@ -25,6 +25,7 @@ Content-Security-Policy.
 """
 from __future__ import annotations
 
+import ast
 import base64
 import html
 import io
@@ -133,8 +134,23 @@ def source_boilerplate(source_nb) -> tuple[list[str], dict[str, str]]:
     return texts, setup_imports("\n".join(setup))
 
 
-LECTURE_CELL = re.compile(r"^(?:In \[[^\]]*\]:[ \t]*\n(.*?)(?=^\s*(?:In \[|Out\[|#{1,6} |\Z))|```python[ \t]*\n(.*?)^```)",
-                          re.M | re.S)
+LECTURE_CELL = re.compile(r"^In \[[^\]]*\]:[ \t]*\n(.*?)(?=^In \[|^Out\[|\Z)|^```python[ \t]*\n(.*?)^```", re.M | re.S)
+
+
+def _code_prefix(chunk: str) -> str:
+    """The longest run of lines from the start of `chunk` that is Python, cut at a blank line or the end (an
+    export's cell is followed by its output and the next markdown, which are not)."""
+    lines = chunk.splitlines()
+    ends = [i for i, line in enumerate(lines) if not line.strip()] + [len(lines)]
+    best = ""
+    for end in ends:
+        text = "\n".join(lines[:end])
+        try:
+            ast.parse(text)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+        best = text
+    return best
 
 
 def lecture_code(folder: Path | None) -> list[str]:
@@ -148,7 +164,7 @@ def lecture_code(folder: Path | None) -> list[str]:
             if path.suffix == ".py":
                 out.append(text)
                 continue
-            out += [m.group(1) or m.group(2) or "" for m in LECTURE_CELL.finditer(text)]
+            out += [code for m in LECTURE_CELL.finditer(text) if (code := _code_prefix(m.group(1) or m.group(2) or ""))]
     return out
 
 

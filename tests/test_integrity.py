@@ -225,3 +225,45 @@ def test_odd_submissions_are_named_not_fatal(tmp_path):
     page = integrity.write_page(tmp_path, A2, Settings()).read_text()
     assert "copy0 — s03" in page and "\\ud800" in page
     assert "Not compared: broken (" in page and "linker (" in page and "other" not in page.split("Not compared")[1][:300]
+
+
+LECTURE_EXPORT = '''# A lecture, exported as text
+
+In [3]:
+# Define the network (a comment, not a heading)
+class LectureNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(1, 8, 5), nn.Tanh(), nn.AvgPool2d(3), nn.Flatten(),
+                                  nn.Linear(8 * 8 * 8, 10))
+
+    def forward(self, x):
+        return self.body(x)
+
+model = LectureNet()
+Out[3]: LectureNet(...)
+
+## The next section
+Some words, then a block:
+
+```python
+nn.Conv2d(1, 8, kernel_size=5)
+```
+'''
+
+
+def test_lecture_code_never_counts(tmp_path):
+    """Two students who both paste the lecture's cell are a pair only while the lecture is not boilerplate;
+    the export's cells are read up to their output and markdown (a comment is code, not a heading)."""
+    lecture = tmp_path / "lecture"
+    lecture.mkdir()
+    (lecture / "000_lecture.txt").write_text(LECTURE_EXPORT)
+    code = integrity.lecture_code(lecture)
+    assert code[0].startswith("# Define the network") and code[0].rstrip().endswith("model = LectureNet()")
+    assert code[1] == "nn.Conv2d(1, 8, kernel_size=5)"
+    pasted = code[0].split("\nmodel =")[0] + "\n\nSimpleCNN = LectureNet\n"
+    students = {name: {CNN: c.cells()[CNN]} for name, c in CASES.items() if CNN in c.answers}
+    students.update({"ann": {CNN: pasted}, "bob": {CNN: disguise(pasted, 1, KEEP)}})
+    texts, modules = boilerplate(A2)
+    assert [(p.left, p.right) for p in integrity.compare_class(students, texts, modules, 0.9).pairs] == [("ann", "bob")]
+    assert integrity.compare_class(students, texts + code, modules, 0.9).pairs == []
