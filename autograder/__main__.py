@@ -5,6 +5,7 @@
   grade      grade one notebook directly: a table on screen, JSON on disk
   autograde  autograde every submission of a course folder (resumable)
   report     the class report of a graded assignment (HTML + CSV)
+  integrity  the pairs of submissions whose answers are suspiciously alike (HTML)
   export     grades.csv, or a Canvas gradebook CSV with --canvas
   check-course  solutions get full marks, blank release zero, release/ = source/ (exit 1 if not)
   ci-template   write the GitHub Actions workflow for a course repository
@@ -41,7 +42,8 @@ def _settings(args) -> Settings:
     change meaning in another folder).
     """
     settings = Settings.build(os.environ, Path.cwd(), mnist=args.mnist, profile=args.profile,
-                              course=getattr(args, "course", None))
+                              course=getattr(args, "course", None), lecture=getattr(args, "lecture", None),
+                              integrity_threshold=getattr(args, "threshold", None))
     os.environ.update(settings.to_env())
     return settings
 
@@ -101,7 +103,7 @@ def cmd_autograde(args) -> int:
         for student, outcome in outcomes.items():
             print(f"{assignment}  {shown_name(student)}: {outcome}")
         _print_changes(root, assignment, before, outcomes)
-        html_path, _ = write_class_report(root, assignment, args.settings.source, args.settings.db_url)
+        html_path, _ = write_class_report(root, assignment, args.settings.source, args.settings)
         print(f"{assignment}  class report: {html_path}")
     return 0
 
@@ -146,7 +148,7 @@ def _autograde_class(args) -> int:
                                                     security=security, dashboard=args.dashboard,
                                                     regrade=args.regrade))
             changes.append((assignment, before, summaries[-1].outcomes))
-            html_path, _ = write_class_report(root, assignment, args.settings.source, args.settings.db_url)
+            html_path, _ = write_class_report(root, assignment, args.settings.source, args.settings)
             print(f"{assignment}  class report: {html_path}")
     except KeyboardInterrupt:
         print("interrupted: what was collected is graded; the same command grades the rest", file=sys.stderr)
@@ -172,8 +174,27 @@ def cmd_report(args) -> int:
                   file=sys.stderr)
             status = 1
             continue
-        html_path, csv_path = write_class_report(root, assignment, args.settings.source, args.settings.db_url)
+        html_path, csv_path = write_class_report(root, assignment, args.settings.source, args.settings)
         print(f"{assignment}: {html_path}\n{' ' * len(assignment)}  {csv_path}")
+    return status
+
+
+def cmd_integrity(args) -> int:
+    from .integrity import check_assignment, write_page
+
+    settings, status = args.settings, 0
+    for assignment in args.assignments:
+        try:
+            result = check_assignment(settings.course, assignment, settings.integrity_threshold, settings.source,
+                                      settings.lecture)
+        except ValueError as exc:  # an unknown assignment
+            print(f"{assignment}: {exc}", file=sys.stderr)
+            status = 1
+            continue
+        print(f"{assignment}: {write_page(settings.course, assignment, settings, settings.source, result)}  "
+              f"({len(result.pairs)} pairs at or over {settings.integrity_threshold:g})")
+        for pair in result.pairs if args.list else []:
+            print(f"  {pair.score:4.0%}  {pair.left} — {pair.right}  ({', '.join(m.cell for m in pair.cells)})")
     return status
 
 
@@ -283,7 +304,7 @@ def cmd_demo(args) -> int:
     from .report import write_class_report
 
     for name in names:
-        print(f"    class report: {write_class_report(root, name, source, args.settings.db_url)[0]}")
+        print(f"    class report: {write_class_report(root, name, source, args.settings)[0]}")
     csv_path = course.export(root)
     print(f"6/6 grades exported: {csv_path}\n")
     print(course.table(course.grade_rows(root)))
@@ -348,6 +369,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("assignments", nargs="+")
     p.add_argument("--course", help="course folder (default: $CNN_KIT_COURSE or ./course)")
     p.set_defaults(run=cmd_report)
+
+    p = commands.add_parser("integrity", help="the pairs of submissions whose answers are suspiciously alike "
+                            "(reports/<assignment>/integrity.html; cnn-kit report writes it too)")
+    _common(p)
+    p.add_argument("assignments", nargs="+")
+    p.add_argument("--course", help="course folder (default: $CNN_KIT_COURSE or ./course)")
+    p.add_argument("--threshold", help="the score (0-1) from which a pair is listed "
+                   "(default: $CNN_KIT_INTEGRITY_THRESHOLD or 0.9)")
+    p.add_argument("--lecture", metavar="DIR", help="the lecture's code, boilerplate that never counts "
+                   "(default: $CNN_KIT_LECTURE)")
+    p.add_argument("--list", action="store_true", help="also print the listed pairs")
+    p.set_defaults(run=cmd_integrity)
 
     p = commands.add_parser("export", help="grades.csv (nbgrader export), or a Canvas gradebook CSV")
     _common(p)

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from . import assignments, paths, spreadsheet
+from . import assignments, integrity, paths, spreadsheet
 from .late import Late, duration, lateness
 from .hostfs import shown_name
 from .inert import CSP_META
@@ -427,6 +427,7 @@ ul.sig { margin: 0; padding-left: 1.2em; }
 SECTIONS = [("summary", "Summary"), ("distribution", "Score distribution"), ("checks", "Checks"),
             ("flagged", "Flagged submissions"), ("networks", "Networks"), ("timing", "Grading time"),
             ("submissions", "All submissions")]
+INTEGRITY_LINK = '<a href="integrity.html">Integrity (similar answers)</a>'   # autograder/integrity.py's page
 
 
 def e(value) -> str:
@@ -470,7 +471,7 @@ def render_html(report: ClassReport) -> str:
              f"<meta name=viewport content='width=device-width, initial-scale=1'>"
              f"<title>Class report: {e(report.assignment)}</title><style>{CSS}</style></head><body>",
              f"<h1>Class report: {e(report.assignment)}</h1><nav>"
-             + "".join(f'<a href="#{key}">{title}</a>' for key, title in SECTIONS) + "</nav>"]
+             + "".join(f'<a href="#{key}">{title}</a>' for key, title in SECTIONS) + INTEGRITY_LINK + "</nav>"]
 
     # summary
     flagged = report.flagged()
@@ -628,14 +629,12 @@ def _late_columns(late: Late | None) -> list[str]:
     return ["", "", ""] if late is None else [f"{late.seconds_late:g}", _num(late.penalty), _num(late.score)]
 
 
-def write_class_report(course: Path, assignment: str, source: Path = paths.SOURCE,
-                       db_url: str | None = None) -> tuple[Path, Path]:
-    """Write class-report.html and class-report.csv into <course>/reports/<assignment>/; return both paths.
-
-    `db_url`: the gradebook the late penalties are read from (the settings'; default: the course's SQLite file).
-    """
+def write_class_report(course: Path, assignment: str, source: Path = paths.SOURCE, settings=None) -> tuple[Path, Path]:
+    """Write class-report.html and class-report.csv into <course>/reports/<assignment>/, and the integrity page
+    it links to (`settings`: its threshold and lecture, and the gradebook the late penalties are read from;
+    None: ``Settings.from_env()`` for the page, the course's SQLite file for the penalties); return the first two."""
     report = load(course, assignment, source)
-    report.late = load_lateness(course, assignment, db_url)
+    report.late = load_lateness(course, assignment, settings.db_url if settings is not None else None)
     folder = reports_folder(course, assignment)
     folder.mkdir(parents=True, exist_ok=True)
     html_path, csv_path = folder / REPORT_HTML, folder / REPORT_CSV
@@ -643,4 +642,5 @@ def write_class_report(course: Path, assignment: str, source: Path = paths.SOURC
         path.unlink(missing_ok=True)  # written anew, never through a link left in their place
     html_path.write_text(render_html(report), encoding="utf-8", errors="backslashreplace")  # never half-written
     write_csv(report, csv_path)
+    integrity.write_page(course, assignment, settings, source)
     return html_path, csv_path

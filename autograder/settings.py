@@ -31,6 +31,8 @@ process of its own, reads its ``CNN_KIT_MNIST``/``CNN_KIT_CACHE``/``CNN_KIT_QUIC
 ``CNN_KIT_TRAIN_GUARD``       limits: the accuracy check's wall-clock guard in seconds (default: scaled, ``train.guard``)
 ``CNN_KIT_SANDBOX``           ``off``: student code runs without bubblewrap, limits only (the benchmark's baseline)
 ``CNN_KIT_SANDBOX_TEMPLATE``  ``off``: each sandboxed Python starts fresh, not from the pre-imported template
+``CNN_KIT_INTEGRITY_THRESHOLD``  the integrity report's score (0-1) from which a pair is listed (default 0.9)
+``CNN_KIT_LECTURE``           a folder of the lecture's code (plain-text exports): boilerplate the integrity report ignores
 ============================  ===============================================================
 """
 from __future__ import annotations
@@ -45,7 +47,7 @@ from pathlib import Path
 from . import paths
 
 PATH_VARS = {"mnist": "CNN_KIT_MNIST", "cache": "CNN_KIT_CACHE", "course": "CNN_KIT_COURSE",
-             "accuracy_cache": "CNN_KIT_ACCURACY_CACHE", "source": "CNN_KIT_SOURCE"}
+             "accuracy_cache": "CNN_KIT_ACCURACY_CACHE", "source": "CNN_KIT_SOURCE", "lecture": "CNN_KIT_LECTURE"}
 TEXT_VARS = {"profile": "CNN_KIT_PROFILE", "db_url": "CNN_KIT_DB_URL"}
 # Limits: positive numbers of seconds; a value that is not one is ignored, with a warning.
 LIMIT_VARS = {"cell_timeout": "CNN_KIT_CELL_TIMEOUT", "notebook_seconds": "CNN_KIT_NOTEBOOK_SECONDS",
@@ -53,6 +55,8 @@ LIMIT_VARS = {"cell_timeout": "CNN_KIT_CELL_TIMEOUT", "notebook_seconds": "CNN_K
               "train_guard": "CNN_KIT_TRAIN_GUARD"}
 SANDBOX_VAR = "CNN_KIT_SANDBOX"
 TEMPLATE_VAR = "CNN_KIT_SANDBOX_TEMPLATE"
+THRESHOLD_VAR = "CNN_KIT_INTEGRITY_THRESHOLD"
+INTEGRITY_THRESHOLD = 0.9   # measured in docs/integrity.md: copies score 1.0, independent answers at most 0.85
 PROFILES = ("cpu", "gpu")
 
 log = logging.getLogger(__name__)
@@ -72,6 +76,17 @@ def _seconds(var: str, text: str, whole: bool) -> float | int | None:
         return value
     log.warning("ignoring %s=%r: not a positive %snumber of seconds", var, text, "whole " if whole else "")
     return None
+
+
+def _fraction(var: str, text: str) -> float:
+    """A score between 0 and 1 (the integrity report's threshold); SettingsError for anything else."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0 < value <= 1):
+        raise SettingsError(f"{var}={text!r}: the integrity threshold is a score above 0 and at most 1 (e.g. 0.9)")
+    return value
 
 
 def resolve(path: str | os.PathLike | None, cwd: str | os.PathLike) -> Path | None:
@@ -99,6 +114,9 @@ class Settings:
     train_guard: float | None = None   # the accuracy check's wall-clock guard; None: scaled (train.guard)
     sandbox: bool = True               # False: no bubblewrap, limits only
     sandbox_template: bool = True      # False: sandboxed Pythons start fresh (autograder.zygote)
+    # the integrity report (autograder.integrity)
+    integrity_threshold: float = INTEGRITY_THRESHOLD   # a pair scoring this much (0-1) or more is listed
+    lecture: Path | None = None        # the lecture's code, boilerplate that never counts; None: the source's only
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -127,6 +145,10 @@ class Settings:
                 value = _seconds(var, text, whole=name in ("cell_timeout", "notebook_seconds"))
                 if value is not None:
                     values[name] = value
+        threshold = given.get("integrity_threshold")
+        threshold = environ.get(THRESHOLD_VAR) if threshold is None else threshold
+        if threshold is not None and str(threshold).strip():
+            values["integrity_threshold"] = _fraction(THRESHOLD_VAR, str(threshold))
         sandbox = given.get("sandbox")
         values["sandbox"] = sandbox if sandbox is not None else environ.get(SANDBOX_VAR) != "off"
         template = given.get("sandbox_template")
@@ -154,6 +176,8 @@ class Settings:
             value = getattr(self, name)
             if value is not None and value != defaults[name]:
                 env[var] = str(value)
+        if self.integrity_threshold != INTEGRITY_THRESHOLD:
+            env[THRESHOLD_VAR] = repr(self.integrity_threshold)
         if not self.sandbox:
             env[SANDBOX_VAR] = "off"
         if not self.sandbox_template:
