@@ -174,6 +174,9 @@ def test_no_payload_runs_in_feedback_or_class_report(tmp_path, browser):
     class_report = root / "reports" / A1 / report.REPORT_HTML
     info = assert_inert(browser, class_report, [STUDENT, f"{points:g}/{points:g}"])
     links = [link for link in info["links"] if link.startswith("file:") and "#" not in link]
+    integrity_page = (root / "reports" / A1 / "integrity.html").as_uri()
+    assert integrity_page in links  # the kit's own page beside the report (autograder/integrity.py)
+    links.remove(integrity_page)
     assert links and all(link.endswith(f"/feedback/{STUDENT}/{A1}/{pages[0].name}") for link in links), links
 
 
