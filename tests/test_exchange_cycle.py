@@ -44,7 +44,8 @@ pytestmark = [
 # Who answers what: the sample answers of the kit's assignment 1 (the reference, and two typical mistakes); s2
 # submits twice, s3 after the due date. Each answer carries a line naming its author and try, so that a
 # feedback page shows whose submission, and which, it is.
-TRIES = {"s1": ["reference"], "s2": ["mistake-groups-unfrozen", "reference"], "s3": ["mistake-no-dilation-same-padding"]}
+TRIES = {"s1": ["reference"], "s2": ["mistake-groups-unfrozen", "reference"],
+         "s3": ["mistake-no-dilation-same-padding"]}
 
 
 def utc(text: str) -> datetime.datetime:
