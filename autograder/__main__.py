@@ -2,6 +2,7 @@
 
   demo       the main job: stage MNIST, release, sample submissions, autograde,
              feedback, export, and the grade table
+  new-course a course folder for a real class: source/ and the kit's nbgrader_config.py
   grade      grade one notebook directly: a table on screen, JSON on disk
   autograde  autograde every submission of a course folder (resumable)
   report     the class report of a graded assignment (HTML + CSV)
@@ -264,6 +265,25 @@ def cmd_ci_template(args) -> int:
     return 0
 
 
+def cmd_new_course(args) -> int:
+    from . import course, release
+
+    source = args.settings.source
+    known = release.assignments(source)
+    unknown = sorted(set(args.assignments) - set(known))
+    if unknown:
+        print(f"no such assignment in {source}: {', '.join(unknown)} (known: {', '.join(known)})", file=sys.stderr)
+        return 2
+    root = args.settings.course
+    kept = (root / course.CONFIG).exists()
+    private = course.make_private(root)
+    course.prepare_course(root, args.assignments or known, source, config=not kept)
+    print(f"course folder: {root} ({private})\n  source/: {', '.join(args.assignments or known)}\n  {course.CONFIG}: "
+          + ("kept (yours)" if kept else "the kit's") + "\nnext, in that folder: nbgrader generate_assignment "
+          "ASSIGNMENT, then nbgrader release_assignment ASSIGNMENT (docs/weekly-cycle.md)")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from . import course, release, samples
     from .data import MNISTCorrupt, MNISTNotFound, stage
@@ -334,6 +354,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--assignments", nargs="*", help="default: all in source/")
     p.add_argument("--resume", action="store_true", help="keep the course folder and grade what is left")
     p.set_defaults(run=cmd_demo)
+
+    p = commands.add_parser("new-course", help="a course folder for a real class (source/, nbgrader_config.py)")
+    _common(p)
+    p.add_argument("assignments", nargs="*", help="default: all in source/")
+    p.add_argument("--course", help="course folder (default: $CNN_KIT_COURSE or ./course)")
+    p.set_defaults(run=cmd_new_course)
 
     p = commands.add_parser("grade", help="grade one notebook directly")
     _common(p)

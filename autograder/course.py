@@ -30,8 +30,8 @@ log = logging.getLogger(__name__)
 CONFIG = "nbgrader_config.py"
 
 
-def prepare_course(course: Path, names: list[str], source: Path = paths.SOURCE) -> Path:
-    """A course folder with the named assignments of `source` and the kit's nbgrader configuration.
+def prepare_course(course: Path, names: list[str], source: Path = paths.SOURCE, config: bool = True) -> Path:
+    """A course folder with the named assignments of `source` and (`config`) the kit's nbgrader configuration.
 
     The course's source/ gets each assignment's notebook and files, never its grading files
     (checks, reference, mistakes): nbgrader releases that folder to students and copies it into
@@ -39,13 +39,29 @@ def prepare_course(course: Path, names: list[str], source: Path = paths.SOURCE) 
     """
     course = Path(course)
     (course / "source").mkdir(parents=True, exist_ok=True)
-    shutil.copy(paths.KIT / CONFIG, course / CONFIG)
+    if config:
+        shutil.copy(paths.KIT / CONFIG, course / CONFIG)
     for name in names:
         target = course / "source" / name
         if target.exists():
             shutil.rmtree(target)
         shutil.copytree(Path(source) / name, target, ignore=shutil.ignore_patterns(*assignments.GRADING_FILES))
     return course
+
+
+def make_private(course: Path) -> str:
+    """The course folder, made if missing, closed to other users (what it says about the mode).
+
+    It holds the whole class's gradebook, submissions and feedback: on a course server, students read their
+    own feedback through nbgrader's exchange, never here. Group permissions stay (a TA group may share it).
+    """
+    course = Path(course)
+    course.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mode = stat.S_IMODE(os.stat(course).st_mode)
+    if mode & 0o007:
+        os.chmod(course, mode & ~0o007)
+        return f"closed to other users: mode {mode:04o} -> {mode & ~0o007:04o}"
+    return f"mode {mode:04o}: other users cannot enter it"
 
 
 def _tools_on_path() -> None:

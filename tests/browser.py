@@ -174,6 +174,40 @@ class Chromium:
             raise RuntimeError(f"evaluation failed: {result['exceptionDetails']}")
         return result["result"].get("value")
 
+    def wait_until(self, expression: str, seconds: float = 30) -> object:
+        """The value of `expression` once it is truthy in the page; RuntimeError after `seconds`."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            value = self.evaluate(expression)
+            if value:
+                return value
+            time.sleep(0.2)
+        raise RuntimeError(f"not true after {seconds} s: {expression}")
+
+    def click(self, selector: str) -> None:
+        """A mouse click at the middle of the first element `selector` finds, as a person clicks it."""
+        box = self.evaluate(f"""(() => {{ const e = document.querySelector({json.dumps(selector)});
+            if (!e) return null; e.scrollIntoView({{block: 'center'}}); const r = e.getBoundingClientRect();
+            return {{x: r.x + r.width / 2, y: r.y + r.height / 2}}; }})()""")
+        if box is None:
+            raise RuntimeError(f"nothing in the page matches {selector!r}")
+        for kind in ("mousePressed", "mouseReleased"):
+            self.send("Input.dispatchMouseEvent", {"type": kind, "x": box["x"], "y": box["y"], "button": "left",
+                                                   "clickCount": 1})
+
+    def type_text(self, text: str) -> None:
+        """Typed into the focused element, as the keyboard would (input events included)."""
+        self.send("Input.insertText", {"text": text})
+
+    KEYS = {"Tab": 9, "Enter": 13, "Escape": 27}
+
+    def press(self, key: str) -> None:
+        """A key pressed and released: 'Tab', 'Enter' or 'Escape'."""
+        code = self.KEYS[key]
+        for kind in ("rawKeyDown", "keyUp"):
+            self.send("Input.dispatchKeyEvent", {"type": kind, "key": key, "code": key,
+                                                 "windowsVirtualKeyCode": code, "nativeVirtualKeyCode": code})
+
     def screenshot(self, path: Path, height: int | None = None, max_height: int = 12000) -> Path:
         """A PNG of the whole page (up to `max_height` pixels tall)."""
         height = min(max_height, height or int(self.evaluate("document.documentElement.scrollHeight")))
