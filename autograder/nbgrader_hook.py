@@ -72,15 +72,15 @@ class ClearHiddenTestsInFeedback(ClearHiddenTests):
 
 
 class WidgetsAsText(NbGraderPreprocessor):
-    """Outputs of interactive widgets (tqdm.auto's progress bars) shown as text, at their last state, on a static page.
+    """Outputs of interactive widgets (tqdm.auto's progress bars) shown as text, at their last state.
 
     A feedback page has no widget manager: nbconvert would write each widget as a script that calls jQuery,
     which the page does not load, so the browser reports a script error and shows nothing. The text/plain a
     widget output carries is stale (a progress bar's says "0%": it is written when the bar first shows), so
     a progress bar is rebuilt from its last state, which the run saved in the notebook's metadata
-    ("epochs: 100%|██████████| 5/5 [...]"); any other widget is named as one, without a stale value. Like
-    ClearHiddenTestsInFeedback, it accepts the display priority nbconvert's HTML exporter sets on every
-    preprocessor (traitlets would warn of an option it does not know).
+    ("epochs: 100%|██████████| 5/5 [...]"); any other widget is named as one, without a stale value.
+    Like ClearHiddenTestsInFeedback, it accepts the display priority nbconvert's HTML exporter sets on
+    every preprocessor (traitlets would warn of an option it does not know).
     """
 
     display_data_priority = List(ClearHiddenTests.display_data_priority.default_value).tag(config=True)

@@ -20,6 +20,9 @@ from browser import Chromium, find_chromium, is_png
 CHROMIUM = find_chromium()
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine")
 
+# A student's environment made by release/student-setup.sh (its bin/python), to look at that install itself;
+# by default the kit's own, with the student set-up's extensions turned off at the user's level.
+STUDENT_PYTHON = os.environ.get("CNN_KIT_STUDENT_PYTHON")
 A1 = ("a1_sizes_and_params", "sizes_and_params.ipynb")
 A2 = ("a2_simplecnn_mnist", "simplecnn_mnist.ipynb")
 
@@ -45,18 +48,18 @@ def lab(tmp_path_factory):
     # A student's set-up (release/student-setup.sh): nbgrader's instructor extensions off, here at the user's
     # level (the kit's own environment keeps them); and no news pop-up over the page.
     (home / "config" / "labconfig").mkdir(parents=True)
-    disabled = [*release.INSTRUCTOR_LAB_EXTENSIONS, "@jupyterlab/apputils-extension:announcements"]
+    disabled = ["@jupyterlab/apputils-extension:announcements"]
+    if not STUDENT_PYTHON:
+        disabled += release.INSTRUCTOR_LAB_EXTENSIONS
+        (home / "config" / "jupyter_server_config.json").write_text(json.dumps(
+            {"ServerApp": {"jpserver_extensions": {name: False for name in release.INSTRUCTOR_SERVER_EXTENSIONS}}}))
     (home / "config" / "labconfig" / "page_config.json").write_text(
         json.dumps({"disabledExtensions": {name: True for name in disabled}}))
-    (home / "config" / "jupyter_server_config.json").write_text(json.dumps(
-        {"ServerApp": {"jpserver_extensions": {name: False for name in release.INSTRUCTOR_SERVER_EXTENSIONS}}}))
-    env = {**os.environ, "HOME": str(home), "JUPYTER_CONFIG_DIR": str(home / "config"),
-           "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
-           "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces")}
     log = open(root / "jupyterlab.log", "w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={folder}", "--LabApp.expose_app_in_browser=True",
+        [STUDENT_PYTHON or sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
+         f"--port={port}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={folder}",
+         "--LabApp.expose_app_in_browser=True",
          "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
         cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -92,7 +95,8 @@ def call(browser, script: str, timeout: float = 120):
     """Evaluate an async function body in the page, with the notebook panel as `panel`, and return its value."""
     expression = ("(async () => { const panel = [...window.jupyterapp.shell.widgets('main')]"
                   ".find(w => w.context && w.context.path === window.cnnKitPath); const nb = panel.content;\n"
-                  "const index = id => nb.widgets.findIndex(c => (c.model.getMetadata('nbgrader') || {}).grade_id === id);\n"
+                  "const index = id => nb.widgets.findIndex(\n"
+                  "  c => (c.model.getMetadata('nbgrader') || {}).grade_id === id);\n"
                   f"{script} }})()")
     result = browser.send("Runtime.evaluate", {"expression": expression, "awaitPromise": True, "returnByValue": True,
                                                "timeout": int(timeout * 1000)})
