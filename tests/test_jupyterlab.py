@@ -55,6 +55,11 @@ def lab(tmp_path_factory):
             {"ServerApp": {"jpserver_extensions": {name: False for name in release.INSTRUCTOR_SERVER_EXTENSIONS}}}))
     (home / "config" / "labconfig" / "page_config.json").write_text(
         json.dumps({"disabledExtensions": {name: True for name in disabled}}))
+    env = {**os.environ, "HOME": str(home), "JUPYTER_CONFIG_DIR": str(home / "config"),
+           "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
+           "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces")}
+    if STUDENT_PYTHON:  # nothing of the kit in a student's kernel
+        env.pop("PYTHONPATH", None)
     log = open(root / "jupyterlab.log", "w")
     server = subprocess.Popen(
         [STUDENT_PYTHON or sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
