@@ -140,7 +140,10 @@ def run_cells(browser, grade_ids: list[str], answer: dict[str, str] | None = Non
         await window.jupyterapp.commands.execute('notebook:run-cell');
       }
       await new Promise(r => setTimeout(r, 300));
-      return nb.widgets[index(ids[ids.length - 1])].outputArea.node.innerText;"""
+      const output = nb.widgets[index(ids[ids.length - 1])].outputArea.node;
+      output.scrollIntoView({block: 'end'});  // its last lines (the failure) in the screenshot
+      await new Promise(r => setTimeout(r, 300));
+      return output.innerText;"""
     return call(browser, script)
 
 
