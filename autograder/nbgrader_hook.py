@@ -12,7 +12,6 @@ anything else is full marks.
 from __future__ import annotations
 
 import copy
-import html
 import json
 import os
 import time
@@ -26,6 +25,7 @@ from traitlets import Instance, Integer, List, Unicode
 from .accuracy_cache import FOLDER as ACCURACY_CACHE
 from . import assignments
 from .feedback import not_graded_outputs, verdict_outputs
+from .inert import widgets_as_text
 from .judge import Options
 from .judge.grade import Report, grade_submission
 from .hostfs import REPORTS, report_file, write_report  # noqa: F401  (REPORTS, report_file: public here too)
@@ -78,54 +78,17 @@ class WidgetsAsText(NbGraderPreprocessor):
     which the page does not load, so the browser reports a script error and shows nothing. The text/plain a
     widget output carries is stale (a progress bar's says "0%": it is written when the bar first shows), so
     a progress bar is rebuilt from its last state, which the run saved in the notebook's metadata
-    ("epochs: 100%|██████████| 5/5 [...]"); any other widget is named as one, without a stale value.
-    Like ClearHiddenTestsInFeedback, it accepts the display priority nbconvert's HTML exporter sets on
+    ("epochs: 100%|██████████| 5/5 [...]"); any other widget is named as one, without a stale value
+    (:func:`inert.widgets_as_text`, which the feedback exporter runs anyway). Like
+    ClearHiddenTestsInFeedback, it accepts the display priority nbconvert's HTML exporter sets on
     every preprocessor (traitlets would warn of an option it does not know).
     """
 
     display_data_priority = List(ClearHiddenTests.display_data_priority.default_value).tag(config=True)
 
     def preprocess(self, nb, resources):
-        widgets = nb.metadata.pop("widgets", None)
-        saved = widgets.get(WIDGET_STATE, {}) if isinstance(widgets, dict) else {}
-        self._states = saved.get("state", {}) if isinstance(saved, dict) else {}
-        return super().preprocess(nb, resources)
-
-    def preprocess_cell(self, cell, resources, cell_index):
-        for output in cell.get("outputs", []):
-            data = output.get("data")
-            if isinstance(data, dict) and WIDGET_VIEW in data:
-                view = data.pop(WIDGET_VIEW)
-                model_id = view.get("model_id") if isinstance(view, dict) else None
-                data.clear()
-                data["text/plain"] = progress_text(self._states, model_id) or WIDGET_NOTE
-        return cell, resources
-
-
-WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
-WIDGET_NOTE = "(an interactive widget: not shown on this page)"
-
-
-def progress_text(states, model_id) -> str | None:
-    """A tqdm progress bar's text at its last saved state: its box holds a label, a progress bar and a label."""
-    def state(ref):
-        model = states.get(str(ref).removeprefix("IPY_MODEL_")) if isinstance(states, dict) else None
-        return model.get("state", {}) if isinstance(model, dict) and isinstance(model.get("state"), dict) else {}
-
-    children = state(model_id).get("children")
-    if not (isinstance(children, list) and len(children) == 3):
-        return None
-    left, bar, right = map(state, children)
-    value, total = bar.get("value"), bar.get("max")
-    texts = [left.get("value"), right.get("value")]
-    if not (all(isinstance(t, str) for t in texts) and isinstance(value, (int, float)) and
-            isinstance(total, (int, float)) and total > 0):
-        return None
-    filled = max(0, min(10, round(10 * value / total)))
-    left_text, right_text = (html.unescape(t).replace("\u2007", " ") for t in texts)
-    bar = "█" * filled + " " * (10 - filled)
-    return f"{left_text[:200]}|{bar}|{right_text[:200]}"
+        widgets_as_text(nb)
+        return nb, resources
 
 
 def _output_size(content: dict) -> int:

@@ -2,6 +2,7 @@
 tools a student works in), the release's student files are what `cnn-kit release` writes, a notebook run
 top to bottom writes nothing on stderr, and a progress bar is saved, and shown on a feedback page, at its
 last state, not at "0%"."""
+import copy
 import re
 
 import nbformat
@@ -100,6 +101,11 @@ def test_a_feedback_page_shows_a_progress_bar_at_its_last_state(tmp_path, monkey
     nb = run(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)]), tmp_path, monkeypatch)
     saved = [o["data"]["text/plain"] for o in nb.cells[0].outputs if o.get("output_type") == "display_data"]
     assert saved and "0%" in saved[0], saved  # what tqdm.auto saves in the notebook itself
+    from autograder.inert import FeedbackExporter
+
+    page, _ = FeedbackExporter(template_name="classic").from_notebook_node(copy.deepcopy(nb))
+    # the exporter alone, whatever preprocessors nbgrader's configuration lists
+    assert "epochs: 100%|██████████| 3/3 [" in page and "epochs:   0%" not in page
     nb, _ = WidgetsAsText().preprocess(nb, {})
     shown = [o["data"] for o in nb.cells[0].outputs if o.get("output_type") == "display_data"]
     assert len(shown) == 1 and list(shown[0]) == ["text/plain"], shown
