@@ -77,7 +77,7 @@ def cmd_grade(args) -> int:
 
 def cmd_release(args) -> int:
     from . import assignments
-    from .release import generate_release, generate_solutions, write_comments
+    from .release import generate_release, generate_solutions, write_comments, write_student_files
 
     source = args.settings.source  # release/ and solutions/ are made beside it (the kit's own by default)
     for name, assignment in assignments.discover(source).items():
@@ -85,6 +85,8 @@ def cmd_release(args) -> int:
             print(f"{name}: the graded cells' comments regenerated from the points and checks")
     generate_release(source.parent / "release", source=source)
     print(f"release/ regenerated with nbgrader generate_assignment: {source.parent / 'release'}")
+    write_student_files(source.parent / "release")
+    print("release/requirements-student.txt and student-setup.sh regenerated from the notebooks' imports")
     if not args.no_solutions:
         generate_solutions(source.parent / "solutions", source=source)
         print(f"solutions/ regenerated and executed (quick mode): {source.parent / 'solutions'}")

@@ -91,6 +91,50 @@ def inert_data(data: dict) -> dict:
 
 
 ALT_CHARACTERS = 500
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+WIDGET_NOTE = "(an interactive widget: not shown on this page)"
+
+
+def progress_text(states, model_id) -> str | None:
+    """A tqdm progress bar's text at its last saved state: its box holds a label, a progress bar and a label."""
+    def state(ref):
+        model = states.get(str(ref).removeprefix("IPY_MODEL_")) if isinstance(states, dict) else None
+        return model.get("state", {}) if isinstance(model, dict) and isinstance(model.get("state"), dict) else {}
+
+    children = state(model_id).get("children")
+    if not (isinstance(children, list) and len(children) == 3):
+        return None
+    left, bar, right = map(state, children)
+    value, total = bar.get("value"), bar.get("max")
+    texts = [left.get("value"), right.get("value")]
+    if not (all(isinstance(t, str) for t in texts) and isinstance(value, (int, float)) and
+            isinstance(total, (int, float)) and total > 0):
+        return None
+    filled = max(0, min(10, round(10 * value / total)))
+    left_text, right_text = (html.unescape(t).replace("\u2007", " ") for t in texts)
+    bar_text = "█" * filled + " " * (10 - filled)
+    return f"{left_text[:200]}|{bar_text}|{right_text[:200]}"
+
+
+def widgets_as_text(nb) -> None:
+    """Each widget output of `nb` as text (in place), and the widgets' saved state removed.
+
+    A widget output's own text/plain is stale (a progress bar's says "0%": it is written when the bar first
+    shows): a progress bar is rebuilt from the last state the run saved in the notebook's metadata
+    ("epochs: 100%|██████████| 5/5 [...]"); any other widget is named as one, without a stale value.
+    """
+    widgets = nb.metadata.pop("widgets", None)
+    saved = widgets.get(WIDGET_STATE, {}) if isinstance(widgets, dict) else {}
+    states = saved.get("state", {}) if isinstance(saved, dict) else {}
+    for cell in nb.cells:
+        for output in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
+            data = output.get("data")
+            if isinstance(data, dict) and WIDGET_VIEW in data:
+                view = data.pop(WIDGET_VIEW)
+                model_id = view.get("model_id") if isinstance(view, dict) else None
+                data.clear()
+                data["text/plain"] = progress_text(states, model_id) or WIDGET_NOTE
 
 
 def inert_metadata(metadata) -> dict:
@@ -113,7 +157,7 @@ def inert_metadata(metadata) -> dict:
 
 def make_inert(nb) -> None:
     """Every output, raw cell and nbgrader id of `nb` made safe to render into a page (in place)."""
-    nb.metadata.pop("widgets", None)
+    widgets_as_text(nb)
     for cell in nb.cells:
         meta = cell.get("metadata", {}).get("nbgrader")
         if isinstance(meta, dict) and "grade_id" in meta:  # written unescaped into links and anchors

@@ -25,6 +25,7 @@ from traitlets import Instance, Integer, List, Unicode
 from .accuracy_cache import FOLDER as ACCURACY_CACHE
 from . import assignments
 from .feedback import not_graded_outputs, verdict_outputs
+from .inert import widgets_as_text
 from .judge import Options
 from .judge.grade import Report, grade_submission
 from .hostfs import REPORTS, report_file, write_report  # noqa: F401  (REPORTS, report_file: public here too)
@@ -71,31 +72,23 @@ class ClearHiddenTestsInFeedback(ClearHiddenTests):
 
 
 class WidgetsAsText(NbGraderPreprocessor):
-    """Outputs of interactive widgets (tqdm.auto's progress bars) shown by their text, on a static page.
+    """Outputs of interactive widgets (tqdm.auto's progress bars) shown as text, at their last state.
 
     A feedback page has no widget manager: nbconvert would write each widget as a script that calls jQuery,
-    which the page does not load, so the browser reports a script error and shows nothing. The text/plain
-    each widget output carries ("Epochs: 100%|██████████| 5/5") is kept instead. Like
-    ClearHiddenTestsInFeedback, it accepts the display priority nbconvert's HTML exporter sets on every
-    preprocessor (traitlets would warn of an option it does not know).
+    which the page does not load, so the browser reports a script error and shows nothing. The text/plain a
+    widget output carries is stale (a progress bar's says "0%": it is written when the bar first shows), so
+    a progress bar is rebuilt from its last state, which the run saved in the notebook's metadata
+    ("epochs: 100%|██████████| 5/5 [...]"); any other widget is named as one, without a stale value
+    (:func:`inert.widgets_as_text`, which the feedback exporter runs anyway). Like
+    ClearHiddenTestsInFeedback, it accepts the display priority nbconvert's HTML exporter sets on
+    every preprocessor (traitlets would warn of an option it does not know).
     """
 
     display_data_priority = List(ClearHiddenTests.display_data_priority.default_value).tag(config=True)
 
     def preprocess(self, nb, resources):
-        nb.metadata.pop("widgets", None)
-        return super().preprocess(nb, resources)
-
-    def preprocess_cell(self, cell, resources, cell_index):
-        for output in cell.get("outputs", []):
-            data = output.get("data")
-            if isinstance(data, dict) and WIDGET_VIEW in data:
-                del data[WIDGET_VIEW]
-                data.setdefault("text/plain", "")
-        return cell, resources
-
-
-WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+        widgets_as_text(nb)
+        return nb, resources
 
 
 def _output_size(content: dict) -> int:
