@@ -35,14 +35,10 @@ def namespace(assignment, edits=None, extra=""):
     return ns
 
 
-def judged(assignment, ns, checks=None, options=None):
-    """The checks' verdicts on the answers in `ns`; a judge that crashes fails the test (the grader's bug),
-    never scores a 0 that an expected failure would take for the student's."""
-    return judge_in_process(assignment, ns, checks, options, raise_grader_errors=True)
-
-
 def results(assignment, edits=None, extra="", checks=None):
-    return {r.check: r for r in judged(assignment, namespace(assignment, edits, extra), checks)}
+    """The checks' verdicts; a judge that crashes fails the test (judge_in_process lets a grader's bug through),
+    never scoring a 0 that an expected failure would take for the student's."""
+    return {r.check: r for r in judge_in_process(assignment, namespace(assignment, edits, extra), checks)}
 
 
 STRUCTURE = {"output_shape", "features", "classifier", "parameters", "logits", "train_one_epoch", "evaluate"}
@@ -114,7 +110,7 @@ def test_simplecnn_mistakes_name_the_first_difference(mistake):
         cell = next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == CNN)
         exec(_apply(solution_source(source_text(cell)), edits[CNN], CNN), ns)
         edited = ns
-    verdicts = {r.check: r for r in judged(A2, edited, STRUCTURE)}
+    verdicts = {r.check: r for r in judge_in_process(A2, edited, STRUCTURE)}
     assert verdicts[check].score == 0, verdicts[check].message
     for word in words:
         assert word in verdicts[check].message, verdicts[check].message
@@ -248,7 +244,7 @@ def test_a_network_far_costlier_than_the_reference_is_not_trained():
                     ("nn.Linear(64 * 7 * 7, 128)", "nn.Linear(1024 * 7 * 7, 128)")]}
     from autograder.judge import Options
 
-    verdict = judged(A2, namespace(A2, costly), {"accuracy"}, Options(profile="cpu"))[0]
+    verdict = judge_in_process(A2, namespace(A2, costly), {"accuracy"}, Options(profile="cpu"))[0]
     assert verdict.score == 0 and "MFLOPs per image" in verdict.message and "20×" in verdict.message, verdict.message
 
 
@@ -588,8 +584,8 @@ def test_only_answers_that_call_other_answers_get_references():
 
 
 def test_a_judge_that_crashes_is_the_graders_fault():
-    """A grader bug scores 0 with the reason and a flag on an instructor's kernel (a run goes on), and fails
-    a test that judges with raise_grader_errors, never passing as the student's 0."""
+    """A grader bug fails a test that judges in process, never passing as the student's 0; on an instructor's
+    kernel (raise_grader_errors=False) it scores 0 with the reason and a flag, and the cell goes on."""
     import dataclasses
 
     def crashing(data, args, options):
@@ -599,8 +595,8 @@ def test_a_judge_that_crashes_is_the_graders_fault():
     broken = dataclasses.replace(spec, checks=tuple(dataclasses.replace(c, judge=crashing) if c.id == "pool2d_out"
                                                     else c for c in spec.checks))
     ns = namespace(A1)
-    result, = judge_in_process(broken, ns, {"pool2d_out"})
+    with pytest.raises(KeyError, match="grader bug"):
+        judge_in_process(broken, ns, {"pool2d_out"})
+    result, = judge_in_process(broken, ns, {"pool2d_out"}, raise_grader_errors=False)
     assert result.score == 0 and "the grader could not judge this (KeyError" in result.message, result.message
     assert result.flags == ["grader error in pool2d_out: KeyError: 'grader bug'"], result.flags
-    with pytest.raises(KeyError, match="grader bug"):
-        judged(broken, ns, {"pool2d_out"})

@@ -249,11 +249,13 @@ def judge(check, data, args: dict, options: Options, result: Result, *, raise_gr
 
 
 def judge_in_process(assignment: str | Assignment, namespace: dict, check_ids=None,
-                     options: Options | None = None, *, raise_grader_errors: bool = False) -> list[Result]:
+                     options: Options | None = None, *, raise_grader_errors: bool = True) -> list[Result]:
     """Probe and judge definitions living in this process (an instructor's kernel, unit tests).
 
     Same probes, same judges as `grade_submission`, without the sandbox: only for trusted code. A probe that
-    raises is the answers' fault (the sandbox's probe failure); a judge that raises is the grader's (see `judge`).
+    raises is the answers' fault (the sandbox's probe failure); a judge that raises is the grader's: it propagates
+    (a test of a check fails on it, never taking it for the student's 0) unless `raise_grader_errors` is False
+    (an instructor's kernel: 0 with the reason and a flag, as in `grade_submission`).
     """
     from .. import probe
 
