@@ -1,4 +1,4 @@
-"""The benchmark behind BENCHMARKS.md: `python -m autograder.bench [--seeds 20]`.
+"""The benchmark behind BENCHMARKS.md: `python -m autograder.bench [--sections lecture,grading,isolation]`.
 
 In one run on one device it measures
 1. the lecture's pipeline (torchvision + DataLoader, batch 64, Adam 1e-3) against the grader's recipe:
@@ -6,11 +6,9 @@ In one run on one device it measures
 2. the time to grade one submission of each assignment with `nbgrader autograde` (notebook execution
    and the kit's checks), split into set-up, sandbox + structure checks, accuracy check, feedback,
    and the peak RSS of the grading process (GPU memory where there is a GPU);
-3. the extra time that isolation costs: the sandbox with bubblewrap against a plain subprocess;
-4. the reference's accuracy spread across seeds and its false-fail rate at the threshold;
-5. with CUDA: how many accuracy checks can share the GPU before the time per submission stops dropping;
-6. a class of identical correct submissions of assignment 2 under one autograde run, with and without
-   reusing the accuracy check of an identical architecture.
+3. the extra time that isolation costs: the sandbox with bubblewrap against a plain subprocess.
+The reference's accuracy spread across seeds is the calibration's (`python -m autograder.train calibrate`), a
+class's throughput with and without the shared accuracy cache `python -m autograder.classbench`'s.
 Absolute times hold for the device named in the output; compare runs by their ratios.
 The command is an edge: its settings (MNIST, the cache) come from ``CNN_KIT_*`` and are passed down.
 """
@@ -37,8 +35,6 @@ from . import train
 from .accuracy_cache import FOLDER as ACCURACY_CACHE
 from .settings import Settings
 from .spec import reference_simplecnn
-
-A2 = "a2_simplecnn_mnist"
 
 
 def device_name() -> str:
@@ -255,47 +251,25 @@ def markdown(result: dict) -> str:
         lines += ["", f"Isolation (median of {iso['runs']}, alternating; probes: assignment 1's; kernel: a one-cell "
                       "notebook, `import torch`): " + ", ".join(f"{what} {seconds:.2f} s" for what, seconds in m.items())
                   + f"; bubblewrap's extra over a plain subprocess {iso['extra_seconds']:+.2f} s per submission."]
-    if result["spread"]:
-        lines += ["", "| profile | seeds | mean | std | min | max | threshold | false fails | median s |",
-                  "|---|---|---|---|---|---|---|---|---|"]
-    for row in result["spread"]:
-        lines.append(f"| {row['profile']} | {row['seeds']} | {row['mean']:.2f} | {row['std']:.3f} | {row['min']:.2f} "
-                     f"| {row['max']:.2f} | {row['threshold']:.1f} | {row['false_fails']}/{row['seeds']} "
-                     f"| {row['median_seconds']:.1f} |")
-    if result.get("class_reuse"):
-        c = result["class_reuse"]
-        lines += ["", f"A class of {c['size']} identical correct submissions of assignment 2, one autograde run: "
-                      f"{c['seconds_without_reuse']:.1f} s training each, {c['seconds_with_reuse']:.1f} s reusing the "
-                      f"accuracy check of an identical architecture (ratio {c['ratio']:.2f}×)."]
-    if result.get("gpu_sharing"):
-        lines += ["", "| concurrent checks | wall (s) | s per submission |", "|---|---|---|"]
-        lines += [f"| {r['jobs']} | {r['wall_seconds']:.1f} | {r['seconds_per_submission']:.2f} |"
-                  for r in result["gpu_sharing"]]
     return "\n".join(lines)
 
 
-SECTIONS = ("lecture", "grading", "isolation", "class", "spread", "sharing")
+SECTIONS = ("lecture", "grading", "isolation")
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, default=20, help="seeds for the accuracy spread (default 20)")
     parser.add_argument("--lecture-epochs", type=int, default=None,
                         help="cap on the lecture pipeline's epochs (default: 2 on CPU, 5 on GPU)")
     parser.add_argument("--repeats", type=int, default=3, help="repeats of the per-submission timing (default 3)")
     parser.add_argument("--json", default="bench.json", help="where to write the raw results")
-    parser.add_argument("--class-size", type=int, default=4, help="submissions in the class section (default 4)")
     parser.add_argument("--sections", default=",".join(SECTIONS),
                         help=f"comma-separated sections to run (default all: {','.join(SECTIONS)})")
     parser.add_argument("--grade-one", nargs=3, metavar=("COURSE", "ASSIGNMENT", "STUDENT"), help=argparse.SUPPRESS)
-    parser.add_argument("--autograde-class", nargs=2, metavar=("COURSE", "REUSE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.grade_one:
         _grade_one(*args.grade_one)
-        return 0
-    if args.autograde_class:
-        _autograde_class(*args.autograde_class)
         return 0
     settings = Settings.from_env()
     sections = set(args.sections.split(","))
@@ -304,7 +278,7 @@ def main(argv=None) -> int:
     cuda = torch.cuda.is_available()
     profiles = [train.PROFILES["cpu"]] + ([train.PROFILES["gpu"]] if cuda else [])
     result = {"device": device_name(), "command": "python -m autograder.bench " + " ".join(argv or sys.argv[1:]),
-              "date": time.strftime("%Y-%m-%d"), "recipe_vs_lecture": [], "spread": [], "grading": [],
+              "date": time.strftime("%Y-%m-%d"), "recipe_vs_lecture": [], "grading": [],
               "isolation": {}}
     out = Path(args.json)
 
@@ -326,17 +300,6 @@ def main(argv=None) -> int:
         print("[bench] isolation", file=sys.stderr)
         result["isolation"] = isolation_cost(args.repeats)
         save("isolation")
-    if "class" in sections:
-        print(f"[bench] a class of {args.class_size} identical submissions", file=sys.stderr)
-        result["class_reuse"] = class_reuse(args.class_size)
-        save("class")
-    for profile in profiles if "spread" in sections else []:
-        print(f"[bench] accuracy spread, profile {profile.name}, {args.seeds} seeds", file=sys.stderr)
-        result["spread"].append(spread(profile, args.seeds, "cuda" if profile.name == "gpu" else "cpu", settings))
-        save("spread")
-    if cuda and "sharing" in sections:
-        result["gpu_sharing"] = gpu_sharing(train.PROFILES["gpu"])
-        save("gpu sharing")
     print(markdown(result))
     return 0
 

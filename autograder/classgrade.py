@@ -714,8 +714,8 @@ def grade_class(settings: Settings, assignment: str, *, workers: int | None = No
             else:
                 outcomes[student] = "skipped (nothing to regrade)"
             continue
-        # graded = course.is_graded (the kit's rule: its report, or, on branch host, the gradebook) and both the
-        # report and the gradebook rows present, whichever rule is in force, since they are written one after another
+        # Already graded: the gradebook holds the submission with every autograded cell scored (course.is_graded)
+        # and the kit's report is there too, since the rows and the report are written one after the other
         if student in in_gradebook and course.report_path(root, student, assignment).is_file() \
                 and course.is_graded(root, student, assignment):
             outcomes[student] = "skipped (already graded)"

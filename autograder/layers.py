@@ -251,11 +251,6 @@ def check_size(module: nn.Module) -> None:
         raise NotRebuildable(f"{total:,} parameters is far beyond anything this assignment needs")
 
 
-def check_cost(module: nn.Module, input_shape: tuple[int, ...]) -> list[LayerRow]:
-    """Refuse networks whose layer outputs would not fit a grader, before any real forward pass."""
-    return check_activations(trace(module, input_shape))
-
-
 def check_activations(rows: list[LayerRow]) -> list[LayerRow]:
     """Refuse rows (shapes on meta) whose outputs add up to more than a grader should hold per image."""
     per_image = sum(math.prod(row.output_shape[1:]) for row in rows if row.output_shape)

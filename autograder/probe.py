@@ -644,7 +644,17 @@ def obtain(namespace, name, call):
 # --- probes: each returns plain data -------------------------------------------------
 
 def probe_model(namespace, args):
-    """Build a model, trace it, run it on fixed inputs in eval and training mode, keep its weights."""
+    """Build a model, trace it, run it on fixed inputs in eval and training mode, keep its weights.
+
+    `args`: ``name`` (the answer's name in the student's namespace), ``call`` (call it to get the model, a class
+    or a function, or take it as it is), ``seed``, ``inputs`` (input shapes, the batch size first). Returns
+    ``outputs`` / ``train_outputs`` (shape_key -> output tensor in eval mode / in training mode after
+    ``torch.manual_seed(seed + TRAIN_FORWARD)``, or the repr of a non-tensor), ``errors`` / ``train_errors``
+    (shape_key -> error text of that forward), ``ops`` ([Op.to_dict()] in the order the forward applies them),
+    ``op_tensors`` (per op, its own state: weight, bias, running_mean ...), ``tracer`` ("fx" or "hooks"),
+    ``trace_error`` (why no ops could be recorded), ``requires_grad`` (parameter name -> flag) and, only with
+    UNKNOWN ops, ``boundaries`` ("eval"/"train" -> shape_key -> [[input, output] per UNKNOWN op]).
+    """
     import torch
     import torch.nn as nn
 

@@ -24,13 +24,11 @@ from typing import TypedDict
 
 class Kind:
     """The probe kinds (``request["probes"][i]["kind"]``)."""
-    MODEL = "model"              # build a model, trace it, run it: ModelPayload
+    MODEL = "model"              # build a model, trace it, run it (probe.probe_model says what comes back)
     CALLS = "calls"              # call a function on many argument lists: CallsPayload
     TRAIN_STEP = "train_step"    # one epoch of the student's loop on a reference net
     EVALUATE = "evaluate"        # the student's evaluation on a reference net
     TRANSFER = "transfer"        # freeze-and-replace-head on an instructor extractor
-
-    ALL = (MODEL, CALLS, TRAIN_STEP, EVALUATE, TRANSFER)
 
 
 class Seed:
@@ -82,7 +80,6 @@ SHAPE_NEUTRAL = {"Dropout", "Dropout2d", "Identity"}    # keep the shape
 # Left aside by the architecture checks: nn.Identity computes nothing, and plain dropout stays accepted.
 # Dropout2d (channel dropout) is an extra layer, as BatchNorm is.
 NOT_JUDGED = {"Dropout", "Identity"}
-DROPOUT = {"Dropout", "Dropout2d"}
 ACTIVATIONS = {"ReLU", "Sigmoid", "Tanh", "GELU", "LeakyReLU"}
 PROBABILITIES = {"Softmax", "LogSoftmax", "Sigmoid"}
 PAIRS = {"Conv2d": ("kernel_size", "stride", "padding", "dilation"),
@@ -202,25 +199,3 @@ class CallsPayload(TypedDict, total=False):
 
 TORCH_SEEN = 20
 
-
-class ModelArgs(TypedDict, total=False):
-    name: str             # the answer's name in the student's namespace
-    call: bool            # call it to get the model (a class or a function) or take it as it is
-    seed: int
-    inputs: list          # input shapes, the batch size first
-
-
-class ModelPayload(TypedDict, total=False):
-    outputs: dict         # shape_key -> output tensor in eval mode (or the repr of a non-tensor)
-    train_outputs: dict   # shape_key -> output tensor in training mode, after torch.manual_seed(seed + TRAIN_FORWARD)
-    errors: dict          # shape_key -> error text of the eval-mode forward
-    ops: list             # [Op.to_dict()] in the order the forward applies them
-    op_tensors: list      # per op: {"weight": tensor, "bias": tensor, "running_mean": ...} (the op's own state)
-    tracer: str           # "fx" or "hooks": how the ops were recorded
-    trace_error: str | None   # why no ops could be recorded (then ops is empty)
-    state_dict: dict      # the model's own state_dict (transfer: frozen and trainable parameters)
-    requires_grad: dict   # parameter name -> requires_grad
-    boundaries: dict      # only with UNKNOWN ops: "eval"/"train" -> shape_key -> [[input, output] per UNKNOWN op]
-
-
-TRACERS = ("fx", "hooks")

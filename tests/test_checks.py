@@ -36,6 +36,8 @@ def namespace(assignment, edits=None, extra=""):
 
 
 def results(assignment, edits=None, extra="", checks=None):
+    """The checks' verdicts; a judge that crashes fails the test (judge_in_process lets a grader's bug through),
+    never scoring a 0 that an expected failure would take for the student's."""
     return {r.check: r for r in judge_in_process(assignment, namespace(assignment, edits, extra), checks)}
 
 
@@ -469,6 +471,8 @@ def graded_in_sandbox(assignment, edits=None, cells=None):
         if gid in (cells or {}):
             cell.source = cells[gid]
     report = grade_submission(nb, spec, Options(accuracy=False, seed=0))
+    crashed = [flag for flag in report.flags if flag.startswith("grader error")]
+    assert not crashed, crashed  # a judge that crashed scored 0: the grader's bug, not the expected mistake
     return {r.check: r for r in report.results}
 
 
@@ -577,3 +581,22 @@ def test_only_answers_that_call_other_answers_get_references():
     assert through_namespace[2]["args"]["references"]["names"] == ["f"]
     nested = "def h(x):\n    return " + "(" * 1000 + "x" + ")" * 1000 + "\n"
     assert "references" not in with_references(program({**references, "c": nested}), probes)[2]["args"]
+
+
+def test_a_judge_that_crashes_is_the_graders_fault():
+    """A grader bug fails a test that judges in process, never passing as the student's 0; on an instructor's
+    kernel (raise_grader_errors=False) it scores 0 with the reason and a flag, and the cell goes on."""
+    import dataclasses
+
+    def crashing(data, args, options):
+        raise KeyError("grader bug")
+
+    spec = kit()[A1]
+    broken = dataclasses.replace(spec, checks=tuple(dataclasses.replace(c, judge=crashing) if c.id == "pool2d_out"
+                                                    else c for c in spec.checks))
+    ns = namespace(A1)
+    with pytest.raises(KeyError, match="grader bug"):
+        judge_in_process(broken, ns, {"pool2d_out"})
+    result, = judge_in_process(broken, ns, {"pool2d_out"}, raise_grader_errors=False)
+    assert result.score == 0 and "the grader could not judge this (KeyError" in result.message, result.message
+    assert result.flags == ["grader error in pool2d_out: KeyError: 'grader bug'"], result.flags

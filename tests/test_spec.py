@@ -40,12 +40,19 @@ def test_lecture_summaries_add_up():
         assert sum(p for _, p in summary["layers"]) == summary["total"], name
 
 
+@st.composite
+def conv_configs(draw):
+    """(h, w, k, s, p, d) of a convolution whose output is at least 1x1: every draw checks something."""
+    k, s, p, d = draw(st.integers(1, 9)), draw(st.integers(1, 5)), draw(st.integers(0, 4)), draw(st.integers(1, 4))
+    smallest = max(1, d * (k - 1) + 1 - 2 * p)  # the padded input must hold one dilated kernel
+    h, w = draw(st.integers(smallest, max(smallest, 80))), draw(st.integers(smallest, max(smallest, 80)))
+    return h, w, k, s, p, d
+
+
 @settings(max_examples=300, deadline=None)
-@given(h=st.integers(1, 80), w=st.integers(1, 80), k=st.integers(1, 9), s=st.integers(1, 5),
-       p=st.integers(0, 4), d=st.integers(1, 4))
-def test_reference_conv2d_out_is_pytorch(h, w, k, s, p, d):
-    if min(h, w) + 2 * p - d * (k - 1) - 1 < 0:
-        return
+@given(conv_configs())
+def test_reference_conv2d_out_is_pytorch(config):
+    h, w, k, s, p, d = config
     conv = nn.Conv2d(1, 1, k, stride=s, padding=p, dilation=d, device="meta")
     assert REF["conv2d_out"](h, w, k=k, s=s, p=p, d=d) == tuple(conv(torch.empty(1, 1, h, w, device="meta")).shape[-2:])
 
@@ -57,12 +64,20 @@ def test_reference_conv2d_params_is_pytorch(groups, a, b, k, bias):
     assert REF["conv2d_params"](groups * a, groups * b, k, groups=groups, bias=bias) == layers.count_parameters(conv)
 
 
+@st.composite
+def pool_configs(draw):
+    """(h, w, k, s, p) that nn.MaxPool2d accepts: padding at most half the kernel, a padded input that holds it."""
+    k = draw(st.integers(1, 6))
+    s = draw(st.one_of(st.none(), st.integers(1, 4)))
+    p = draw(st.integers(0, min(3, k // 2)))
+    smallest = max(2, k - 2 * p)
+    return draw(st.integers(smallest, 80)), draw(st.integers(smallest, 80)), k, s, p
+
+
 @settings(max_examples=200, deadline=None)
-@given(h=st.integers(2, 80), w=st.integers(2, 80), k=st.integers(1, 6), s=st.one_of(st.none(), st.integers(1, 4)),
-       p=st.integers(0, 3))
-def test_reference_pool2d_out_is_pytorch(h, w, k, s, p):
-    if p > k // 2 or min(h, w) + 2 * p < k:
-        return
+@given(pool_configs())
+def test_reference_pool2d_out_is_pytorch(config):
+    h, w, k, s, p = config
     pool = nn.MaxPool2d(k, stride=s, padding=p)
     assert REF["pool2d_out"](h, w, k=k, s=s, p=p) == tuple(pool(torch.empty(1, 1, h, w, device="meta")).shape[-2:])
 

@@ -214,21 +214,7 @@ def grade_submission(submitted, assignment: Assignment, options: Options | None 
             result.message = "not measured in this run (accuracy checks switched off)"
         else:
             check_started = time.perf_counter()
-            try:
-                verdict = check.judge(outcome.data, probes[probe_id]["args"], options)
-                message, details = verdict if isinstance(verdict, tuple) else (verdict, {})
-                result.score, result.message, result.details = check.points, message, details
-            except Failed as failed:
-                result.score = check.points * min(max(failed.part, 0.0), 1.0)
-                result.message, result.details = str(failed), failed.details
-                if failed.flag:
-                    result.flags.append(str(failed))
-            except NotGraded as why:  # no verdict: 0 meanwhile, never full marks, and listed to regrade
-                result.regrade = str(why)
-                result.message = f"not graded yet, to regrade: {why}"
-            except Exception as exc:  # a grader bug must not pass as a student fault silently
-                result.message = f"the grader could not judge this ({type(exc).__name__}: {exc})"
-                result.flags.append(f"grader error in {check.id}: {type(exc).__name__}: {exc}")
+            judge(check, outcome.data, probes[probe_id]["args"], options, result)
             if check.trains:
                 accuracy_seconds += time.perf_counter() - check_started
         report.results.append(result)
@@ -239,11 +225,40 @@ def grade_submission(submitted, assignment: Assignment, options: Options | None 
     return report
 
 
+def judge(check, data, args: dict, options: Options, result: Result, *, raise_grader_errors: bool = False) -> None:
+    """Fill `result` with `check`'s verdict on the probe's `data`: full points, a share (Failed), or none.
+
+    A judge that raises anything but Failed or NotGraded is a bug of the grader's, never the student's: it
+    scores 0 with the reason and a flag, so a grading run goes on; with `raise_grader_errors` it propagates
+    (tests: a grader crash must fail the test, never pass as a 0).
+    """
+    try:
+        verdict = check.judge(data, args, options)
+        message, details = verdict if isinstance(verdict, tuple) else (verdict, {})
+        result.score, result.message, result.details = check.points, message, details
+    except Failed as failed:
+        result.score = check.points * min(max(failed.part, 0.0), 1.0)
+        result.message, result.details = str(failed), failed.details
+        if failed.flag:
+            result.flags.append(str(failed))
+    except NotGraded as why:  # no verdict: 0 meanwhile, never full marks, and listed to regrade
+        result.regrade = str(why)
+        result.message = f"not graded yet, to regrade: {why}"
+    except Exception as exc:
+        if raise_grader_errors:
+            raise
+        result.message = f"the grader could not judge this ({type(exc).__name__}: {exc})"
+        result.flags.append(f"grader error in {check.id}: {type(exc).__name__}: {exc}")
+
+
 def judge_in_process(assignment: str | Assignment, namespace: dict, check_ids=None,
-                     options: Options | None = None) -> list[Result]:
+                     options: Options | None = None, *, raise_grader_errors: bool = True) -> list[Result]:
     """Probe and judge definitions living in this process (an instructor's kernel, unit tests).
 
-    Same probes, same judges as `grade_submission`, without the sandbox: only for trusted code.
+    Same probes, same judges as `grade_submission`, without the sandbox: only for trusted code. A probe that
+    raises is the answers' fault (the sandbox's probe failure); a judge that raises is the grader's: it propagates
+    (a test of a check fails on it, never taking it for the student's 0) unless `raise_grader_errors` is False
+    (an instructor's kernel: 0 with the reason and a flag, as in `grade_submission`).
     """
     from .. import probe
 
@@ -257,15 +272,11 @@ def judge_in_process(assignment: str | Assignment, namespace: dict, check_ids=No
             continue
         request = requests[check.probes[0]]
         result = Result(check.id, check.points, 0.0, "")
+        results.append(result)
         try:
             data = probe.PROBES[request["kind"]](namespace, request["args"])
-            verdict = check.judge(data, request["args"], options)
-            result.message, result.details = verdict if isinstance(verdict, tuple) else (verdict, {})
-            result.score = check.points
-        except Failed as failed:
-            result.score = check.points * min(max(failed.part, 0.0), 1.0)
-            result.message, result.details = str(failed), failed.details
         except Exception as exc:
             result.message = f"{type(exc).__name__}: {exc}"
-        results.append(result)
+            continue
+        judge(check, data, request["args"], options, result, raise_grader_errors=raise_grader_errors)
     return results
