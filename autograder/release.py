@@ -2,7 +2,9 @@
 
 Each graded cell opens with a comment saying what its hidden tests check and for how many points,
 generated from the notebook's metadata (the points) and the assignment's checks (their titles and
-weights), and written back into the source notebook, so the points are written once.
+weights), and written back into the source notebook, so the points are written once. A visible test's
+``GRADER_MINIMUM = {...}`` line is generated the same way, from the accuracy profiles' calibrated
+thresholds (``autograder/calibration/``), so the notebook states the minimum it is graded against.
 
 ``release/`` is nbgrader's own ``generate_assignment`` output; ``solutions/`` is
 the source with the hidden tests and the solution markers removed (cell ids kept,
@@ -33,6 +35,8 @@ STUB_AFTER_SOLUTION = re.compile(r"^\s*raise NotImplementedError\(.*\)\s*$")
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", re.DOTALL)
 
 
+MINIMUM_LINE = re.compile(r"^GRADER_MINIMUM = .*$", re.MULTILINE)
+MINIMUM_COMMENT = "  # percent, per grading profile: written by `cnn-kit release` from autograder/calibration/"
 COMMENT = re.compile(r"\A# Graded cell \([^)]*\)\. Hidden tests check:\n(?:#   - .*\n)*")
 
 
@@ -52,14 +56,25 @@ def cell_comment(points: float, checks) -> str:
     return "\n".join(lines) + "\n"
 
 
+def minimum_line() -> str:
+    """The visible tests' ``GRADER_MINIMUM`` line: each profile's calibrated minimum accuracy, in percent."""
+    from .train import PROFILES
+
+    values = ", ".join(f"{name!r}: {profile.threshold:g}" for name, profile in sorted(PROFILES.items()))
+    return f"GRADER_MINIMUM = {{{values}}}{MINIMUM_COMMENT}"
+
+
 def with_comments(nb, assignment: Assignment) -> nbformat.NotebookNode:
-    """`nb` with each graded cell's comment generated from its points and its checks."""
+    """`nb` with each graded cell's comment generated from its points and its checks (and its
+    ``GRADER_MINIMUM`` line, if it has one, from the calibrated profiles)."""
     nb = copy.deepcopy(nb)
     cells = assignment.cells
     for cell in nb.cells:
         meta = nbgrader_meta(cell)
         if meta.get("grade") and meta.get("grade_id") in cells:
             text = COMMENT.sub("", source_text(cell), count=1)
+            if MINIMUM_LINE.search(text):
+                text = MINIMUM_LINE.sub(lambda _: minimum_line(), text)
             cell.source = cell_comment(float(meta.get("points") or 0), cells[meta["grade_id"]]) + text
     return nb
 

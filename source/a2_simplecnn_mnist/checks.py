@@ -564,8 +564,8 @@ def judge_accuracy(data: dict, args: dict, options) -> tuple[str, dict]:
         raise Failed(f"the network is {report.accuracy_before:.1f} % accurate before any training: "
                      "flagged for manual review", details=details, flag=True)
     if not report.passed:
-        raise Failed(f"{measured}: below the minimum; the architecture messages above say what differs "
-                     "from the lecture's network", details=details)
+        raise Failed(f"{measured}: below the minimum of {report.threshold:.1f} % (profile {report.profile}); "
+                     "the architecture messages above say what differs from the lecture's network", details=details)
     return measured, details
 
 
