@@ -12,11 +12,11 @@ from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPrep
 from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput, DeduplicateIds,
                                     GetGrades, LimitOutput, OverwriteKernelspec, SaveAutoGrades)
 
-from autograder.nbgrader_hook import (ClearHiddenTestsInFeedback, GradeOutsideKernel, RestoreHiddenTests,
+from autograder.course.nbgrader_hook import (ClearHiddenTestsInFeedback, GradeOutsideKernel, RestoreHiddenTests,
                                      SafeExecute, WidgetsAsText)
-from autograder import terminal
-from autograder.inert import FeedbackExporter
-from autograder.late import LateNoteInFeedback
+from autograder.feedback import terminal
+from autograder.feedback.inert import FeedbackExporter
+from autograder.course.late import LateNoteInFeedback
 from autograder.settings import Settings
 
 # nbgrader creates each submission's gradebook rows through SQLAlchemy relationships before it adds
@@ -40,7 +40,7 @@ c.SandboxedKernelManager.settings = settings
 terminal.install()
 
 c.CourseDirectory.course_id = "cnn-course"
-c.ExportApp.plugin_class = "autograder.grades_export.GradesExporter"  # grades.csv safe in a spreadsheet
+c.ExportApp.plugin_class = "autograder.course.grades_export.GradesExporter"  # grades.csv safe in a spreadsheet
 if settings.db_url:  # e.g. postgresql://... for grading a class on several workers
     c.CourseDirectory.db_url = settings.db_url
 
@@ -53,14 +53,14 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # graded cell's result from the kit's verdict, judged outside the student's kernel.
 c.Execute.timeout = settings.cell_timeout  # seconds per cell
 c.Execute.interrupt_on_timeout = True
-# The notebook's kernel (autograder/kernel.py) works in a bounded scratch copy of its folder; the whole
+# The notebook's kernel (autograder/sandbox/kernel.py) works in a bounded scratch copy of its folder; the whole
 # notebook has a wall clock, and output beyond a cap is cut with a line saying so (both flagged).
 c.SafeExecute.notebook_seconds = settings.notebook_seconds
 c.SafeExecute.output_bytes = 2 << 20
 # Nothing but regular files and folders stays in autograded/<student>/<assignment>/ for nbgrader's later
-# steps to open or copy (set_permissions, generate_feedback): see autograder/hostfs.py.
-c.Autograde.post_convert_hook = "autograder.hostfs.after_autograde"
-c.GenerateFeedback.pre_convert_hook = "autograder.hostfs.before_feedback"
+# steps to open or copy (set_permissions, generate_feedback): see autograder/course/hostfs.py.
+c.Autograde.post_convert_hook = "autograder.course.hostfs.after_autograde"
+c.GenerateFeedback.pre_convert_hook = "autograder.course.hostfs.before_feedback"
 c.OverwriteCells.add_missing_cells = True          # deleted test cells come back (and score from the kit)
 c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec, RestoreHiddenTests,
                                       CheckCellMetadata]
@@ -79,12 +79,12 @@ c.Autograde.autograde_preprocessors = [
 #   c.CnnKitLatePenalty.grace_minutes = 15     # up to 15 min after the due date is on time
 #   c.CnnKitLatePenalty.cap_percent = 50       # never more than half the earned score
 # The due date is the gradebook's: nbgrader db assignment add ASSIGNMENT --duedate="2026-03-02 17:00 UTC".
-c.AssignLatePenalties.plugin_class = "autograder.late.CnnKitLatePenalty"
+c.AssignLatePenalties.plugin_class = "autograder.course.late.CnnKitLatePenalty"
 c.LimitOutput.max_lines = 200
 c.LimitOutput.max_traceback = 40
 
 # Feedback shows the verdicts, never the hidden tests' source; a page where nothing a submission wrote runs or
-# loads (its outputs and markdown sanitised, no MathJax, a Content-Security-Policy): autograder/inert.py.
+# loads (its outputs and markdown sanitised, no MathJax, a Content-Security-Policy): autograder/feedback/inert.py.
 c.GenerateFeedback.exporter_class = FeedbackExporter
 # A late submission's page opens with how late it was, the course's rule and the points lost.
 c.GenerateFeedback.preprocessors = [GetGrades, LateNoteInFeedback, ClearHiddenTestsInFeedback, WidgetsAsText,

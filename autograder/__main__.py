@@ -22,9 +22,9 @@ import sys
 import time
 from pathlib import Path
 
-from . import terminal
-from .hostfs import shown_name
-from .settings import Settings, SettingsError
+from autograder.feedback import terminal
+from autograder.course.hostfs import shown_name
+from autograder.settings import Settings, SettingsError
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -50,7 +50,7 @@ def _settings(args) -> Settings:
 
 
 def cmd_stage_data(args) -> int:
-    from .data import MNISTCorrupt, MNISTNotFound, stage
+    from autograder.data import MNISTCorrupt, MNISTNotFound, stage
 
     try:
         root = stage(args.settings, args.mnist)
@@ -62,8 +62,8 @@ def cmd_stage_data(args) -> int:
 
 
 def cmd_grade(args) -> int:
-    from .judge import Options
-    from .judge.grade import grade_notebook
+    from autograder.judge import Options
+    from autograder.judge.grade import grade_notebook
 
     notebook = Path(args.notebook).resolve()  # paths typed here are taken from here, once
     report = grade_notebook(notebook, args.assignment, Options.of(args.settings, accuracy=not args.no_accuracy))
@@ -76,8 +76,8 @@ def cmd_grade(args) -> int:
 
 
 def cmd_release(args) -> int:
-    from . import assignments
-    from .release import generate_release, generate_solutions, write_comments, write_student_files
+    from autograder.assignment import assignments
+    from autograder.assignment.release import generate_release, generate_solutions, write_comments, write_student_files
 
     source = args.settings.source  # release/ and solutions/ are made beside it (the kit's own by default)
     for name, assignment in assignments.discover(source).items():
@@ -94,8 +94,8 @@ def cmd_release(args) -> int:
 
 
 def cmd_autograde(args) -> int:
-    from . import course
-    from .report import write_class_report
+    from autograder.course import steps as course
+    from autograder.feedback.report import write_class_report
 
     root = args.settings.course
     if args.workers or args.scheduler:
@@ -112,14 +112,14 @@ def cmd_autograde(args) -> int:
 
 
 def _scores(root: Path, assignment: str) -> dict[str, str]:
-    from . import course
+    from autograder.course import steps as course
 
     return {student: course.score_of(root, student, assignment) for student in course.students(root, assignment)}
 
 
 def _print_changes(root: Path, assignment: str, before: dict[str, str], outcomes: dict[str, str]) -> None:
     """--regrade: each regraded student's score before and after (old → new)."""
-    from . import course
+    from autograder.course import steps as course
 
     regraded = [s for s in before if not outcomes.get(s, "").startswith("skipped")]
     if not before:
@@ -130,9 +130,10 @@ def _print_changes(root: Path, assignment: str, before: dict[str, str], outcomes
 
 
 def _autograde_class(args) -> int:
-    """--workers N / --scheduler ADDRESS: the whole class at once on Dask (autograder.classgrade)."""
-    from . import classgrade, course
-    from .report import write_class_report
+    """--workers N / --scheduler ADDRESS: the whole class at once on Dask (autograder.course.classgrade)."""
+    from autograder.course import classgrade
+    from autograder.course import steps as course
+    from autograder.feedback.report import write_class_report
 
     root = args.settings.course
     security = None
@@ -167,7 +168,7 @@ def _autograde_class(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import reports_folder, write_class_report
+    from autograder.feedback.report import reports_folder, write_class_report
 
     root = args.settings.course
     status = 0
@@ -183,7 +184,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_integrity(args) -> int:
-    from .integrity import check_assignment, write_page
+    from autograder.feedback.integrity import check_assignment, write_page
 
     settings, status = args.settings, 0
     for assignment in args.assignments:
@@ -202,7 +203,7 @@ def cmd_integrity(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from . import course
+    from autograder.course import steps as course
 
     root = args.settings.course
     if not args.canvas:
@@ -211,7 +212,7 @@ def cmd_export(args) -> int:
             return 2
         print(f"grades exported: {course.export(root)}")
         return 0
-    from .canvas import CanvasExportError, export_canvas
+    from autograder.course.canvas import CanvasExportError, export_canvas
 
     if not args.roster:
         print("--canvas needs --roster ROSTER.csv (columns: nbgrader_id, Student, ID, "
@@ -236,8 +237,8 @@ def cmd_export(args) -> int:
 
 
 def cmd_check_course(args) -> int:
-    from .coursecheck import check_course
-    from .release import assignments
+    from autograder.assignment.coursecheck import check_course
+    from autograder.assignment.release import assignments
 
     unknown = sorted(set(args.assignments) - set(assignments()))
     if unknown:
@@ -268,7 +269,8 @@ def cmd_ci_template(args) -> int:
 
 
 def cmd_new_course(args) -> int:
-    from . import course, release
+    from autograder.course import steps as course
+    from autograder.assignment import release
 
     source = args.settings.source
     known = release.assignments(source)
@@ -287,8 +289,10 @@ def cmd_new_course(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from . import course, release, samples
-    from .data import MNISTCorrupt, MNISTNotFound, stage
+    from autograder.course import steps as course
+    from autograder.assignment import release
+    from autograder.assignment import samples
+    from autograder.data import MNISTCorrupt, MNISTNotFound, stage
 
     started = time.perf_counter()
     try:
@@ -323,7 +327,7 @@ def cmd_demo(args) -> int:
     for name in names:
         course.feedback(root, name)
     print(f"5/6 feedback: {root / 'feedback'}/<student>/<assignment>/*.html")
-    from .report import write_class_report
+    from autograder.feedback.report import write_class_report
 
     for name in names:
         print(f"    class report: {write_class_report(root, name, source, args.settings)[0]}")
@@ -413,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     p = commands.add_parser("export", help="grades.csv (nbgrader export), or a Canvas gradebook CSV")
     _common(p)
     p.add_argument("--course", help="course folder (default: $CNN_KIT_COURSE or ./course)")
-    p.add_argument("--canvas", action="store_true", help="Canvas gradebook CSV (autograder.canvas.CanvasExporter)")
+    p.add_argument("--canvas", action="store_true", help="Canvas gradebook CSV (autograder.course.canvas.CanvasExporter)")
     p.add_argument("--roster", help="CSV: nbgrader_id, Student, ID[, SIS User ID, SIS Login ID, Section]")
     p.add_argument("--column", action="append", metavar="ASSIGNMENT='NAME (ID)'",
                    help="the Canvas column of an assignment (else c.CanvasExporter.assignments in "

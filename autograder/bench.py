@@ -7,7 +7,7 @@ In one run on one device it measures
    and the kit's checks), split into set-up, sandbox + structure checks, accuracy check, feedback,
    and the peak RSS of the grading process (GPU memory where there is a GPU);
 3. the extra time that isolation costs: the sandbox with bubblewrap against a plain subprocess.
-The reference's accuracy spread across seeds is the calibration's (`python -m autograder.train calibrate`), a
+The reference's accuracy spread across seeds is the calibration's (`python -m autograder.judge.train calibrate`), a
 class's throughput with and without the shared accuracy cache `python -m autograder.classbench`'s.
 Absolute times hold for the device named in the output; compare runs by their ratios.
 The command is an edge: its settings (MNIST, the cache) come from ``CNN_KIT_*`` and are passed down.
@@ -31,10 +31,10 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from . import train
-from .accuracy_cache import FOLDER as ACCURACY_CACHE
-from .settings import Settings
-from .spec import reference_simplecnn
+from autograder.judge import train
+from autograder.judge.accuracy_cache import FOLDER as ACCURACY_CACHE
+from autograder.settings import Settings
+from autograder.assignment.spec import reference_simplecnn
 
 
 def device_name() -> str:
@@ -54,7 +54,7 @@ def lecture_pipeline(build_model, settings: Settings, *, seed: int = 0, epochs: 
     from torch.utils.data import DataLoader
     from torchvision import datasets, transforms
 
-    from .data import stage
+    from autograder.data import stage
 
     device = train._device(device)
     if device.type == "cpu":
@@ -123,7 +123,7 @@ def recipe_vs_lecture(profile: train.Profile, lecture_epochs: int, device, setti
 
 def _grade_one(course_dir: str, assignment: str, student: str) -> None:
     """Child process: autograde and give feedback for one submission, print timings as JSON."""
-    from . import course
+    from autograder.course import steps as course
 
     root = Path(course_dir)
     api = course.nbgrader_api(root)
@@ -141,7 +141,8 @@ def _grade_one(course_dir: str, assignment: str, student: str) -> None:
 
 def _sample_course(folder: Path, names: list[str]) -> Path:
     """A course folder with the assignments released and the kit's sample submissions in it."""
-    from . import course, samples
+    from autograder.course import steps as course
+    from autograder.assignment import samples
 
     root = course.prepare_course(folder / "course", names)
     api = course.nbgrader_api(root)
@@ -152,7 +153,7 @@ def _sample_course(folder: Path, names: list[str]) -> Path:
 
 
 def grading_times(repeats: int) -> list[dict]:
-    from . import release
+    from autograder.assignment import release
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="cnn-kit-bench-") as tmp:
@@ -180,9 +181,12 @@ def isolation_cost(repeats: int) -> dict:
     from nbclient import NotebookClient
     from traitlets.config import Config
 
-    from . import assignments, bwrap, sandbox, zygote
-    from .kernel import SandboxedKernelManager
-    from .notebook import build_program
+    from autograder.assignment import assignments
+    from autograder.sandbox import bwrap
+    from autograder.sandbox import runner as sandbox
+    from autograder.sandbox import zygote
+    from autograder.sandbox.kernel import SandboxedKernelManager
+    from autograder.judge.notebook import build_program
 
     sizes = assignments.kit()["a1_sizes_and_params"]
     source = nbformat.read(sizes.source_notebook, as_version=4)

@@ -2,14 +2,14 @@
 
 For each run (worker count, accuracy cache, threads, template) it releases an assignment into a fresh course,
 submits a class (the samples of the assignment's mistakes.py, then copies of the reference under other
-student ids up to --size) and grades it with `autograder.classgrade.grade_class` on a LocalCluster,
+student ids up to --size) and grades it with `autograder.course.classgrade.grade_class` on a LocalCluster,
 reporting wall time, seconds per submission and submissions per minute (cluster start included).
 A run `--run 2:off:shared:on` is 2 workers with every task given an empty accuracy cache of its own (every
 submission trains); `2:on:default:on` leaves each grading the threads torch picks (no sharing of the cores
 among workers); `2:on:shared:off` starts each grading as a fresh Python instead of forking it from the
 worker's pre-imported template; `2:on:shared:on:off` starts the kernel and the probes' process of each grading
 as fresh Pythons in their sandboxes instead of forking them from the worker's sandbox template
-(:mod:`autograder.zygote`; the fifth field defaults to on). `--workers 0 1 2` is shorthand for the default runs of those worker counts. Absolute
+(:mod:`autograder.sandbox.zygote`; the fifth field defaults to on). `--workers 0 1 2` is shorthand for the default runs of those worker counts. Absolute
 times hold for the machine and its load at the time; compare runs by their ratio.
 """
 from __future__ import annotations
@@ -22,8 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import assignments, classgrade, course, samples
-from .settings import Settings
+from autograder.assignment import assignments
+from autograder.course import classgrade
+from autograder.course import steps as course
+from autograder.assignment import samples
+from autograder.settings import Settings
 
 
 def make_class(root: Path, assignment: str, size: int) -> list[str]:

@@ -29,8 +29,8 @@ import struct
 
 import torch
 
-from .settings import Settings
-from .student.data import (CACHE_VAR, FILES, MNIST_DIR_VAR, MNISTCorrupt, MNISTNotFound, _raw_dir,
+from autograder.settings import Settings
+from autograder.student.data import (CACHE_VAR, FILES, MNIST_DIR_VAR, MNISTCorrupt, MNISTNotFound, _raw_dir,
                            cache_root, stage_from, stage_mnist)
 
 __all__ = [

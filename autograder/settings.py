@@ -44,7 +44,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import paths
+from autograder import paths
 
 PATH_VARS = {"mnist": "CNN_KIT_MNIST", "cache": "CNN_KIT_CACHE", "course": "CNN_KIT_COURSE",
              "accuracy_cache": "CNN_KIT_ACCURACY_CACHE", "source": "CNN_KIT_SOURCE", "lecture": "CNN_KIT_LECTURE"}
@@ -102,10 +102,10 @@ class Settings:
     mnist: Path | None = None          # None: the cache, then torchvision's download
     cache: Path = Path("~/.cache/cnn-kit").expanduser()
     course: Path = Path("course").resolve()
-    source: Path = paths.SOURCE        # one folder per assignment (autograder.assignments)
+    source: Path = paths.SOURCE        # one folder per assignment (autograder.assignment.assignments)
     profile: str | None = None         # None: "gpu" where CUDA is available, else "cpu"
     db_url: str | None = None          # None: sqlite:///<course>/gradebook.db (nbgrader's default)
-    accuracy_cache: Path | None = None  # None: <course>/accuracy-cache (autograder.accuracy_cache)
+    accuracy_cache: Path | None = None  # None: <course>/accuracy-cache (autograder.judge.accuracy_cache)
     # limits
     cell_timeout: int = 600            # nbgrader's seconds per cell
     notebook_seconds: int = 1800       # nbgrader's seconds for a whole notebook (SafeExecute)
@@ -113,8 +113,8 @@ class Settings:
     probe_seconds: float | None = None  # the sandbox's wall clock for each probe; None: sandbox.Limits'
     train_guard: float | None = None   # the accuracy check's wall-clock guard; None: scaled (train.guard)
     sandbox: bool = True               # False: no bubblewrap, limits only
-    sandbox_template: bool = True      # False: sandboxed Pythons start fresh (autograder.zygote)
-    # the integrity report (autograder.integrity)
+    sandbox_template: bool = True      # False: sandboxed Pythons start fresh (autograder.sandbox.zygote)
+    # the integrity report (autograder.feedback.integrity)
     integrity_threshold: float = INTEGRITY_THRESHOLD   # a pair scoring this much (0-1) or more is listed
     lecture: Path | None = None        # the lecture's code, boilerplate that never counts; None: the source's only
 

@@ -50,7 +50,8 @@ def printed(cell) -> str:
 
 def new_course(path, names):
     """A course folder with `names` released and every sample submission of them submitted."""
-    from autograder import course, samples
+    from autograder.course import steps as course
+    from autograder.assignment import samples
 
     root = course.prepare_course(path, names)
     api = course.nbgrader_api(root)
@@ -64,7 +65,7 @@ def new_course(path, names):
 def graded(tmp_path_factory):
     """Both assignments released, every sample submitted, autograded, feedback generated, grades exported
     (shared by test_course and test_browser: grading assignment 2 trains)."""
-    from autograder import course
+    from autograder.course import steps as course
 
     root = new_course(tmp_path_factory.mktemp("course") / "course", [A1, A2])
     outcomes = {name: course.autograde(root, name, progress=False) for name in (A1, A2)}

@@ -1,6 +1,6 @@
 """Hostile and broken submissions for the red-team suite, each with the outcome it must get.
 
-A case starts from a sample submission (``autograder.samples.make_sample``: the
+A case starts from a sample submission (``autograder.assignment.samples.make_sample``: the
 release notebook with the reference answers, or blank) and edits answer cells,
 or writes the file itself when the file is what is broken. Edits must apply
 exactly as written (as the samples' do), so a case cannot drift silently from
@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
-from autograder import bwrap
+from autograder.sandbox import bwrap
 
 A1, A2 = "a1_sizes_and_params", "a2_simplecnn_mnist"
 MODEL_CHECKS = ("output_shape", "features", "classifier", "parameters", "logits")
@@ -142,7 +142,7 @@ def set_answer(grade_id: str, make: Callable[[Context], str] | str) -> Edit:
 
 def build(case: Case, ctx: Context, release_nb, make_sample) -> Path:
     """The case's notebook file under ctx.tmp."""
-    from autograder.assignments import kit
+    from autograder.assignment.assignments import kit
 
     nb = json.loads(json.dumps(make_sample(case.assignment, case.sample, release_nb)))
     for edit in case.edits:
@@ -288,7 +288,9 @@ def _expected_evaluate() -> float:
     """What the grader expects evaluate() to return on its probe (its own reference, seed 0)."""
     import torch
 
-    from autograder import assignments, probe, spec
+    from autograder.assignment import assignments
+    from autograder.sandbox import probe
+    from autograder.assignment import spec
 
     simplecnn = assignments.kit()[A2].module
 
@@ -317,7 +319,7 @@ def _check_filesystem(report, ctx: Context) -> None:
     assert seen["autograder"].startswith("ModuleNotFoundError"), seen["autograder"]
     if os.getuid() == 0:
         assert bwrap.is_student_uid(seen["uid"]), "the student's code runs as root"
-    from autograder.sandbox import CLEAN_ENV
+    from autograder.sandbox.runner import CLEAN_ENV
     extra = set(seen["env"]) - set(CLEAN_ENV) - {"PWD", "TORCHINDUCTOR_CACHE_DIR"}
     assert not extra, f"the grader's environment leaked: {sorted(extra)}"
 
@@ -417,8 +419,8 @@ def _many_flagged_lines(grade_id: str) -> Edit:
 
 def _check_report_bounded(report, ctx: Context) -> None:
     """A flagged report stays small and the class report lists it as flagged."""
-    from autograder import hostfs
-    from autograder import report as class_report
+    from autograder.course import hostfs
+    from autograder.feedback import report as class_report
 
     (ctx.tmp / "course").mkdir(exist_ok=True)
     written = hostfs.write_report(ctx.tmp / "course", report.assignment, "mallory", report.to_json())

@@ -3,7 +3,7 @@ import json
 import multiprocessing
 import time
 
-from autograder.accuracy_cache import AccuracyCache, digest, key
+from autograder.judge.accuracy_cache import AccuracyCache, digest, key
 
 ARCH = {"features": [["Conv2d", 1, 32, 3, 1]], "classifier": [["Linear", 128, 10]]}
 

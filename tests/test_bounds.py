@@ -15,7 +15,9 @@ import pytest
 import torch
 from torch import nn
 
-from autograder import channel, spec, train
+from autograder.sandbox import channel
+from autograder.assignment import spec
+from autograder.judge import train
 
 
 def _packed(data) -> str:

@@ -10,9 +10,10 @@ import pytest
 
 from browser import Chromium, find_chromium, is_png
 
-from autograder import course, report
+from autograder.course import steps as course
+from autograder.feedback import report
 from autograder.__main__ import main
-from autograder.assignments import kit
+from autograder.assignment.assignments import kit
 
 CHROMIUM = find_chromium()
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (Debian: apt-get install chromium; "

@@ -21,9 +21,11 @@ import pytest
 
 from browser import Chromium, find_chromium
 
-from autograder import course, report, samples
+from autograder.course import steps as course
+from autograder.feedback import report
+from autograder.assignment import samples
 from autograder.__main__ import main
-from autograder.assignments import kit
+from autograder.assignment.assignments import kit
 
 CHROMIUM = find_chromium()
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (Debian: apt-get install chromium; "
@@ -175,7 +177,7 @@ def test_no_payload_runs_in_feedback_or_class_report(tmp_path, browser):
     info = assert_inert(browser, class_report, [STUDENT, f"{points:g}/{points:g}"])
     links = [link for link in info["links"] if link.startswith("file:") and "#" not in link]
     integrity_page = (root / "reports" / A1 / "integrity.html").as_uri()
-    assert integrity_page in links  # the kit's own page beside the report (autograder/integrity.py)
+    assert integrity_page in links  # the kit's own page beside the report (autograder/feedback/integrity.py)
     links.remove(integrity_page)
     assert links and all(link.endswith(f"/feedback/{STUDENT}/{A1}/{pages[0].name}") for link in links), links
 
@@ -208,7 +210,7 @@ def configured_exporter():
 def test_feedback_page_of_payload_outputs_is_inert(tmp_path, browser):
     """Every payload as an output, a markdown cell with an attachment and a raw cell, rendered by the exporter
     the kit's nbgrader configuration gives generate_feedback, then opened: nothing runs or loads."""
-    from autograder.feedback import verdict_outputs
+    from autograder.feedback.cells import verdict_outputs
     from autograder.judge import Result
 
     nb = nbformat.v4.new_notebook()
@@ -264,7 +266,7 @@ def test_class_report_links_only_the_kits_feedback_page(tmp_path, browser):
     links = [link for link in browser.open(page_path.as_uri()).info["links"]
              if link.startswith("file:") and "#" not in link]
     integrity_page = (root / "reports" / A2 / "integrity.html").as_uri()
-    assert integrity_page in links  # the kit's own page beside the report (autograder/integrity.py)
+    assert integrity_page in links  # the kit's own page beside the report (autograder/feedback/integrity.py)
     links.remove(integrity_page)
     assert len(links) >= len(CLASS), links
     assert all(link.endswith(f"/{A2}/{page_name}") for link in links), links

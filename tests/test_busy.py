@@ -15,7 +15,12 @@ import pytest
 import torch
 from torch import nn
 
-from autograder import course, feedback, paths, samples, spec, train
+from autograder import paths
+from autograder.course import steps as course
+from autograder.feedback import cells as feedback
+from autograder.assignment import samples
+from autograder.assignment import spec
+from autograder.judge import train
 from autograder.judge import Options
 from autograder.judge.grade import grade_notebook, judge_in_process
 from autograder.settings import Settings
@@ -103,7 +108,7 @@ def test_the_reference_whose_guard_fires_is_to_regrade_not_zero(monkeypatch, tmp
     """The issue's "Done when", with a guard of 0.01 s standing in for a machine made very busy mid-grading.
     Nothing trained before may answer for it: not this process's memo (earlier tests trained the reference),
     not an accuracy cache."""
-    from autograder.assignments import kit
+    from autograder.assignment.assignments import kit
 
     accuracy_check = next(c for c in kit()[A2].checks if c.id == "accuracy")
     monkeypatch.setitem(accuracy_check.judge.__globals__, "_TRAINED", {})
@@ -183,12 +188,12 @@ def test_regrade_grades_exactly_the_flagged_and_failed_and_shows_the_change(a1_c
 
 # --- student processes run below the grader -------------------------------------------------------
 
-STUDENT_NICE = 10  # autograder.priority.STUDENT_NICE
+STUDENT_NICE = 10  # autograder.sandbox.priority.STUDENT_NICE
 PRIORITY = "import os\ndef priority():\n    return os.nice(0)\n"
 
 
 def test_the_probes_process_runs_below_the_grader():
-    from autograder import sandbox
+    from autograder.sandbox import runner as sandbox
 
     run = sandbox.run_probes([{"id": "answer", "source": PRIORITY}],
                              [{"id": "p", "kind": "calls", "args": {"name": "priority", "calls": [{}]}}],
@@ -201,7 +206,7 @@ def test_the_probes_process_runs_below_the_grader():
 def test_the_notebooks_kernel_runs_below_the_grader(tmp_path):
     import nbformat
 
-    from autograder.nbgrader_hook import SafeExecute
+    from autograder.course.nbgrader_hook import SafeExecute
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(PRIORITY + "print(priority())")])
     SafeExecute(timeout=120).preprocess(nb, {"metadata": {"path": str(tmp_path)}})
@@ -212,7 +217,7 @@ def test_the_notebooks_kernel_runs_below_the_grader(tmp_path):
 @pytest.mark.slow
 def test_a_class_run_retries_at_the_end_and_lists_to_regrade(tmp_path):
     """On Dask (2 workers): a reference whose guard fires is graded again once the rest is done, then listed."""
-    from autograder import classgrade
+    from autograder.course import classgrade
 
     root = course.prepare_course(tmp_path / "course", [A2])
     assert course.nbgrader_api(root).generate_assignment(A2, force=True, create=True)["success"]

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from nbgrader.api import Gradebook
 
-from autograder import canvas, course
+from autograder.course import canvas
+from autograder.course import steps as course
 from autograder.__main__ import main
 
 # nbgrader's own add_submission trips SQLAlchemy 2's autoflush warning (filtered the same way in nbgrader_config.py)
@@ -99,11 +100,11 @@ def test_unmapped_assignment_is_reported_and_bad_roster_refused(gradebook_course
 
 
 def test_nbgrader_export_runs_the_plugin(gradebook_course):
-    """`nbgrader export --exporter=autograder.canvas.CanvasExporter`, configured as in nbgrader_config.py."""
+    """`nbgrader export --exporter=autograder.course.canvas.CanvasExporter`, configured as in nbgrader_config.py."""
     root, roster = gradebook_course
     with open(root / "nbgrader_config.py", "a") as config:
         config.write(f"\nc.CanvasExporter.assignments = {COLUMNS!r}\n")
-    run = subprocess.run([sys.executable, "-m", "nbgrader", "export", "--exporter=autograder.canvas.CanvasExporter",
+    run = subprocess.run([sys.executable, "-m", "nbgrader", "export", "--exporter=autograder.course.canvas.CanvasExporter",
                           f"--CanvasExporter.roster={roster}", "--to=canvas.csv"],
                          cwd=root, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]

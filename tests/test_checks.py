@@ -10,12 +10,13 @@ import textwrap
 import nbformat
 import pytest
 
-from autograder import feedback, paths
-from autograder.assignments import kit
+from autograder import paths
+from autograder.feedback import cells as feedback
+from autograder.assignment.assignments import kit
 from autograder.judge.grade import judge_in_process
-from autograder.notebook import is_answer, is_setup, nbgrader_meta, source_text
-from autograder.release import solution_source
-from autograder.samples import _apply
+from autograder.judge.notebook import is_answer, is_setup, nbgrader_meta, source_text
+from autograder.assignment.release import solution_source
+from autograder.assignment.samples import _apply
 
 A1, A2 = "a1_sizes_and_params", "a2_simplecnn_mnist"
 
@@ -63,7 +64,7 @@ def test_points_are_the_notebooks_shared_by_weight():
 
 
 def test_checks_and_graded_cells_must_match(tmp_path):
-    from autograder import assignments
+    from autograder.assignment import assignments
 
     folder = tmp_path / "a9"
     shutil.copytree(paths.SOURCE / A1, folder, ignore=shutil.ignore_patterns("__pycache__"))
@@ -180,7 +181,9 @@ def test_identical_architectures_train_once_per_grading_process(monkeypatch):
     identical networks is trained once; any difference in the architecture trains again."""
     from torch import nn
 
-    from autograder import probe, spec, train
+    from autograder.sandbox import probe
+    from autograder.assignment import spec
+    from autograder.judge import train
     from autograder.judge import Options
     simplecnn = kit()[A2].module
 
@@ -214,7 +217,7 @@ def test_identical_architectures_train_once_per_grading_process(monkeypatch):
 def test_graded_cells_without_a_verdict_fail_closed(monkeypatch):
     """No verdict from the kit (unknown assignment, grading raised, a check missing) is an error output
     in every graded cell (nbgrader scores it 0) and a flag, never the kernel's own output."""
-    from autograder import nbgrader_hook
+    from autograder.course import nbgrader_hook
 
     spec = kit()[A2]
 
@@ -250,7 +253,9 @@ def test_a_network_far_costlier_than_the_reference_is_not_trained():
 
 def test_the_course_accuracy_cache_serves_other_processes_and_runs(monkeypatch, tmp_path):
     """A new process (here: the in-process memo emptied) finds the accuracy in the course's cache."""
-    from autograder import probe, spec, train
+    from autograder.sandbox import probe
+    from autograder.assignment import spec
+    from autograder.judge import train
     from autograder.judge import Options
     simplecnn = kit()[A2].module
 
@@ -283,7 +288,9 @@ def test_workers_grading_one_architecture_at_once_train_it_once(monkeypatch, tmp
     import threading
     import time
 
-    from autograder import probe, spec, train
+    from autograder.sandbox import probe
+    from autograder.assignment import spec
+    from autograder.judge import train
     from autograder.judge import Options
     simplecnn = kit()[A2].module
     calls = []
@@ -316,7 +323,9 @@ def test_workers_grading_one_architecture_at_once_train_it_once(monkeypatch, tmp
 
 
 def test_an_accuracy_cache_that_cannot_be_written_costs_no_points(monkeypatch, tmp_path):
-    from autograder import probe, spec, train
+    from autograder.sandbox import probe
+    from autograder.assignment import spec
+    from autograder.judge import train
     from autograder.judge import Options
     simplecnn = kit()[A2].module
 
@@ -460,7 +469,7 @@ def graded_in_sandbox(assignment, edits=None, cells=None):
     (the program built from the notebook, probes in the sandbox), accuracy off."""
     from autograder.judge import Options
     from autograder.judge.grade import grade_submission
-    from autograder.samples import make_sample
+    from autograder.assignment.samples import make_sample
 
     spec = kit()[assignment]
     nb = make_sample(assignment, "reference", nbformat.read(paths.RELEASE / assignment / spec.notebook, as_version=4))
@@ -560,7 +569,7 @@ def test_a_correct_answer_calling_other_answers_gets_full_marks():
 def test_only_answers_that_call_other_answers_get_references():
     """What travels with a probe: the reference cells of the answers it calls (and theirs), nothing for an
     answer that calls none, and nothing where the student's cell cannot be parsed."""
-    from autograder.notebook import Program, with_references
+    from autograder.judge.notebook import Program, with_references
 
     references = {"a": "def f(x):\n    return x + 1\n", "b": "def g(x):\n    return f(x) * 2\n",
                   "c": "def h(x):\n    return x\n"}

@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from autograder import paths
-from autograder.assignments import kit
+from autograder.assignment.assignments import kit
 from autograder.__main__ import CI_TEMPLATE, main
-from autograder.notebook import nbgrader_meta
+from autograder.judge.notebook import nbgrader_meta
 
 A1 = "a1_sizes_and_params"
 

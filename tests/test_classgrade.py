@@ -1,4 +1,4 @@
-"""A class graded at once on Dask (autograder.classgrade) gives the gradebook a sequential run gives.
+"""A class graded at once on Dask (autograder.course.classgrade) gives the gradebook a sequential run gives.
 
 A real PostgreSQL server is started on loopback by the `postgres` fixture (initdb into a temporary
 folder, pg_ctl start on a free port, as the `postgres` user when run as root); without the server's
@@ -23,9 +23,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import classgrade, course, samples
-from autograder.assignments import kit
-from autograder.notebook import nbgrader_meta
+from autograder.course import classgrade
+from autograder.course import steps as course
+from autograder.assignment import samples
+from autograder.assignment.assignments import kit
+from autograder.judge.notebook import nbgrader_meta
 from autograder.settings import Settings
 
 pytestmark = pytest.mark.slow

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import classgrade
+from autograder.course import classgrade
 
 def _touch(marker: str) -> int:
     Path(marker).write_text("ran")

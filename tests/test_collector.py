@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from autograder import classgrade, course
-from autograder.assignments import kit
+from autograder.course import classgrade
+from autograder.course import steps as course
+from autograder.assignment.assignments import kit
 from autograder.settings import Settings
 
 A1 = "a1_sizes_and_params"

@@ -9,9 +9,11 @@ import time
 
 import pytest
 
-from autograder import course, release, samples
+from autograder.course import steps as course
+from autograder.assignment import release
+from autograder.assignment import samples
 from conftest import new_course  # noqa: F401  (test_browser imports it from here too)
-from autograder.assignments import kit
+from autograder.assignment.assignments import kit
 
 pytestmark = pytest.mark.slow
 A1, A2 = "a1_sizes_and_params", "a2_simplecnn_mnist"
@@ -119,7 +121,7 @@ HOSTILE = {
 def test_hostile_notebooks_under_nbgrader_autograde(tmp_path, monkeypatch):
     import nbformat
 
-    from autograder.notebook import nbgrader_meta
+    from autograder.judge.notebook import nbgrader_meta
 
     monkeypatch.setenv("CNN_KIT_CELL_TIMEOUT", "20")
     monkeypatch.setenv("CNN_KIT_LOAD_SECONDS", "15")

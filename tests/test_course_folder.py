@@ -1,7 +1,7 @@
 """The Course value: every path of a course folder from one place."""
 from pathlib import Path
 
-from autograder.course_folder import Course
+from autograder.course.folder import Course
 
 
 def test_paths_follow_nbgraders_layout(tmp_path):

@@ -26,8 +26,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import course, hostfs, kernel, paths, samples, sandbox
-from autograder.assignments import kit
+from autograder import paths
+from autograder.course import steps as course
+from autograder.course import hostfs
+from autograder.sandbox import kernel
+from autograder.assignment import samples
+from autograder.sandbox import runner as sandbox
+from autograder.assignment.assignments import kit
 from conftest import printed
 
 A1 = "a1_sizes_and_params"
@@ -118,7 +123,7 @@ for path in [{spec!r}, {kit_source!r}]:
     except OSError as exc:
         print("cannot read", path, type(exc).__name__)
 try:
-    import autograder.spec
+    import autograder.assignment.spec
     print("imported the reference")
 except ImportError as exc:
     print("no reference:", exc)

@@ -25,8 +25,9 @@ import nbformat
 import pytest
 
 import autograder
-from autograder import assignments, samples
-from autograder.notebook import is_answer
+from autograder.assignment import assignments
+from autograder.assignment import samples
+from autograder.judge.notebook import is_answer
 from unix_accounts import Accounts, missing_tools
 
 A1 = "a1_sizes_and_params"

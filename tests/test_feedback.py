@@ -4,7 +4,7 @@ import base64
 from nbgrader.utils import determine_grade
 from nbformat.v4 import new_code_cell
 
-from autograder import feedback
+from autograder.feedback import cells as feedback
 from autograder.judge import Result
 
 LECTURE = [{"kind": "Conv2d", "shape": [32, 28, 28], "parameters": 320, "error": None},
@@ -122,7 +122,7 @@ def test_feedback_pages_keep_a_plots_alternative_text_as_text():
     nbconvert neither warns about missing alt text nor invents one; nothing else of the metadata is kept."""
     import nbformat
 
-    from autograder.inert import FeedbackExporter
+    from autograder.feedback.inert import FeedbackExporter
 
     png = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
     nb = nbformat.v4.new_notebook()

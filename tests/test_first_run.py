@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 
-from autograder.assignments import kit
+from autograder.assignment.assignments import kit
 
 pytestmark = pytest.mark.slow
 

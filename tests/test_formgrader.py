@@ -23,9 +23,10 @@ import nbformat
 import pytest
 
 import autograder
-from autograder import course, samples
+from autograder.course import steps as course
+from autograder.assignment import samples
 from autograder.__main__ import main
-from autograder.assignments import kit
+from autograder.assignment.assignments import kit
 from browser import Chromium, find_chromium, is_png
 
 CHROMIUM = find_chromium()

@@ -21,8 +21,13 @@ from pathlib import Path
 
 import pytest
 
-from autograder import classgrade, course, hostfs, paths, report, scan
-from autograder.assignments import kit
+from autograder import paths
+from autograder.course import classgrade
+from autograder.course import steps as course
+from autograder.course import hostfs
+from autograder.feedback import report
+from autograder.judge import scan
+from autograder.assignment.assignments import kit
 
 A1, A2 = "a1_sizes_and_params", "a2_simplecnn_mnist"
 
@@ -164,7 +169,7 @@ def test_flags_added_later_stay_bounded(tmp_path):
 LINES = 120_000
 SCAN = textwrap.dedent("""
     import sys, time
-    from autograder import scan
+    from autograder.judge import scan
     cells = {{"ones": "exit()\\n" * {n}, "blanks": "\\n" * {n} + "x = 1\\n",
               "strings": "'CNN_KIT'\\n" * ({n} // 3), "frames": "x.f_back\\n" * ({n} // 3)}}
     started = time.process_time()

@@ -15,11 +15,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import integrity, paths, report
+from autograder import paths
+from autograder.feedback import integrity
+from autograder.feedback import report
 from autograder.__main__ import main
-from autograder.assignments import kit
-from autograder.normalise import normalise
-from autograder.notebook import grade_id_of, read_notebook
+from autograder.assignment.assignments import kit
+from autograder.feedback.normalise import normalise
+from autograder.judge.notebook import grade_id_of, read_notebook
 from autograder.settings import INTEGRITY_THRESHOLD, Settings, SettingsError
 
 from integrity_class import disguise, independent_answers, synthetic_class

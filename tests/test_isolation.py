@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from autograder import bwrap, paths
+from autograder import paths
+from autograder.sandbox import bwrap
 from autograder.judge.grade import grade_notebook
 
 A1 = paths.SOLUTIONS / "a1_sizes_and_params" / "sizes_and_params.ipynb"
@@ -35,7 +36,7 @@ def test_a_broken_bubblewrap_falls_back_and_still_grades(tmp_path, monkeypatch, 
 
 BUNDLED = """
 import json, os, shutil, sys
-from autograder import bwrap
+from autograder.sandbox import bwrap
 from autograder.judge.grade import grade_notebook
 report = grade_notebook(sys.argv[1])
 print(json.dumps({"which": shutil.which("bwrap"), "binary": bwrap.bwrap_binary(),

@@ -14,7 +14,8 @@ import urllib.request
 
 import pytest
 
-from autograder import paths, release
+from autograder import paths
+from autograder.assignment import release
 from browser import Chromium, find_chromium, is_png
 
 CHROMIUM = find_chromium()

@@ -11,8 +11,11 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from autograder import bwrap, data, kernel, paths, sandbox
-from autograder.kernel import SandboxedKernelManager
+from autograder import data, paths
+from autograder.sandbox import bwrap
+from autograder.sandbox import kernel
+from autograder.sandbox import runner as sandbox
+from autograder.sandbox.kernel import SandboxedKernelManager
 from conftest import printed
 
 pytestmark = pytest.mark.skipif(sandbox.isolation_available() != "bwrap", reason="needs bubblewrap")
@@ -75,7 +78,7 @@ def test_sandboxed_kernel_sees_only_its_own_folder(tmp_path, monkeypatch):
 
 
 def test_nbgrader_runs_submissions_in_the_sandboxed_kernel():
-    from autograder.nbgrader_hook import SafeExecute
+    from autograder.course.nbgrader_hook import SafeExecute
 
     assert SafeExecute().kernel_manager_class is SandboxedKernelManager
     assert SafeExecute().shutdown_kernel == "immediate"  # killed: test_nothing_outlives_the_sandboxed_kernel
@@ -134,7 +137,7 @@ LIMITS = [
     "            f.write(b'\\0' * (1 << 20)); written += 1\nexcept Exception as exc:\n    print('stopped', type(exc).__name__)\n"
     "print('MB', written)",
     # the reference network is not there to read or import
-    "try:\n    import autograder.spec\n    print('imported')\nexcept ImportError:\n    print('no spec')",
+    "try:\n    import autograder.assignment.spec\n    print('imported')\nexcept ImportError:\n    print('no spec')",
     # 8 MB printed: cut at the cap, with a line saying so
     "import sys\nfor _ in range(8):\n    sys.stdout.write('y' * (1 << 20)); sys.stdout.flush()",
     # 200 processes: the process limit of `nobody` stops it
@@ -147,7 +150,7 @@ LIMITS = [
 
 
 def test_the_kernel_run_has_limits(tmp_path):
-    from autograder.nbgrader_hook import SafeExecute
+    from autograder.course.nbgrader_hook import SafeExecute
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code) for code in LIMITS])
     execute = SafeExecute(output_bytes=1 << 20, notebook_seconds=40, timeout=600)

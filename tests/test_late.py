@@ -11,10 +11,13 @@ import pytest
 from nbgrader.api import Gradebook
 from traitlets.config import Config
 
-from autograder import classgrade, course, late, samples
+from autograder.course import classgrade
+from autograder.course import steps as course
+from autograder.course import late
+from autograder.assignment import samples
 from autograder.__main__ import main
-from autograder.assignments import kit
-from autograder.late import LatePolicy, LateSettingsError
+from autograder.assignment.assignments import kit
+from autograder.course.late import LatePolicy, LateSettingsError
 
 pytestmark = pytest.mark.filterwarnings(r"ignore:Object of type <\w+> not in session:sqlalchemy.exc.SAWarning")
 A1 = "a1_sizes_and_params"

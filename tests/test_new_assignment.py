@@ -14,7 +14,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import assignments, paths
+from autograder import paths
+from autograder.assignment import assignments
 
 pytestmark = pytest.mark.slow
 
@@ -23,7 +24,8 @@ NOTEBOOK = "pooling.ipynb"
 
 CHECKS = '''\
 """Toy assignment 3: a small network with average pooling, judged on what it computes."""
-from autograder import layers, protocol
+from autograder.judge import layers
+from autograder.sandbox import protocol
 from autograder.judge import Check, Failed, compare_outputs
 
 from . import reference

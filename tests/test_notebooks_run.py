@@ -10,7 +10,7 @@ import pytest
 from nbclient import NotebookClient
 
 from autograder import paths
-from autograder.assignments import kit
+from autograder.assignment.assignments import kit
 
 pytestmark = pytest.mark.slow
 WARNING = re.compile(r"\b\w*(Warning|WARNING)\b")

@@ -3,7 +3,7 @@
 RLIMIT_NPROC counts the processes and threads of a user. When every sandbox ran as `nobody`, a notebook
 that started processes up to the limit left a classmate's probe, graded beside it, unable to start a
 thread: a crash, and points lost for what another student did. As root each sandbox now runs as a user
-of its own (autograder.bwrap.student_uid), so the limit is per sandbox.
+of its own (autograder.sandbox.bwrap.student_uid), so the limit is per sandbox.
 """
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import time
 
 import pytest
 
-from autograder import bwrap, sandbox
+from autograder.sandbox import bwrap
+from autograder.sandbox import runner as sandbox
 
 pytestmark = pytest.mark.skipif(os.getuid() != 0 or bwrap.student_uid() == bwrap.NOBODY,
                                 reason="the per-sandbox user needs a root grader with spare uids mapped")

@@ -31,11 +31,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import paths, sandbox
-from autograder.assignments import kit
-from autograder.notebook import is_answer, source_text
-from autograder.release import MARKER
-from autograder.samples import make_sample
+from autograder import paths
+from autograder.sandbox import runner as sandbox
+from autograder.assignment.assignments import kit
+from autograder.judge.notebook import is_answer, source_text
+from autograder.assignment.release import MARKER
+from autograder.assignment.samples import make_sample
 
 import redteam_cases
 from redteam_cases import CASES, NOT_MEASURED, Case, Context

@@ -4,8 +4,9 @@ import ast
 import nbformat
 import pytest
 
-from autograder import paths, release
-from autograder.notebook import is_answer, nbgrader_meta, source_text
+from autograder import paths
+from autograder.assignment import release
+from autograder.judge.notebook import is_answer, nbgrader_meta, source_text
 
 NOTEBOOKS = [(a, p.name) for a in release.assignments() for p in sorted((paths.SOURCE / a).glob("*.ipynb"))]
 

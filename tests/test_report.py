@@ -6,9 +6,9 @@ from html.parser import HTMLParser
 
 import pytest
 
-from autograder import report
+from autograder.feedback import report
 from autograder.__main__ import main
-from autograder.assignments import kit
+from autograder.assignment.assignments import kit
 
 A2 = "a2_simplecnn_mnist"
 CHECKS = [c.id for c in kit()[A2].checks]

@@ -2,7 +2,8 @@
 tests/test_notebooks_run.py's)."""
 import pytest
 
-from autograder import paths, release
+from autograder import paths
+from autograder.assignment import release
 from autograder.judge.grade import grade_notebook
 
 pytestmark = pytest.mark.slow

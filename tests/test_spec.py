@@ -6,10 +6,12 @@ import torch
 import torch.nn as nn
 from hypothesis import given, settings, strategies as st
 
-from autograder import layers, paths, spec
-from autograder.assignments import kit
-from autograder.notebook import is_answer, source_text
-from autograder.release import solution_source
+from autograder import paths
+from autograder.judge import layers
+from autograder.assignment import spec
+from autograder.assignment.assignments import kit
+from autograder.judge.notebook import is_answer, source_text
+from autograder.assignment.release import solution_source
 
 A1 = "a1_sizes_and_params"
 
@@ -90,7 +92,9 @@ def test_protocol_is_one_table_and_canonical_spellings_compare_equal():
 
     import torch.nn as nn
 
-    from autograder import layers, probe, protocol
+    from autograder.judge import layers
+    from autograder.sandbox import probe
+    from autograder.sandbox import protocol
 
     assert probe.protocol.LAYERS is protocol.LAYERS and set(layers.ALLOWED) == set(protocol.LAYERS)
     assert all(layers.ALLOWED[kind] is getattr(nn, kind) for kind in protocol.LAYERS)

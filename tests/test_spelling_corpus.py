@@ -12,10 +12,10 @@ import nbformat
 import pytest
 
 from autograder import paths
-from autograder.assignments import kit
+from autograder.assignment.assignments import kit
 from autograder.judge.grade import judge_in_process
-from autograder.notebook import is_answer, is_setup, nbgrader_meta, source_text
-from autograder.release import solution_source
+from autograder.judge.notebook import is_answer, is_setup, nbgrader_meta, source_text
+from autograder.assignment.release import solution_source
 
 from spelling_corpus import A1, A2, CASES
 
@@ -44,7 +44,7 @@ def graded(assignment: str, cells: dict[str, str]) -> dict:
     """The reference submission with whole answer `cells` replaced, graded through the sandbox."""
     from autograder.judge import Options
     from autograder.judge.grade import grade_submission
-    from autograder.samples import make_sample
+    from autograder.assignment.samples import make_sample
 
     spec = kit()[assignment]
     nb = make_sample(assignment, "reference", nbformat.read(paths.RELEASE / assignment / spec.notebook, as_version=4))

@@ -17,7 +17,7 @@ import textwrap
 import pytest
 
 from autograder.judge import Options
-from autograder.assignments import kit
+from autograder.assignment.assignments import kit
 from autograder.judge.grade import judge_in_process
 
 from test_checks import A2, CNN, namespace
@@ -227,7 +227,7 @@ GRADED: list[str] = []
 @pytest.fixture(scope="module")
 def trained_once():
     """Counts the grader's trainings while this module's spellings are graded."""
-    from autograder import train
+    from autograder.judge import train
 
     simplecnn = kit()[A2].module
     saved, calls = dict(simplecnn._TRAINED), []
@@ -289,7 +289,7 @@ def test_a_spelling_through_the_sandbox(tmp_path):
 
     from autograder import paths
     from autograder.judge.grade import grade_notebook
-    from autograder.samples import make_sample
+    from autograder.assignment.samples import make_sample
 
     spec = kit()[A2]
     release = nbformat.read(paths.RELEASE / A2 / spec.notebook, as_version=4)

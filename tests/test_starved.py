@@ -13,7 +13,9 @@ import time
 
 import pytest
 
-from autograder import cpuwait, paths, sandbox
+from autograder import paths
+from autograder.sandbox import cpuwait
+from autograder.sandbox import runner as sandbox
 from autograder.judge import Options
 from autograder.judge.grade import grade_notebook
 from autograder.settings import Settings

@@ -9,10 +9,11 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from autograder import paths, release
-from autograder.assignments import kit
-from autograder.nbgrader_hook import WidgetsAsText
-from autograder.notebook import nbgrader_meta
+from autograder import paths
+from autograder.assignment import release
+from autograder.assignment.assignments import kit
+from autograder.course.nbgrader_hook import WidgetsAsText
+from autograder.judge.notebook import nbgrader_meta
 
 REQUIREMENT = re.compile(r"^([A-Za-z0-9_.-]+)")
 
@@ -101,7 +102,7 @@ def test_a_feedback_page_shows_a_progress_bar_at_its_last_state(tmp_path, monkey
     nb = run(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)]), tmp_path, monkeypatch)
     saved = [o["data"]["text/plain"] for o in nb.cells[0].outputs if o.get("output_type") == "display_data"]
     assert saved and "0%" in saved[0], saved  # what tqdm.auto saves in the notebook itself
-    from autograder.inert import FeedbackExporter
+    from autograder.feedback.inert import FeedbackExporter
 
     page, _ = FeedbackExporter(template_name="classic").from_notebook_node(copy.deepcopy(nb))
     # the exporter alone, whatever preprocessors nbgrader's configuration lists
@@ -123,7 +124,7 @@ def test_a_widget_without_saved_state_is_named_not_shown_stale():
 
 def test_a_feedback_page_keeps_the_plots_alternative_text():
     """The plots are HTML images with their alt text (what JupyterLab shows); the inert feedback page keeps both."""
-    from autograder.inert import FeedbackExporter
+    from autograder.feedback.inert import FeedbackExporter
 
     solution = nbformat.read(paths.SOLUTIONS / "a2_simplecnn_mnist" / "simplecnn_mnist.ipynb", as_version=4)
     cell = next(c for c in solution.cells if nbgrader_meta(c).get("grade_id") == "loss_plot")

@@ -1,4 +1,4 @@
-"""Sandboxed Pythons forked from the pre-imported template (autograder.zygote): each still gets a sandbox of
+"""Sandboxed Pythons forked from the pre-imported template (autograder.sandbox.zygote): each still gets a sandbox of
 its own, with the same user, capabilities and limits as a fresh one; nothing passes from one student's
 process to the next; nothing outlives its sandbox; and where the template fails, a fresh Python runs."""
 import json
@@ -10,8 +10,10 @@ import pytest
 from nbclient import NotebookClient
 from traitlets.config import Config
 
-from autograder import bwrap, sandbox, zygote
-from autograder.kernel import SandboxedKernelManager
+from autograder.sandbox import bwrap
+from autograder.sandbox import runner as sandbox
+from autograder.sandbox import zygote
+from autograder.sandbox.kernel import SandboxedKernelManager
 from autograder.settings import Settings
 from conftest import printed
 

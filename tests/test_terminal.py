@@ -28,9 +28,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import course, paths, sandbox, spreadsheet, terminal
-from autograder.notebook import is_answer, nbgrader_meta
-from autograder.samples import make_sample
+from autograder import paths
+from autograder.course import steps as course
+from autograder.sandbox import runner as sandbox
+from autograder.feedback import spreadsheet
+from autograder.feedback import terminal
+from autograder.judge.notebook import is_answer, nbgrader_meta
+from autograder.assignment.samples import make_sample
 
 A1 = "a1_sizes_and_params"
 NOTEBOOK = "sizes_and_params.ipynb"
@@ -309,7 +313,8 @@ def test_cell_guards_every_piece_and_keeps_numbers():
 
 
 def test_class_report_csv_is_safe_with_either_separator(tmp_path):
-    from autograder import hostfs, report
+    from autograder.course import hostfs
+    from autograder.feedback import report
 
     root = course.prepare_course(tmp_path / "course", [])
     for i, text in enumerate(HOSTILE):
@@ -325,7 +330,7 @@ def test_class_report_csv_is_safe_with_either_separator(tmp_path):
 def test_canvas_csv_is_safe_with_either_separator(tmp_path, monkeypatch, keep_environment):
     from nbgrader.api import Gradebook
 
-    from autograder import canvas
+    from autograder.course import canvas
 
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")  # alembic
     root = course.prepare_course(tmp_path / "course", [])

@@ -1,4 +1,4 @@
-"""Tests for autograder.train: the accuracy check's training recipe and its calibration."""
+"""Tests for autograder.judge.train: the accuracy check's training recipe and its calibration."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from autograder import train
-from autograder.spec import reference_simplecnn
-from autograder.train import (
+from autograder.judge import train
+from autograder.assignment.spec import reference_simplecnn
+from autograder.judge.train import (
     PROFILES,
     AccuracyReport,
     evaluate,

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from autograder import paths
-from autograder.assignments import kit
+from autograder.assignment.assignments import kit
 
 pytestmark = pytest.mark.slow
 

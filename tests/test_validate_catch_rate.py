@@ -26,10 +26,10 @@ import nbformat
 import pytest
 
 from autograder import paths
-from autograder.assignments import kit
-from autograder.notebook import is_answer, nbgrader_meta, source_text
-from autograder.release import solution_source
-from autograder.samples import make_sample
+from autograder.assignment.assignments import kit
+from autograder.judge.notebook import is_answer, nbgrader_meta, source_text
+from autograder.assignment.release import solution_source
+from autograder.assignment.samples import make_sample
 
 import test_generated_spellings as generated
 from spelling_corpus import A1, A2, CASES, CNN
@@ -171,7 +171,7 @@ def test_a_missing_flatten_costs_points():
 
 def test_the_accuracy_minimum_is_the_calibrated_one():
     """The accuracy cell states the profiles' calibrated minimums (`cnn-kit release` writes the line)."""
-    from autograder.release import minimum_line
+    from autograder.assignment.release import minimum_line
 
     text = "".join(source_text(c) for c in _release(A2).cells)
     assert minimum_line() in text

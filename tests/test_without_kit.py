@@ -12,8 +12,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from autograder import paths, samples
-from autograder.assignments import kit
+from autograder import paths
+from autograder.assignment import samples
+from autograder.assignment.assignments import kit
 
 A2 = "a2_simplecnn_mnist"
 NO_KIT = "import sys; sys.modules['autograder'] = None; from ipykernel.kernelapp import launch_new_instance; " \

@@ -1,6 +1,6 @@
 """Judging: the kit's grading library. A check turns the probes' plain data into points and a message.
 
-An assignment (``source/<a>/checks.py``, loaded by ``autograder.assignments``) is a list of probes
+An assignment (``source/<a>/checks.py``, loaded by ``autograder.assignment.assignments``) is a list of probes
 (what to ask the sandbox) and a list of checks (how to judge the answers). Each check belongs to one
 graded cell of the notebook, by nbgrader ``grade_id``, and gets its share of that cell's points.
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..settings import Settings
+from autograder.settings import Settings
 
 
 @dataclass
@@ -123,7 +123,9 @@ def compare_outputs(module, data: dict, seed: int, shapes, training_too: bool = 
     mode (the same dropout masks: both draw them after the same torch.manual_seed), or None."""
     import torch
 
-    from .. import layers, probe, protocol
+    from autograder.judge import layers
+    from autograder.sandbox import probe
+    from autograder.sandbox import protocol
 
     if any(isinstance(layer, layers.Unrebuilt) for layer in module):
         return _compare_segments(module, data, seed, shapes, training_too)
@@ -161,7 +163,9 @@ def _compare_segments(module, data: dict, seed: int, shapes, training_too: bool)
     one got, on every probe input whose boundaries came back, and at least one per mode."""
     import torch
 
-    from .. import layers, probe, protocol
+    from autograder.judge import layers
+    from autograder.sandbox import probe
+    from autograder.sandbox import protocol
 
     parts = layers.segments(module)
     boundaries = data.get("boundaries") if isinstance(data.get("boundaries"), dict) else {}

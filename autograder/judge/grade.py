@@ -14,9 +14,14 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .. import assignments, hostfs, paths, protocol, sandbox, scan
-from ..notebook import NotebookError, build_program, read_notebook, with_references
-from . import Assignment, Failed, NotGraded, Options, Result
+from autograder import paths
+from autograder.assignment import assignments
+from autograder.course import hostfs
+from autograder.sandbox import protocol
+from autograder.sandbox import runner as sandbox
+from autograder.judge import scan
+from autograder.judge.notebook import NotebookError, build_program, read_notebook, with_references
+from autograder.judge import Assignment, Failed, NotGraded, Options, Result
 
 
 @dataclass
@@ -260,7 +265,7 @@ def judge_in_process(assignment: str | Assignment, namespace: dict, check_ids=No
     (a test of a check fails on it, never taking it for the student's 0) unless `raise_grader_errors` is False
     (an instructor's kernel: 0 with the reason and a flag, as in `grade_submission`).
     """
-    from .. import probe
+    from autograder.sandbox import probe
 
     options = (options or Options()).resolved()
     assignment = assignment if isinstance(assignment, Assignment) else \

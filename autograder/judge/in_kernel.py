@@ -10,13 +10,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .. import assignments
-from ..settings import Settings
-from . import Options
+from autograder.assignment import assignments
+from autograder.settings import Settings
+from autograder.judge import Options
 
 
 def grade_in_kernel(assignment: str, grade_id: str):
-    from .grade import judge_in_process
+    from autograder.judge.grade import judge_in_process
 
     # The kernel is an edge: its settings from its environment, once. The notebook may be run in
     # its own assignment folder (a source folder other than the kit's, as a new assignment is written).

@@ -11,7 +11,8 @@ import random
 import torch
 import torch.nn as nn
 
-from autograder import layers, protocol
+from autograder.judge import layers
+from autograder.sandbox import protocol
 from autograder.judge import Check, Failed, compare_outputs, fmt_shape
 
 from . import reference

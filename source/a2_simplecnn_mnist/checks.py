@@ -10,8 +10,12 @@ from dataclasses import asdict
 import torch
 import torch.nn as nn
 
-from autograder import accuracy_cache, layers, probe, protocol, spec
-from autograder.accuracy_cache import AccuracyCache
+from autograder.judge import accuracy_cache
+from autograder.judge import layers
+from autograder.sandbox import probe
+from autograder.sandbox import protocol
+from autograder.assignment import spec
+from autograder.judge.accuracy_cache import AccuracyCache
 from autograder.judge import Check, Failed, NotGraded, compare_outputs, fmt_shape
 
 BATCH_SIZES = (1, 3, 64)
@@ -149,7 +153,7 @@ _REFERENCE_TABLE: list[dict] = []
 
 def layer_table(net: Traced) -> dict:
     """The feedback's layer-by-layer table: the lecture's network (as the assignment states it) against the
-    student's, kind, output shape and parameters per layer (rendered by autograder.feedback)."""
+    student's, kind, output shape and parameters per layer (rendered by autograder.feedback.cells)."""
     if not _REFERENCE_TABLE:
         _REFERENCE_TABLE.extend(_table_rows(_reference_rows(spec.reference_simplecnn(), spec.MNIST_INPUT)))
     return {"layers": {"expected": list(_REFERENCE_TABLE), "found": _table_rows(net.network.rows)}}
@@ -519,7 +523,7 @@ _TRAINED: dict = {}  # train.AccuracyReport of this process, by architecture and
 
 
 def judge_accuracy(data: dict, args: dict, options) -> tuple[str, dict]:
-    from autograder import train
+    from autograder.judge import train
 
     net = faithful(data, args["seed"])   # bounded in size, activations and FLOPs on meta: costs nothing
     unrebuilt = [layer.layer for layer in net.network.module if isinstance(layer, layers.Unrebuilt)]
@@ -571,7 +575,7 @@ def judge_accuracy(data: dict, args: dict, options) -> tuple[str, dict]:
 
 def _stored(shared: AccuracyCache, shared_key: dict):
     """The course's cached report for this architecture and recipe, or None."""
-    from autograder import train
+    from autograder.judge import train
 
     stored = shared.get(shared_key)
     try:
@@ -596,7 +600,7 @@ def _shared_report(shared: AccuracyCache, shared_key: dict, build, profile, opti
 
 
 def _train(build, profile, options):
-    from autograder import train
+    from autograder.judge import train
 
     # Cost was judged before (parameters, activations, FLOPs against the lecture's: the same on every machine);
     # the wall clock only guards the machine: when it fires, the check has no verdict and is regraded later.

@@ -8,7 +8,7 @@ student's code itself. This module removes that cost without sharing a sandbox b
   mount, PID, network, IPC and UTS namespaces, the same binds, limits and user); only its command is a
   *holder* that waits (``sleep``) instead of a Python;
 - the **template**, a Python that has imported torch, torchvision and ipykernel and nothing of any
-  student or of the kit (``python -I autograder/zygote.py SOCKET``, a script: no kit module is in its
+  student or of the kit (``python -I autograder/sandbox/zygote.py SOCKET``, a script: no kit module is in its
   memory), forks a child per request; the child joins the holder's namespaces (``setns``), takes its
   root (``chroot``) and forks once more to enter its PID namespace. That process, root inside the
   sandbox, is the parent that bubblewrap's init is for a fresh process (one the student cannot signal);
@@ -175,7 +175,7 @@ def start(template: str, holder: int, *, argv: list[str], env: dict[str, str], c
     `argv` is ``[python, "-m", module, *args]`` or ``[python, script, *args]``; `fds` maps a descriptor
     number in the new process to one of this process's (sent over the socket); `limits` maps resource
     names (``RLIMIT_AS``…) to (soft, hard); `uid` is the user it runs as (None: as it is, root inside the sandbox);
-    `nice` its CPU priority and its session's (``autograder.priority``: a student's process runs below the grader).
+    `nice` its CPU priority and its session's (``autograder.sandbox.priority``: a student's process runs below the grader).
     """
     request = {"holder": holder, "argv": argv, "env": env, "cwd": cwd, "uid": uid, "limits": limits,
                "targets": list(fds), "nice": int(nice)}
@@ -405,7 +405,7 @@ def _become(request: dict, fds: list[int], connection: socket.socket) -> None:
 
 
 def _lower_priority(nice: int) -> None:
-    """This process's nice, inherited by what it starts (as autograder.priority.lower; no kit module here)."""
+    """This process's nice, inherited by what it starts (as autograder.sandbox.priority.lower; no kit module here)."""
     if nice <= 0:
         return
     try:

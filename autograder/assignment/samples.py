@@ -12,10 +12,11 @@ from pathlib import Path
 
 import nbformat
 
-from . import assignments, paths
-from .judge import Assignment
-from .notebook import is_answer, nbgrader_meta, source_text
-from .release import solution_source
+from autograder import paths
+from autograder.assignment import assignments
+from autograder.judge import Assignment
+from autograder.judge.notebook import is_answer, nbgrader_meta, source_text
+from autograder.assignment.release import solution_source
 
 
 def _assignment(assignment: str | Assignment, source: Path) -> Assignment:

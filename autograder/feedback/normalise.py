@@ -21,7 +21,7 @@ from __future__ import annotations
 import ast
 import re
 
-from .hostfs import shown_name
+from autograder.course.hostfs import shown_name
 
 MAX_CHARS = 100_000      # a longer cell is cut: no answer of these assignments comes near
 BODIES = ("body", "orelse", "finalbody")

@@ -1,7 +1,7 @@
 """bubblewrap: which binary, whether it can start here, and the policy every sandbox of the kit starts from.
 
-Both sandboxes use it: the probes' process (:mod:`autograder.sandbox`) and the kernel nbgrader runs a
-submission in (:mod:`autograder.kernel`). :func:`bwrap_base` is the policy: no network, own PID, IPC
+Both sandboxes use it: the probes' process (:mod:`autograder.sandbox.runner`) and the kernel nbgrader runs a
+submission in (:mod:`autograder.sandbox.kernel`). :func:`bwrap_base` is the policy: no network, own PID, IPC
 and UTS namespaces, a 64 MB /tmp, the system and the Python installation read-only, nothing else of the
 host, and the kit's own folders covered by empty ones even where a bound root (a venv, site-packages)
 contains them. Callers add their binds, then ``--`` and the command.
@@ -125,9 +125,9 @@ def bind_with_parents(path: Path, args: list[str], made: set[str], option: str =
 
 def _hidden_kit(roots: list[Path]) -> list[str]:
     """The kit's own folders when a bound root contains them (a non-editable install, a venv around it)."""
-    from . import paths
+    from autograder import paths
 
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]
     hidden = []
     for secret in (paths.KIT.resolve(), package):
         if any(secret != root and root in secret.parents for root in roots) and \

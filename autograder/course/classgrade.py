@@ -1,7 +1,7 @@
 """Grade a whole class at once: one Dask task per student, results collected into nbgrader's gradebook.
 
 ``grade_class`` is what ``cnn-kit autograde ASSIGNMENT --workers N`` (or ``--scheduler ADDRESS``) runs.
-It builds on :mod:`autograder.course` (``students``, ``is_graded``, ``autograde``, ``nbgrader_api``):
+It builds on :mod:`autograder.course.steps` (``students``, ``is_graded``, ``autograde``, ``nbgrader_api``):
 nothing of nbgrader's is re-implemented, only *where* it runs changes.
 
 How one student is graded (``grade_task``, on a Dask worker):
@@ -15,12 +15,12 @@ How one student is graded (``grade_task``, on a Dask worker):
   MNIST folder that ``Settings.mnist`` names.
 * It runs in a process of its own (nbgrader's app objects are not thread-safe, and a student's run
   must not leave state in a long-lived worker), which builds a private scratch course holding only
-  that student and runs :func:`autograder.course.autograde` on it: ``nbgrader autograde`` with the
+  that student and runs :func:`autograder.course.steps.autograde` on it: ``nbgrader autograde`` with the
   kit's preprocessors, exactly as a sequential run. That process is forked from a template the worker
   starts once (a ``multiprocessing`` forkserver that has imported nbgrader, torch and the kit, none of
   a student's code), so a grading does not pay those imports again; it is named ``cnn-kit-grade``.
   Its two sandboxed Pythons (the notebook's kernel, the probes' process) are forked, each into a fresh
-  sandbox, from the worker's other template (:mod:`autograder.zygote`), which the worker starts once too.
+  sandbox, from the worker's other template (:mod:`autograder.sandbox.zygote`), which the worker starts once too.
   It gets the task's Settings in its job file, and its ``CNN_KIT_*`` environment (which nbgrader's
   configuration reads) is made from them: nothing is read from the worker's own ``CNN_KIT_*``, the
   limits included. Its CPU threads (torch's, and the notebook kernel's) are this machine's cores shared
@@ -28,7 +28,7 @@ How one student is graded (``grade_task``, on a Dask worker):
 * It returns the autograded folder (bytes), the kit's report and, for SQLite, the submission's
   gradebook rows (scores, comments, flags, penalties, timestamp) as plain data. The late penalty is
   nbgrader's ``AssignLatePenalties`` with the course's plugin, in that process as in a sequential run
-  (:mod:`autograder.late`): for SQLite the task carries the student's extension, which the scratch
+  (:mod:`autograder.course.late`): for SQLite the task carries the student's extension, which the scratch
   gradebook would otherwise lack, so that the penalty counts from the same due date.
 
 The gradebook:
@@ -64,9 +64,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import bwrap, course, hostfs, kernel, late, terminal, zygote
-from .hostfs import UnsafePath, check_name, shown_name
-from .settings import Settings
+from autograder.sandbox import bwrap
+from autograder.course import steps as course
+from autograder.course import hostfs
+from autograder.sandbox import kernel
+from autograder.course import late
+from autograder.feedback import terminal
+from autograder.sandbox import zygote
+from autograder.course.hostfs import UnsafePath, check_name, shown_name
+from autograder.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -362,7 +368,7 @@ def threads_per_task(workers: int | None, scheduler: str | None) -> int | None:
 
 
 # What a grading process imports: loaded once per worker, in the template every grading is forked from.
-PRELOAD = ["autograder.classgrade", "autograder.course", "autograder.nbgrader_hook", "autograder.judge.grade",
+PRELOAD = ["autograder.course.classgrade", "autograder.course.steps", "autograder.course.nbgrader_hook", "autograder.judge.grade",
            "nbgrader.apps", "nbgrader.converters", "nbgrader.preprocessors", "torch", "torchvision"]
 PROCESS_NAME = "cnn-kit-grade"   # what `ps` and `top` show for a grading process
 
@@ -413,7 +419,7 @@ def _grading_process(job: Path, env: dict, template: bool) -> tuple[int | None, 
     else:
         with open(log_path, "wb") as log_file:
             try:
-                code = subprocess.run([sys.executable, "-m", "autograder.classgrade", str(job)], env=env,
+                code = subprocess.run([sys.executable, "-m", "autograder.course.classgrade", str(job)], env=env,
                                       cwd=job.parent, stdout=log_file, stderr=subprocess.STDOUT,
                                       timeout=TASK_SECONDS).returncode
             except subprocess.TimeoutExpired:
@@ -468,7 +474,7 @@ def grade_task(settings: Settings, assignment: str, student: str, submission: di
 
 
 def _sandbox_template(settings: Settings) -> tuple[str, int] | None:
-    """This worker's template for sandboxed Pythons (autograder.zygote), shared by its grading processes."""
+    """This worker's template for sandboxed Pythons (autograder.sandbox.zygote), shared by its grading processes."""
     if not zygote.usable(bwrap.isolation_available(settings.sandbox), settings.sandbox_template):
         return None
     return zygote.current()
@@ -802,7 +808,7 @@ def grade_class(settings: Settings, assignment: str, *, workers: int | None = No
 
 
 if __name__ == "__main__":
-    # through the module's import name, so that the pickled Outcome names autograder.classgrade.Outcome
-    from autograder import classgrade
+    # through the module's import name, so that the pickled Outcome names autograder.course.classgrade.Outcome
+    from autograder.course import classgrade
 
     classgrade._grade_in_scratch(Path(sys.argv[1]))

@@ -20,16 +20,16 @@ Under bubblewrap the kernel sees only the Python installation, the kit's *studen
 checks), the staged MNIST files (read-only), its scratch folder and a private folder for its
 connection: no network, no other process, and it dies with the grading process. It never holds the instructor's
 terminal: its standard input is /dev/null, its output a pipe whose lines the kit shows with control
-characters made visible (:func:`autograder.terminal.relay`), its session its own. It talks to
+characters made visible (:func:`autograder.feedback.terminal.relay`), its session its own. It talks to
 nbgrader over Unix sockets (ZMQ ``ipc``), never over TCP. Its environment holds a few plain
 settings, never the grader's (a database URL with its password, say). As root, it runs as a user of
-its own (``setpriv``; :func:`autograder.bwrap.student_uid`), so that the process limit holds and is its own. Its limits (:class:`KernelLimits`):
+its own (``setpriv``; :func:`autograder.sandbox.bwrap.student_uid`), so that the process limit holds and is its own. Its limits (:class:`KernelLimits`):
 address space, file size, processes, the scratch folder's size; ``SafeExecute`` adds a wall clock
 per notebook and a cap on the output it keeps.
 
 As root, the kernel is not a fresh Python: the sandbox, made exactly as above, holds a shell that says
 it is ready and waits, and the kernel is forked into it from the template that has imported torch,
-torchvision and ipykernel (:mod:`autograder.zygote`: it joins the sandbox's namespaces and root, takes
+torchvision and ipykernel (:mod:`autograder.sandbox.zygote`: it joins the sandbox's namespaces and root, takes
 the same limits, user and environment, and runs ``ipykernel_launcher`` as ``python -m`` would). The
 import of torch, seconds per kernel, is paid once per grading process or class worker. Besides the
 files above, the kernel's memory then holds the template's modules, which hold nothing of the grader's
@@ -57,12 +57,17 @@ from pathlib import Path
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import CaselessStrEnum, Instance
 
-from . import bwrap, data, priority, sandbox, terminal, zygote
-from .settings import Settings
+from autograder import data
+from autograder.sandbox import bwrap
+from autograder.sandbox import priority
+from autograder.sandbox import runner as sandbox
+from autograder.feedback import terminal
+from autograder.sandbox import zygote
+from autograder.settings import Settings
 
 log = logging.getLogger(__name__)
 
-PACKAGE = Path(__file__).resolve().parent
+PACKAGE = Path(__file__).resolve().parents[1]
 # What the kernel sees of the kit: an import-free package file and the student package, nothing else.
 STUDENT_TREE = (PACKAGE / "__init__.py", PACKAGE / "student")
 # Passed on from the environment nbgrader starts the kernel with: signals to the notebook, not kit settings.
@@ -253,7 +258,7 @@ class SandboxedKernelManager(AsyncKernelManager):
                         ).tag(config=True)
 
     def __init__(self, **kwargs):
-        self._template: str | None = None        # the template the kernel starts from (autograder.zygote)
+        self._template: str | None = None        # the template the kernel starts from (autograder.sandbox.zygote)
         self._fresh: list[str] | None = None      # the command that starts it as a fresh Python instead
         self._started: zygote.Started | None = None
         self._output: int | None = None            # the pipe's end the kernel writes to, until it starts

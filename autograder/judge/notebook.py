@@ -142,7 +142,7 @@ def build_program(source_nb, submitted_nb) -> Program:
 def solution_code(source: str) -> str:
     """A source answer cell as code: nbgrader's markers are comments, and the stub after them is dead
     code after the solution's return (or never reached at module level: it is dropped)."""
-    from .release import solution_source  # release imports this module
+    from autograder.assignment.release import solution_source  # release imports this module
 
     return solution_source(source)
 

@@ -29,7 +29,7 @@ from nbconvert.exporters import HTMLExporter
 from nbconvert.filters.markdown_mistune import InvalidNotebook
 from traitlets import default
 
-from .feedback import CSS
+from autograder.feedback.cells import CSS
 
 # No script, object, frame, worker, form submission or base URL; nothing loaded from anywhere but the
 # page itself and data: images; inline styles only (the page's own CSS; a submission's styles are

@@ -33,10 +33,10 @@ from nbgrader.plugins import BasePlugin
 from nbgrader.preprocessors import GetGrades, NbGraderPreprocessor
 from traitlets import Float, List, TraitError, validate
 
-from .settings import SettingsError
+from autograder.settings import SettingsError
 
 CENT = Decimal("0.01")
-PLUGIN = "autograder.late.CnnKitLatePenalty"
+PLUGIN = "autograder.course.late.CnnKitLatePenalty"
 
 
 class LateSettingsError(SettingsError):

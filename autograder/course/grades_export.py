@@ -1,4 +1,4 @@
-"""nbgrader's ``export`` with cells a spreadsheet never runs: ``grades.csv`` through :mod:`autograder.spreadsheet`.
+"""nbgrader's ``export`` with cells a spreadsheet never runs: ``grades.csv`` through :mod:`autograder.feedback.spreadsheet`.
 
 The kit's ``nbgrader_config.py`` makes it nbgrader's exporter (``c.ExportApp.plugin_class``), and
 ``cnn-kit export`` names it (``--exporter``), so a course folder made before still gets it.
@@ -6,7 +6,7 @@ The kit's ``nbgrader_config.py`` makes it nbgrader's exporter (``c.ExportApp.plu
 from nbgrader.api import Gradebook
 from nbgrader.plugins import CsvExportPlugin
 
-from . import spreadsheet
+from autograder.feedback import spreadsheet
 
 
 class GradesExporter(CsvExportPlugin):

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import nbformat
 
-from . import paths, release
-from .judge import Options
-from .settings import Settings
+from autograder import paths
+from autograder.assignment import release
+from autograder.judge import Options
+from autograder.settings import Settings
 
 
 @dataclass
@@ -62,7 +63,7 @@ def _score(report) -> str:
 def check_course(assignments: list[str] | None = None, release_dir: Path | None = None,
                  solutions_dir: Path | None = None, settings: Settings | None = None,
                  on_finding=None) -> list[Finding]:
-    from .judge.grade import grade_notebook
+    from autograder.judge.grade import grade_notebook
 
     options = Options.of(settings or Settings.from_env())
     release_dir = Path(release_dir or paths.RELEASE)

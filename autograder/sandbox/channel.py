@@ -1,6 +1,6 @@
 """The channel from the student's process to the grader: nothing it carries is trusted.
 
-The probes' process (:mod:`autograder.probe`, beside student code) writes JSON lines to a pipe. The
+The probes' process (:mod:`autograder.sandbox.probe`, beside student code) writes JSON lines to a pipe. The
 grader reads them with :class:`EventReader` (a cap per line and in all), keeps of each event only the
 fields of its kind, each of the right type (:func:`validate`; anything else is noise), and reads a
 probe's result back with :func:`decode`: base64 of torch.save bytes, size-checked before

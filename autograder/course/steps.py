@@ -23,8 +23,12 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from . import assignments, hostfs, late, paths, terminal
-from .hostfs import UnsafePath, check_name, clean_folder, report_file
+from autograder import paths
+from autograder.assignment import assignments
+from autograder.course import hostfs
+from autograder.course import late
+from autograder.feedback import terminal
+from autograder.course.hostfs import UnsafePath, check_name, clean_folder, report_file
 
 log = logging.getLogger(__name__)
 CONFIG = "nbgrader_config.py"
@@ -298,7 +302,7 @@ def export(course: Path) -> Path:
     """nbgrader export: grades.csv in the course folder."""
     _tools_on_path()
     subprocess.run([sys.executable, "-m", "nbgrader", "export", "--log-level=WARN",
-                    "--exporter=autograder.grades_export.GradesExporter"], cwd=course, check=True)
+                    "--exporter=autograder.course.grades_export.GradesExporter"], cwd=course, check=True)
     return course / "grades.csv"
 
 

@@ -204,7 +204,7 @@ def describe_error(exc):
 def _load_protocol():
     """The protocol module: from the kit's package, or beside this script in the sandbox."""
     try:
-        from . import protocol  # imported as autograder.probe (the grader, unit tests)
+        from autograder.sandbox import protocol  # imported as autograder.sandbox.probe (the grader, unit tests)
         return protocol
     except ImportError:
         import importlib.util

@@ -2,7 +2,7 @@
 
 ``probe.py`` runs inside the sandbox and imports nothing from the kit except
 this file, which the sandbox ships beside it (``/home/student/_protocol.py``).
-The grader imports it as ``autograder.protocol``. Both sides take from here:
+The grader imports it as ``autograder.sandbox.protocol``. Both sides take from here:
 
 - the probe kinds and their arguments' and payloads' keys,
 - the seed offsets both sides derive their inputs from,

@@ -1,6 +1,6 @@
 """A Canvas gradebook CSV from nbgrader's gradebook: an nbgrader exporter plugin.
 
-    nbgrader export --exporter=autograder.canvas.CanvasExporter --CanvasExporter.roster=roster.csv
+    nbgrader export --exporter=autograder.course.canvas.CanvasExporter --CanvasExporter.roster=roster.csv
     cnn-kit export --canvas --roster roster.csv --course DIR          (the same, with a printed summary)
 
 The CSV has Canvas' gradebook columns: ``Student``, ``ID``, ``SIS User ID``, ``SIS Login ID``,
@@ -27,7 +27,7 @@ Assignments map to Canvas columns in nbgrader's configuration (``nbgrader_config
 the value being the assignment's column header in Canvas' own export (``Name (Canvas id)``). An
 assignment without one gets a column named by its nbgrader id, and the summary says so.
 
-Each score is nbgrader's after the late penalty autograde stored (:mod:`autograder.late`); the summary lists
+Each score is nbgrader's after the late penalty autograde stored (:mod:`autograder.course.late`); the summary lists
 every penalty taken off, so that the CSV's figures can be told from the class report's.
 
 Nothing is dropped silently: students with submissions who are not in the roster, and roster entries
@@ -45,7 +45,7 @@ from nbgrader.api import Gradebook
 from nbgrader.plugins import ExportPlugin
 from traitlets import Dict, Unicode
 
-from . import spreadsheet
+from autograder.feedback import spreadsheet
 
 CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 ROSTER_REQUIRED = ["nbgrader_id", "Student", "ID"]
@@ -205,7 +205,7 @@ class CanvasExporter(ExportPlugin):
 
 def export_canvas(course: Path, roster: Path, to: Path | None = None, assignments: dict | None = None) -> Summary:
     """The exporter run on a course folder with its nbgrader_config.py (`cnn-kit export --canvas`)."""
-    from . import course as course_module
+    from autograder.course import steps as course_module
 
     api = course_module.nbgrader_api(course)
     config = api.config.copy()

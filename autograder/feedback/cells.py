@@ -13,7 +13,7 @@ cell gets, from the verdicts of its checks:
   own training curve as an image.
 
 Every text that comes from a submission is escaped; the page holds no script and loads nothing (and a
-feedback page sanitises it again, with every other output: ``autograder/inert.py``).
+feedback page sanitises it again, with every other output: ``autograder/feedback/inert.py``).
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ CSS = (".cnn-kit-verdict table{border-collapse:collapse;margin:.4em 0}"
        "vertical-align:top}.cnn-kit-verdict td.short{white-space:nowrap}.cnn-kit-verdict td:last-child{min-width:18em}"
        ".cnn-kit-verdict tr.differs td{background:#fdecea}"
        ".cnn-kit-verdict .pass{color:#1a7f37}.cnn-kit-verdict .fail{color:#b42318}")
-# In the notebook the verdict carries its style; a feedback page takes CSS from its head (autograder/inert.py).
+# In the notebook the verdict carries its style; a feedback page takes CSS from its head (autograder/feedback/inert.py).
 STYLE = f"<style>{CSS}</style>"
 
 

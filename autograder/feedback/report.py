@@ -13,10 +13,10 @@ per-submission reports, ``<course>/reports/<assignment>/<student>.json``, and wr
   grading time, and for a late submission its seconds late, penalty and score after it), for a spreadsheet.
 
 Scores are the kit's verdicts; a late submission's penalty (nbgrader's, stored in the gradebook by autograde:
-:mod:`autograder.late`) is shown beside them in the rows, with the score it leaves.
+:mod:`autograder.course.late`) is shown beside them in the rows, with the score it leaves.
 
 Messages come from code paths that student code reaches: every string is HTML-escaped, and every CSV
-cell passes :func:`autograder.spreadsheet.cell` (no formula, whether the spreadsheet splits on ',' or ';'). Reports are read with bounded size;
+cell passes :func:`autograder.feedback.spreadsheet.cell` (no formula, whether the spreadsheet splits on ',' or ';'). Reports are read with bounded size;
 symbolic links, FIFOs and other non-regular files in the folder are listed as skipped, not read.
 """
 from __future__ import annotations
@@ -37,10 +37,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from . import assignments, integrity, paths, spreadsheet
-from .late import Late, duration, lateness
-from .hostfs import shown_name
-from .inert import CSP_META
+from autograder import paths
+from autograder.assignment import assignments
+from autograder.feedback import integrity
+from autograder.feedback import spreadsheet
+from autograder.course.late import Late, duration, lateness
+from autograder.course.hostfs import shown_name
+from autograder.feedback.inert import CSP_META
 
 REPORT_HTML = "class-report.html"
 REPORT_CSV = "class-report.csv"
@@ -347,7 +350,7 @@ def _canonical(kind: str, args: dict) -> dict:
     """An op's arguments with spelling differences removed, where the kit has the trace's protocol
     (``protocol.canonical_args``: ``padding="same"`` and ``padding=1`` are one network); else as recorded."""
     try:
-        from .protocol import canonical_args
+        from autograder.sandbox.protocol import canonical_args
     except ImportError:
         return args
     try:
@@ -427,7 +430,7 @@ ul.sig { margin: 0; padding-left: 1.2em; }
 SECTIONS = [("summary", "Summary"), ("distribution", "Score distribution"), ("checks", "Checks"),
             ("flagged", "Flagged submissions"), ("networks", "Networks"), ("timing", "Grading time"),
             ("submissions", "All submissions")]
-INTEGRITY_LINK = '<a href="integrity.html">Integrity (similar answers)</a>'   # autograder/integrity.py's page
+INTEGRITY_LINK = '<a href="integrity.html">Integrity (similar answers)</a>'   # autograder/feedback/integrity.py's page
 
 
 def e(value) -> str:

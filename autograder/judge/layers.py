@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from . import protocol
+from autograder.sandbox import protocol
 
 # The layer kinds a student may use: protocol.LAYERS, each the torch.nn class of that name.
 ALLOWED = {kind: getattr(nn, kind) for kind in protocol.LAYERS}

@@ -13,7 +13,7 @@ count; on a GPU cuDNN is held to deterministic algorithms, not yet checked on on
 Each profile's threshold comes from a calibration run of the lecture's
 SimpleCNN over many seeds (``calibration/<profile>.json``)::
 
-    python -m autograder.train calibrate --profile cpu --seeds 20
+    python -m autograder.judge.train calibrate --profile cpu --seeds 20
 """
 from __future__ import annotations
 
@@ -39,10 +39,10 @@ from tqdm import tqdm
 
 from autograder import data
 from autograder.settings import Settings
-from autograder.spec import reference_simplecnn
+from autograder.assignment.spec import reference_simplecnn
 
 MEAN, STD = 0.1307, 0.3081  # MNIST training-set pixel statistics
-CALIBRATION_DIR = Path(__file__).parent / "calibration"
+CALIBRATION_DIR = Path(__file__).parents[1] / "calibration"
 
 
 @dataclass(frozen=True)
@@ -392,7 +392,7 @@ def calibrate(profile: Profile, seeds: int, *, device=None, bf16_on_cpu: bool = 
             calibrated_on = f"cpu (the GPU recipe emulated {emulation}; re-run on a GPU)"
     recipe = {k: v for k, v in asdict(profile).items() if k != "threshold"}
     return {
-        "command": " ".join(["python -m autograder.train", *sys.argv[1:]]),
+        "command": " ".join(["python -m autograder.judge.train", *sys.argv[1:]]),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "device": device_name,
         "calibrated_on": calibrated_on,
@@ -414,7 +414,7 @@ def calibrate(profile: Profile, seeds: int, *, device=None, bf16_on_cpu: bool = 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m autograder.train", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m autograder.judge.train", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     cal = sub.add_parser("calibrate", help="set a profile's threshold from the reference over many seeds")
     cal.add_argument("--profile", choices=sorted(PROFILES), required=True)

@@ -22,17 +22,17 @@ from nbgrader.api import MissingEntry
 from nbgrader.preprocessors import ClearHiddenTests, Execute, NbGraderPreprocessor, OverwriteCells
 from traitlets import Instance, Integer, List, Unicode
 
-from .accuracy_cache import FOLDER as ACCURACY_CACHE
-from . import assignments
-from .feedback import not_graded_outputs, verdict_outputs
-from .inert import widgets_as_text
-from .judge import Options
-from .judge.grade import Report, grade_submission
-from .hostfs import REPORTS, report_file, write_report  # noqa: F401  (REPORTS, report_file: public here too)
-from .kernel import SandboxedKernelManager
-from .notebook import grade_id_of, nbgrader_meta
-from .settings import Settings
-from .student.cells import VERDICTS_VAR
+from autograder.judge.accuracy_cache import FOLDER as ACCURACY_CACHE
+from autograder.assignment import assignments
+from autograder.feedback.cells import not_graded_outputs, verdict_outputs
+from autograder.feedback.inert import widgets_as_text
+from autograder.judge import Options
+from autograder.judge.grade import Report, grade_submission
+from autograder.course.hostfs import REPORTS, report_file, write_report  # noqa: F401  (REPORTS, report_file: public here too)
+from autograder.sandbox.kernel import SandboxedKernelManager
+from autograder.judge.notebook import grade_id_of, nbgrader_meta
+from autograder.settings import Settings
+from autograder.student.cells import VERDICTS_VAR
 
 
 class RestoreHiddenTests(OverwriteCells):

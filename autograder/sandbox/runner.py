@@ -1,8 +1,8 @@
 """Run student code in a separate, limited process and collect the probes' data.
 
 This module runs the process: its limits, the state machine that follows its events against the
-deadlines, and the retries. The bubblewrap policy it starts from is :mod:`autograder.bwrap` (the
-notebook's kernel uses it too); what the process sends back is read by :mod:`autograder.channel`.
+deadlines, and the retries. The bubblewrap policy it starts from is :mod:`autograder.sandbox.bwrap` (the
+notebook's kernel uses it too); what the process sends back is read by :mod:`autograder.sandbox.channel`.
 
 Isolation, strongest available first:
 - bubblewrap (``bwrap``): a private filesystem view (the Python installation
@@ -13,7 +13,7 @@ Isolation, strongest available first:
   a wall-clock deadline per probe, a cap on captured output, an environment
   with nothing but a few harmless variables, an empty temporary directory;
 - as root: the code runs as ``nobody`` so that the process limit holds, and the process is forked
-  into its fresh sandbox from the template that has imported torch (:mod:`autograder.zygote`),
+  into its fresh sandbox from the template that has imported torch (:mod:`autograder.sandbox.zygote`),
   instead of importing torch itself (the settings' ``sandbox_template`` off: a fresh Python).
 
 A probe that hangs, crashes the process or blows a limit scores nothing; the
@@ -49,9 +49,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import cpuwait, priority, zygote
-from .bwrap import NOBODY, bwrap_base, isolation_available, student_uid, warn_once
-from .channel import EventReader, decode
+from autograder.sandbox import cpuwait
+from autograder.sandbox import priority
+from autograder.sandbox import zygote
+from autograder.sandbox.bwrap import NOBODY, bwrap_base, isolation_available, student_uid, warn_once
+from autograder.sandbox.channel import EventReader, decode
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +231,7 @@ class _Attempt:
     current_probe: str | None = None                   # the probe running when the process stopped
     timed_out: bool = False
     hard_timeout: bool = False
-    starved: str | None = None                         # timed out waiting for a CPU (autograder.cpuwait)
+    starved: str | None = None                         # timed out waiting for a CPU (autograder.sandbox.cpuwait)
     flooded: bool = False
     channel_closed: bool = False                       # closed its channel but went on running
     returncode: int | None = None
@@ -238,7 +240,7 @@ class _Attempt:
 
 def _run_once(cells, probes, limits: Limits, isolation: str, output_parts: list, template: bool = False) -> _Attempt:
     """One sandboxed process running `cells` and then `probes`: a fresh Python, or (`template`) one forked
-    from the pre-imported template into the sandbox (:mod:`autograder.zygote`); a fresh one if that fails."""
+    from the pre-imported template into the sandbox (:mod:`autograder.sandbox.zygote`); a fresh one if that fails."""
     attempt = _Attempt(bwrap=isolation == "bwrap")
     wanted = {p["id"] for p in probes}
     started_probes: set[str] = set()
@@ -339,7 +341,7 @@ def _run_once(cells, probes, limits: Limits, isolation: str, output_parts: list,
 
 def _starved(attempt: _Attempt, root: int, limits: Limits, wall: float) -> str | None:
     """Why a timed-out process is the machine's fault, if it is: it never reached the first cell (no student
-    code had run), or its processes waited for a CPU more than they ran (:mod:`autograder.cpuwait`)."""
+    code had run), or its processes waited for a CPU more than they ran (:mod:`autograder.sandbox.cpuwait`)."""
     if attempt.current_cell is None and not attempt.loaded:
         return f"Python and torch did not start within {limits.start_seconds:.0f} s (the grading machine was too busy)"
     return cpuwait.starvation(root, wall)

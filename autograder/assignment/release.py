@@ -25,10 +25,10 @@ from pathlib import Path
 
 import nbformat
 
-from . import paths
-from .assignments import CHECKS_FILE
-from .judge import Assignment
-from .notebook import nbgrader_meta, source_text
+from autograder import paths
+from autograder.assignment.assignments import CHECKS_FILE
+from autograder.judge import Assignment
+from autograder.judge.notebook import nbgrader_meta, source_text
 
 MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
 STUB_AFTER_SOLUTION = re.compile(r"^\s*raise NotImplementedError\(.*\)\s*$")
@@ -58,7 +58,7 @@ def cell_comment(points: float, checks) -> str:
 
 def minimum_line() -> str:
     """The visible tests' ``GRADER_MINIMUM`` line: each profile's calibrated minimum accuracy, in percent."""
-    from .train import PROFILES
+    from autograder.judge.train import PROFILES
 
     values = ", ".join(f"{name!r}: {profile.threshold:g}" for name, profile in sorted(PROFILES.items()))
     return f"GRADER_MINIMUM = {{{values}}}{MINIMUM_COMMENT}"
@@ -92,7 +92,7 @@ def write_comments(assignment: Assignment) -> bool:
 
 def generate_release(out_dir: Path, names: list[str] | None = None, source: Path = paths.SOURCE) -> Path:
     """Run nbgrader generate_assignment in a scratch course; copy release/<a> to out_dir/<a>."""
-    from . import course
+    from autograder.course import steps as course
 
     names = names or assignments(source)
     with tempfile.TemporaryDirectory(prefix="cnn-kit-release-") as tmp:
@@ -140,7 +140,7 @@ def generate_solutions(out_dir: Path, names: list[str] | None = None, execute: b
                        source: Path = paths.SOURCE) -> Path:
     from nbclient import NotebookClient
 
-    from .kernel import SandboxedKernelManager
+    from autograder.sandbox.kernel import SandboxedKernelManager
 
     for name in names or assignments(source):
         for source_path in sorted((Path(source) / name).glob("*.ipynb")):

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import nbformat
 
-from . import paths
-from .judge import Assignment
-from .notebook import nbgrader_meta
+from autograder import paths
+from autograder.judge import Assignment
+from autograder.judge.notebook import nbgrader_meta
 
 CHECKS_FILE = "checks.py"
 GRADING_FILES = (CHECKS_FILE, "reference.py", "mistakes.py", "__pycache__", "*.pyc")

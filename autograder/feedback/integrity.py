@@ -4,7 +4,7 @@
 beside the class report, which links to it. For each pair of students:
 
 - **code**: each answer cell (found by ``grade_id``, as the grader finds it: :func:`notebook.build_program`)
-  is normalised (:mod:`autograder.normalise`: names, comments, formatting and the order of independent
+  is normalised (:mod:`autograder.feedback.normalise`: names, comments, formatting and the order of independent
   lines taken out) and fingerprinted by copydetect's winnowing (MOSS's method) over its characters. The
   boilerplate never counts: every code cell of the source notebook (the release's stubs and set-up, the
   reference answers, which are the lecture's code), the lecture's own code where the settings name its
@@ -39,11 +39,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import assignments, paths
-from .hostfs import UnsafePath, real_folder, shown_name
-from .inert import CSP_META
-from .normalise import normalise, setup_imports
-from .notebook import NotebookError, build_program, is_answer, is_code, read_notebook, solution_code, source_text
+from autograder import paths
+from autograder.assignment import assignments
+from autograder.course.hostfs import UnsafePath, real_folder, shown_name
+from autograder.feedback.inert import CSP_META
+from autograder.feedback.normalise import normalise, setup_imports
+from autograder.judge.notebook import NotebookError, build_program, is_answer, is_code, read_notebook, solution_code, source_text
 
 log = logging.getLogger(__name__)
 
@@ -271,7 +272,7 @@ def printed_numbers(nb, ignore: set[str]) -> set[str]:
 
 def networks(course: Path, assignment: str, students: list[str]) -> dict[str, tuple]:
     """Each student's traced network (its signature in the class report), where the kit's report holds one."""
-    from .report import Unreadable, network_signature, read_report, reports_folder
+    from autograder.feedback.report import Unreadable, network_signature, read_report, reports_folder
 
     out = {}
     for student in students:
@@ -463,9 +464,9 @@ def write_page(course: Path, assignment: str, settings=None, source: Path = path
     """Write ``reports/<assignment>/integrity.html`` (`settings`: the threshold and the lecture's folder; None:
     ``Settings.from_env()``; `result`: the report, when the caller has made it); return its path. A failure
     is written on the page, never hidden."""
-    from .hostfs import write_text_nofollow
-    from .report import reports_folder
-    from .settings import Settings
+    from autograder.course.hostfs import write_text_nofollow
+    from autograder.feedback.report import reports_folder
+    from autograder.settings import Settings
 
     settings = settings or Settings.from_env()
     folder = reports_folder(course, assignment)

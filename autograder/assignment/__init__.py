@@ -1,0 +1,1 @@
+"""An assignment as a plug-in: its folder discovered, released, checked, sampled."""

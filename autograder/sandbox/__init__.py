@@ -1,0 +1,1 @@
+"""The sandbox and what runs in it: bubblewrap, the kernel, the probes, the channel back."""
