@@ -319,7 +319,7 @@ def _check_filesystem(report, ctx: Context) -> None:
     assert seen["autograder"].startswith("ModuleNotFoundError"), seen["autograder"]
     if os.getuid() == 0:
         assert bwrap.is_student_uid(seen["uid"]), "the student's code runs as root"
-    from autograder.sandbox.runner import CLEAN_ENV
+    from autograder.sandbox.launch import CLEAN_ENV
     extra = set(seen["env"]) - set(CLEAN_ENV) - {"PWD", "TORCHINDUCTOR_CACHE_DIR"}
     assert not extra, f"the grader's environment leaked: {sorted(extra)}"
 

@@ -168,3 +168,19 @@ def test_the_kernel_run_has_limits(tmp_path):
     flags = resources["cnn_kit"]["flags"]
     assert any("output was cut" in f for f in flags) and any("time limit" in f for f in flags), flags
     assert not list(tmp_path.iterdir()), "the kernel wrote into the course folder"
+
+
+def test_a_kernel_manager_made_without_settings_never_reads_them_from_the_environment(monkeypatch, tmp_path):
+    """The manager's settings come from nbgrader_config.py (the edge sets them); one made without them takes
+    the kit's defaults: no Settings.from_env() below the edge."""
+    from autograder.settings import Settings
+
+    def refused(cls):
+        raise AssertionError("Settings.from_env() below the edge")
+
+    monkeypatch.setattr(Settings, "from_env", classmethod(refused))
+    monkeypatch.setenv("CNN_KIT_CACHE", str(tmp_path / "from-the-environment"))
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import os; print(os.environ.get('CNN_KIT_CACHE'))")])
+    NotebookClient(nb, timeout=120, kernel_name="python3", kernel_manager_class=SandboxedKernelManager,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    assert printed(nb.cells[0]).strip() == str(Settings().cache)

@@ -265,7 +265,7 @@ def judge_in_process(assignment: str | Assignment, namespace: dict, check_ids=No
     (a test of a check fails on it, never taking it for the student's 0) unless `raise_grader_errors` is False
     (an instructor's kernel: 0 with the reason and a flag, as in `grade_submission`).
     """
-    from autograder.sandbox import probe
+    from autograder.sandbox.inside.kinds import PROBES
 
     options = (options or Options()).resolved()
     assignment = assignment if isinstance(assignment, Assignment) else \
@@ -279,7 +279,7 @@ def judge_in_process(assignment: str | Assignment, namespace: dict, check_ids=No
         result = Result(check.id, check.points, 0.0, "")
         results.append(result)
         try:
-            data = probe.PROBES[request["kind"]](namespace, request["args"])
+            data = PROBES[request["kind"]](namespace, request["args"])
         except Exception as exc:
             result.message = f"{type(exc).__name__}: {exc}"
             continue

@@ -1,8 +1,9 @@
 """The channel from the student's process to the grader: nothing it carries is trusted.
 
-The probes' process (:mod:`autograder.sandbox.probe`, beside student code) writes JSON lines to a pipe. The
-grader reads them with :class:`EventReader` (a cap per line and in all), keeps of each event only the
-fields of its kind, each of the right type (:func:`validate`; anything else is noise), and reads a
+The probes' process (:mod:`autograder.sandbox.inside`, beside student code) writes JSON lines to a pipe. The
+grader reads them with :class:`EventReader` (a cap per line and in all), reads each into its event of
+``events.EVENTS`` with only the fields of its kind, each of the right type (:func:`validate`; anything
+else is noise), and reads a
 probe's result back with :func:`decode`: base64 of torch.save bytes, size-checked before
 ``torch.load(weights_only=True)``, then copied into plain values with a budget (:func:`clean`), so a
 few kilobytes of shared pickled containers cannot expand into gigabytes. Every string that comes
@@ -20,6 +21,8 @@ import time
 import zipfile
 
 import torch
+
+from autograder.sandbox import events
 
 TEXT_CAP = 2000  # longest error or cell-error text taken from the student's process
 
@@ -77,28 +80,40 @@ def clean(value, budget: list[int] | None = None, depth: int = 0):
     return value
 
 
-def validate(event) -> dict | None:
-    """The event with only the fields of its kind, each of the right type; None for anything else."""
+class NoiseEvent:
+    """A line that is not one of ``events.EVENTS`` with fields of the right types: ignored."""
+
+
+def _seconds(value) -> float:
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else 0.0
+
+
+def _errors(value) -> dict[str, str]:
+    return {_safe(k, 200): _text(v) for k, v in list(value.items())[:200]
+            if isinstance(k, str) and isinstance(v, str)} if isinstance(value, dict) else {}
+
+
+def validate(event):
+    """The line as its ``events`` event, with only the fields of its kind, each of the right type, its
+    strings capped and printable; None for anything else. ``DoneEvent.data`` stays as sent (checked by
+    :func:`decode`)."""
     if not isinstance(event, dict):
         return None
     kind = event.get("event")
-    if kind == "cell" and isinstance(event.get("id"), str):
-        return {"event": kind, "id": event["id"]}
-    if kind == "loaded":
-        errors = event.get("errors")
-        errors = {_safe(k, 200): _text(v) for k, v in list(errors.items())[:200]
-                  if isinstance(k, str) and isinstance(v, str)} if isinstance(errors, dict) else {}
-        return {"event": kind, "errors": errors, "patched": _names(event.get("patched"))}
-    if kind == "start" and isinstance(event.get("probe"), str):
-        return {"event": kind, "probe": event["probe"]}
-    if kind == "done" and isinstance(event.get("probe"), str):
-        error, seconds = event.get("error"), event.get("seconds")
-        seconds = float(seconds) if isinstance(seconds, (int, float)) and math.isfinite(seconds) else 0.0
-        return {"event": kind, "probe": event["probe"],
-                "error": None if error is None else _text(error, "a malformed error report"),
-                "patched": _names(event.get("patched")), "seconds": seconds, "data": event.get("data")}
-    if kind == "end":
-        return {"event": kind}
+    if kind == events.CellEvent.EVENT and isinstance(event.get("id"), str):
+        return events.CellEvent(event["id"])
+    if kind == events.LoadedEvent.EVENT:
+        return events.LoadedEvent(errors=_errors(event.get("errors")), patched=_names(event.get("patched")),
+                                    seconds=_seconds(event.get("seconds")))
+    if kind == events.StartEvent.EVENT and isinstance(event.get("probe"), str):
+        return events.StartEvent(event["probe"])
+    if kind == events.DoneEvent.EVENT and isinstance(event.get("probe"), str):
+        error = event.get("error")
+        return events.DoneEvent(event["probe"], error=None if error is None else _text(error, "a malformed error report"),
+                                  patched=_names(event.get("patched")), seconds=_seconds(event.get("seconds")),
+                                  data=event.get("data"))
+    if kind == events.EndEvent.EVENT:
+        return events.EndEvent()
     return None
 
 
@@ -173,7 +188,7 @@ class EventReader:
                 self.cond.notify()
 
     def next(self, deadline: float):
-        """The next event (validated; {"event": "noise"} for anything else), or None: closed or too late."""
+        """The next event (validated: a ``events`` event, or a NoiseEvent), or None: closed or too late."""
         with self.cond:
             while not self.lines:
                 if self.closed:
@@ -187,5 +202,5 @@ class EventReader:
             event = validate(json.loads(line)) if line is not None else None
         except (ValueError, RecursionError):
             event = None
-        return event or {"event": "noise"}
+        return event or NoiseEvent()
 

@@ -46,12 +46,10 @@ import asyncio
 import logging
 import os
 import shutil
-import stat
 import subprocess
 import tempfile
 import time
 import weakref
-from dataclasses import dataclass
 from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
@@ -60,7 +58,8 @@ from traitlets import CaselessStrEnum, Instance
 from autograder import data
 from autograder.sandbox import bwrap
 from autograder.sandbox import priority
-from autograder.sandbox import runner as sandbox
+from autograder.sandbox.limits import KernelLimits, Limits
+from autograder.sandbox.scratch import copy_submission
 from autograder.feedback import terminal
 from autograder.sandbox import zygote
 from autograder.settings import Settings
@@ -75,19 +74,6 @@ KEPT_ENV = ("NBGRADER_EXECUTION", "CNN_KIT_VERDICTS", "CNN_KIT_QUICK", "LANG", "
 # The settings the notebook needs (where the staged MNIST is, the profile), from Settings.to_env: no others.
 KERNEL_SETTINGS = ("CNN_KIT_CACHE", "CNN_KIT_PROFILE")
 SUBMISSION_COPY = "/run/cnn-kit/submission"  # where the sandbox sees the staged copy, read-only
-
-
-@dataclass(frozen=True)
-class KernelLimits:
-    """Limits of the notebook's kernel; the probe sandbox's values where they mean the same."""
-    memory_bytes: int = 8 << 30                       # address space: torch, torchvision, matplotlib map ~4 GiB
-    file_bytes: int = sandbox.Limits.file_bytes       # largest file it may write (64 MB)
-    disk_bytes: int = sandbox.Limits.home_bytes       # its scratch folder, a tmpfs under bubblewrap (256 MB)
-    processes: int = 96                               # processes and threads of its own user (as root)
-    nice: int = sandbox.Limits.nice                   # CPU priority: below the grader's own training and judging
-    copy_file_bytes: int = 32 << 20                   # largest file of the submission copied in
-    copy_total_bytes: int = 128 << 20                 # all files of the submission copied in
-    copy_entries: int = 1000                          # most files and folders copied in
 
 
 def _run_as_nobody() -> bool:
@@ -109,81 +95,6 @@ def kernel_env(environ, settings: Settings) -> dict[str, str]:
     env.update({k: v for k, v in settings.to_env().items() if k in KERNEL_SETTINGS})
     env.update({k: environ[k] for k in KEPT_ENV if k in environ})
     return env
-
-
-def copy_submission(folder: Path, target: Path, limits: KernelLimits = KernelLimits()) -> list[str]:
-    """Copy `folder`'s regular files and folders into the empty folder `target`; return what was left out.
-
-    Every entry is opened relative to its parent's descriptor with ``O_NOFOLLOW`` and checked with
-    ``fstat``: a symlink, FIFO, socket or device is never followed or opened for reading, a file over
-    the size caps is left out, and a folder swapped for a link while copying cannot redirect the copy.
-    """
-    left_out: list[str] = []
-    budget = {"bytes": limits.copy_total_bytes, "entries": limits.copy_entries}
-
-    def walk(dir_fd: int, dest: Path, shown: str, depth: int) -> None:
-        for name in sorted(os.listdir(dir_fd)):
-            where = f"{shown}{name}"
-            if budget["entries"] <= 0:
-                left_out.append(f"{where}: over {limits.copy_entries} files and folders")
-                continue
-            budget["entries"] -= 1
-            try:
-                info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-            except OSError as exc:
-                left_out.append(f"{where}: cannot be read ({exc.strerror})")
-                continue
-            if stat.S_ISDIR(info.st_mode) and depth < 8:
-                try:
-                    sub_fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
-                except OSError as exc:
-                    left_out.append(f"{where}/: cannot be read ({exc.strerror})")
-                    continue
-                try:
-                    (dest / name).mkdir(mode=0o755)
-                    walk(sub_fd, dest / name, f"{where}/", depth + 1)
-                finally:
-                    os.close(sub_fd)
-                continue
-            if not stat.S_ISREG(info.st_mode):
-                left_out.append(f"{where}: {describe_mode(info.st_mode)}, not a regular file")
-                continue
-            if info.st_size > min(limits.copy_file_bytes, budget["bytes"]):
-                left_out.append(f"{where}: {info.st_size} bytes, over the size copied into the kernel's folder")
-                continue
-            try:
-                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
-            except OSError as exc:
-                left_out.append(f"{where}: cannot be read ({exc.strerror})")
-                continue
-            with os.fdopen(fd, "rb") as source:
-                if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped since the lstat
-                    left_out.append(f"{where}: not a regular file")
-                    continue
-                content = source.read(info.st_size + 1)
-            if len(content) > info.st_size:  # grew since the lstat
-                left_out.append(f"{where}: changed while it was copied")
-                continue
-            budget["bytes"] -= len(content)
-            out = os.open(dest / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-            with os.fdopen(out, "wb") as handle:
-                handle.write(content)
-
-    root_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-    try:
-        walk(root_fd, Path(target), "", 0)
-    finally:
-        os.close(root_fd)
-    return left_out
-
-
-def describe_mode(mode: int) -> str:
-    for test, name in ((stat.S_ISLNK, "a symlink"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                       (stat.S_ISDIR, "a folder")):
-        if test(mode):
-            return name
-    return "a special file"
 
 
 def rlimits(limits: KernelLimits, as_nobody: bool) -> dict[str, int]:
@@ -250,7 +161,8 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     `left_out` lists what of the submission folder was not copied for the kernel, and why; `isolation`
     says how the kernel ran ('bwrap' or 'limits only'). `settings` (from nbgrader's configuration) say
-    where MNIST is and whether to use bubblewrap; a manager made without them takes the environment's.
+    where MNIST is and whether to use bubblewrap; a manager made without them takes the kit's defaults,
+    never the environment (the edge that makes it passes them: ``c.SandboxedKernelManager.settings``).
     """
 
     transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
@@ -292,7 +204,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         # Interrupts travel as a message on the control channel: a signal to the kernel's process group
         # would stop at bubblewrap, whose child runs in a session of its own.
         self.kernel_spec.interrupt_mode = "message"
-        settings = self.settings or Settings.from_env()
+        settings = self.settings or Settings()  # nbgrader_config.py (the edge) sets them; else the kit's defaults
         isolation = bwrap.isolation_available(settings.sandbox)
         bwrap.warn_once(isolation)
         cwd = Path(kw.get("cwd") or os.getcwd()).resolve()
@@ -363,7 +275,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     def _start_from_template(self) -> zygote.Started:
         command, env, cwd = self._kernel
         process = self.provisioner.process
-        deadline = time.monotonic() + sandbox.Limits.start_seconds
+        deadline = time.monotonic() + Limits.start_seconds
         while not (self.private / "ready").exists():
             if process.poll() is not None:
                 raise zygote.TemplateError(f"the sandbox ended (exit status {process.returncode})")

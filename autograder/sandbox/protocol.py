@@ -1,31 +1,33 @@
 """What crosses the sandbox boundary, defined once (standard library only).
 
-``probe.py`` runs inside the sandbox and imports nothing from the kit except
-this file, which the sandbox ships beside it (``/home/student/_protocol.py``).
+The probes' code (``autograder/sandbox/inside/``, ``probe.py``) runs inside the sandbox and imports
+nothing from the kit but this file and ``events.py``, which the sandbox ships beside it (``/home/student/_kit/``).
 The grader imports it as ``autograder.sandbox.protocol``. Both sides take from here:
 
-- the probe kinds and their arguments' and payloads' keys,
+- the probe kinds,
 - the seed offsets both sides derive their inputs from,
 - the one table of layer kinds (the standard ``torch.nn`` layers an answer may
   use, with the constructor arguments that describe each),
 - the record of one traced operation (``Op``) and how its arguments are made
   canonical, so that every spelling of one layer compares equal,
-- ``shape_key``: the text key of an input shape in a payload (never ``str(list)``).
+- ``shape_key``: the text key of an input shape in a payload (never ``str(list)``),
+- one dataclass per probe kind (its arguments, ``ARGS``) and the request of one probe (``Probe``).
+
+What comes back (one dataclass per event) is :mod:`autograder.sandbox.events`, shipped beside it.
 
 Nothing here imports torch: the module describes plain data only.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import TypedDict
+from dataclasses import asdict, dataclass, field, fields
 
 
 # --- probe kinds --------------------------------------------------------------------------------------
 
 class Kind:
-    """The probe kinds (``request["probes"][i]["kind"]``)."""
-    MODEL = "model"              # build a model, trace it, run it (probe.probe_model says what comes back)
-    CALLS = "calls"              # call a function on many argument lists: CallsPayload
+    """The probe kinds (``Probe.kind``); each takes its arguments' dataclass of ``ARGS``."""
+    MODEL = "model"              # build a model, trace it, run it
+    CALLS = "calls"              # call a function on many argument lists
     TRAIN_STEP = "train_step"    # one epoch of the student's loop on a reference net
     EVALUATE = "evaluate"        # the student's evaluation on a reference net
     TRANSFER = "transfer"        # freeze-and-replace-head on an instructor extractor
@@ -183,19 +185,111 @@ def canonical_args(kind: str, args: dict) -> dict:
     return out
 
 
-# --- payloads ----------------------------------------------------------------------------------------
+# --- requests: one probe, its kind and its arguments ---------------------------------------------------
 
-class CallsArgs(TypedDict, total=False):
-    name: str             # the function's name in the student's namespace
-    calls: list           # [{"args": [...], "kwargs": {...}}]
-    formula: bool         # the answer is a formula: record what of torch the function uses (CallsPayload.torch)
+@dataclass(frozen=True, kw_only=True)
+class ProbeArgs:
+    """What every probe kind takes. ``references``: the reference cells a probed answer runs with
+    (``judge.notebook.with_references``). Read by attribute, or by key as the checks read a request's dict."""
+    references: dict | None = None
+
+    @classmethod
+    def of(cls, value):
+        """These arguments from a dict (keys no field names are left out: grader-only data such as a
+        check's ``configs``), or the value itself if it is one already; a missing argument raises TypeError."""
+        if isinstance(value, cls):
+            return value
+        if not isinstance(value, dict):
+            raise TypeError(f"{cls.__name__} from {type(value).__name__}, not a dict")
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in value.items() if k in names})
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def __getitem__(self, name):
+        try:
+            return getattr(self, name)
+        except AttributeError:
+            raise KeyError(name) from None
+
+    def get(self, name, default=None):
+        return getattr(self, name, default)
 
 
-class CallsPayload(TypedDict, total=False):
-    results: list         # per call: {"value": a plain value} or {"error": text}
-    torch: list           # with CallsArgs.formula: names of the torch layers built or called and the torch
-                          # functions and operators run while the function ran, each once, at most TORCH_SEEN
+@dataclass(frozen=True, kw_only=True)
+class ModelArgs(ProbeArgs):
+    """Build a model, trace it, run it (``inside.model.probe_model`` says what comes back)."""
+    name: str               # the answer's name in the student's namespace
+    inputs: list            # input shapes, the batch size first
+    seed: int = 0
+    call: bool = True       # call it to get the model (a class or a function), or take it as it is
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallsArgs(ProbeArgs):
+    """Call a function on many argument lists. Comes back: ``results`` (per call ``{"value": a plain
+    value}`` or ``{"error": text}``) and ``torch`` (with ``formula``: the torch layers built or called and
+    the torch functions and operators run while the function ran, each once, at most TORCH_SEEN)."""
+    name: str
+    calls: list             # [{"args": [...], "kwargs": {...}}]
+    formula: bool = False   # the answer is a formula: record what of torch the function uses
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainStepArgs(ProbeArgs):
+    """One epoch of the student's loop on a reference net (``net``), over ``samples`` synthetic images."""
+    name: str
+    net: str
+    seed: int
+    samples: int
+    batch_size: int
+    lr: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvaluateArgs(ProbeArgs):
+    """The student's evaluation on reference nets, one run per ``[samples, batch_size]`` of ``loaders``."""
+    name: str
+    net: str
+    seed: int
+    loaders: list
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransferArgs(ProbeArgs):
+    """Freeze-and-replace-head (``build``) on an instructor extractor; ``count`` on ``count_models``."""
+    build: str
+    count: str
+    seed: int
+    num_classes: int
+    inputs: list
+    count_models: list
+
+
+ARGS = {Kind.MODEL: ModelArgs, Kind.CALLS: CallsArgs, Kind.TRAIN_STEP: TrainStepArgs,
+        Kind.EVALUATE: EvaluateArgs, Kind.TRANSFER: TransferArgs}
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One probe of a request: its id (the checks name it), its kind (a Kind) and its typed arguments."""
+    id: str
+    kind: str
+    args: ProbeArgs
+
+    @classmethod
+    def of(cls, value) -> Probe:
+        """A probe from a check's dict ``{"id", "kind", "args"}`` (or itself); an unknown kind raises ValueError."""
+        if isinstance(value, cls):
+            return value
+        kind = value.get("kind") if isinstance(value, dict) else None
+        if kind not in ARGS or not isinstance(value.get("id"), str):
+            raise ValueError(f"not a probe request (id and one of the kinds {sorted(ARGS)}): {value!r:.200}")
+        return cls(value["id"], kind, ARGS[kind].of(value.get("args", {})))
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "kind": self.kind, "args": self.args.to_dict()}
 
 
 TORCH_SEEN = 20
-

@@ -8,8 +8,8 @@ student's code itself. This module removes that cost without sharing a sandbox b
   mount, PID, network, IPC and UTS namespaces, the same binds, limits and user); only its command is a
   *holder* that waits (``sleep``) instead of a Python;
 - the **template**, a Python that has imported torch, torchvision and ipykernel and nothing of any
-  student or of the kit (``python -I autograder/sandbox/zygote.py SOCKET``, a script: no kit module is in its
-  memory), forks a child per request; the child joins the holder's namespaces (``setns``), takes its
+  student or of the kit (``python -I autograder/sandbox/forkserver.py SOCKET``, a script: no kit module is
+  in its memory), forks a child per request; the child joins the holder's namespaces (``setns``), takes its
   root (``chroot``) and forks once more to enter its PID namespace. That process, root inside the
   sandbox, is the parent that bubblewrap's init is for a fresh process (one the student cannot signal);
   its child sets the limits, drops to the sandbox user, and runs the kernel or the probe script. The template's memory holds no student data, and no state passes between students:
@@ -33,10 +33,8 @@ process sets its own environment and torch's threads.
 """
 from __future__ import annotations
 
-import ctypes
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -45,17 +43,13 @@ import threading
 import time
 from dataclasses import dataclass
 
-PRELOAD = ("torch", "torchvision", "ipykernel.kernelapp")
+SERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "forkserver.py")
 TEMPLATE_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
                 "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
                 "CUDA_VISIBLE_DEVICES": "",
                 # read by ipykernel when imported: pid 1 (the sandbox's init) it never watches, as for a fresh kernel
                 "JPY_PARENT_PID": "1"}
-# The namespaces bubblewrap gives every sandbox of the kit; a holder that shares one with the template is refused.
-NAMESPACES = ("ipc", "uts", "net", "pid", "mnt")
 START_SECONDS = 180.0   # the template's imports on a slow, busy machine
-FLAGS = ("-I", "-B")     # interpreter flags the template itself runs with (see serve's command)
-PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP = 38, 24
 
 
 class TemplateError(RuntimeError):
@@ -110,7 +104,7 @@ def current() -> tuple[str, int] | None:
         path = os.path.join(folder, "socket")
         try:
             # run as a script: no module of the kit is in its memory, so none is in a student's process
-            process = subprocess.Popen([sys.executable, "-I", os.path.abspath(__file__), path],
+            process = subprocess.Popen([sys.executable, "-I", SERVER, path],
                                        env=dict(TEMPLATE_ENV), cwd="/", stdin=subprocess.DEVNULL,
                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                        start_new_session=True)
@@ -217,218 +211,3 @@ def _read_line(connection: socket.socket, cap: int = 1 << 16) -> dict:
             raise ValueError("connection closed")
         data += chunk
     return json.loads(data)
-
-
-# --- the template process --------------------------------------------------------------------------
-
-_libc = None
-
-
-def _call(name: str, *args) -> None:
-    if getattr(_libc, name)(*args) != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"{name}: {os.strerror(errno)}")
-
-
-def serve(path: str) -> None:
-    """The template: import PRELOAD, listen on `path`, and fork a child per request."""
-    global _libc
-    _libc = ctypes.CDLL(None, use_errno=True)
-    sys.dont_write_bytecode = True  # -I ignores PYTHONDONTWRITEBYTECODE
-    import importlib
-
-    for module in PRELOAD:
-        importlib.import_module(module)
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(path)
-    listener.listen(64)
-    listener.settimeout(1.0)
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the children are reaped by the system
-    parent = os.getppid()
-    print("ready", flush=True)
-    while True:
-        try:
-            connection, _ = listener.accept()
-        except TimeoutError:
-            if os.getppid() != parent:  # the process that started it is gone: so is the template
-                os._exit(0)
-            continue
-        connection.settimeout(None)
-        if os.fork() == 0:
-            listener.close()
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            code = 1
-            try:
-                _handle(connection)
-                code = 0
-            finally:
-                os._exit(code)
-        connection.close()
-
-
-def _handle(connection: socket.socket) -> None:
-    """One request, in a child of the template: join the holder's sandbox, start the process, report."""
-    message, fds, _, _ = socket.recv_fds(connection, 1 << 16, 16)
-    while not message.endswith(b"\n") and len(message) < 1 << 16:
-        chunk = connection.recv(4096)
-        if not chunk:
-            break
-        message += chunk
-    try:
-        request = json.loads(message)
-        holder = int(request["holder"])
-        pidfd = os.pidfd_open(holder)
-        _join(holder)
-        child = os.fork()
-    except Exception as exc:  # nothing started: say why
-        connection.sendall(json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode() + b"\n")
-        return
-    if child == 0:
-        _parent(request, fds, connection)
-    for fd in fds:
-        os.close(fd)
-    connection.sendall(json.dumps({"pid": child}).encode() + b"\n")
-    _, status = os.waitpid(child, 0)
-    code = os.waitstatus_to_exitcode(status)
-    try:  # the holder goes with its process: whoever watches it sees the end
-        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-    except OSError:
-        pass
-    try:
-        connection.sendall(json.dumps({"exit": code}).encode() + b"\n")
-    except OSError:
-        pass
-
-
-def _join(holder: int) -> None:
-    """Enter the namespaces and the root of the sandbox whose first process is `holder`."""
-    own = {ns: os.stat(f"/proc/self/ns/{ns}").st_ino for ns in NAMESPACES + ("user",)}
-    theirs = {ns: os.stat(f"/proc/{holder}/ns/{ns}").st_ino for ns in NAMESPACES + ("user",)}
-    shared = [ns for ns in NAMESPACES if own[ns] == theirs[ns]]
-    if shared or own["user"] != theirs["user"]:
-        raise TemplateError(f"not a sandbox of the kit's policy (shares {', '.join(shared) or 'a user namespace'})")
-    root = os.open(f"/proc/{holder}/root", os.O_RDONLY | os.O_DIRECTORY)
-    handles = {ns: os.open(f"/proc/{holder}/ns/{ns}", os.O_RDONLY) for ns in NAMESPACES}
-    for ns in NAMESPACES:  # mnt last: it moves the root
-        _call("setns", handles[ns], 0)
-        os.close(handles[ns])
-    os.fchdir(root)
-    os.chroot(".")
-    os.close(root)
-
-
-def _parent(request: dict, fds: list[int], connection: socket.socket) -> None:
-    """Inside the PID namespace, as root: the student's process's parent, as bubblewrap's init is a fresh one's
-    (``os.getppid()`` names a process the student cannot signal); ends as its child ends."""
-    code = 1
-    try:
-        child = os.fork()
-        if child == 0:
-            _become(request, fds, connection)
-        os.close(connection.detach())  # the template's child reports to the grader, not this process
-        for fd in fds:
-            os.close(fd)
-        _, status = os.waitpid(child, 0)
-        if os.WIFSIGNALED(status):  # end the same way, so that the grader learns the signal
-            number = os.WTERMSIG(status)
-            code = 128 + number
-            try:
-                signal.signal(number, signal.SIG_DFL)
-            except (OSError, ValueError):  # SIGKILL, SIGSTOP: never caught anyway
-                pass
-            os.kill(os.getpid(), number)
-        else:
-            code = os.waitstatus_to_exitcode(status)
-    finally:
-        os._exit(code)
-
-
-def _become(request: dict, fds: list[int], connection: socket.socket) -> None:
-    """The student's process, in the sandbox's PID namespace: limits, descriptors, user, then the program."""
-    import resource
-
-    code = 1
-    try:
-        connection.detach()  # its descriptor closes below; the object must not close a reused number later
-        os.setsid()
-        os.chdir(request["cwd"])
-        moved = [os.dup(fd) for fd in fds]  # above every target first, then down into place
-        for target, fd in zip(request["targets"], moved):
-            os.dup2(fd, target)
-        if 0 not in request["targets"]:
-            null = os.open("/dev/null", os.O_RDWR)
-            os.dup2(null, 0)
-        keep = set(request["targets"]) | {0, 1, 2}
-        for fd in map(int, os.listdir("/proc/self/fd")):
-            if fd not in keep:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-        for name, (soft, hard) in request["limits"].items():
-            resource.setrlimit(getattr(resource, name), (soft, hard))
-        _lower_priority(int(request.get("nice", 0)))
-        uid = request["uid"]
-        if uid is not None:
-            last = int(open("/proc/sys/kernel/cap_last_cap").read())
-            for cap in range(last + 1):
-                _call("prctl", PR_CAPBSET_DROP, cap, 0, 0, 0)
-            os.setgroups([])
-            os.setresgid(uid, uid, uid)
-            os.setresuid(uid, uid, uid)
-            _call("prctl", PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-        for number in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(number, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        os.environ.clear()
-        os.environ.update(request["env"])
-        threads = request["env"].get("OMP_NUM_THREADS", "1")
-        import torch
-
-        torch.set_num_threads(int(threads) if threads.isdigit() else 1)
-        code = _run(request["argv"], request["cwd"])
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except BaseException:
-        import traceback
-
-        traceback.print_exc()
-    finally:
-        try:
-            import atexit
-
-            atexit._run_exitfuncs()
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(code)
-
-
-def _lower_priority(nice: int) -> None:
-    """This process's nice, inherited by what it starts (as autograder.sandbox.priority.lower; no kit module here)."""
-    if nice <= 0:
-        return
-    try:
-        os.setpriority(os.PRIO_PROCESS, 0, nice)
-    except OSError:
-        pass
-
-
-def _run(argv: list[str], cwd: str) -> int:
-    """Run `argv` (``python -m module …`` or ``python script …``) as that Python would, in this process."""
-    import runpy
-
-    argv = [argv[0], *[arg for arg in argv[1:3] if arg not in FLAGS], *argv[3:]]  # flags set where it forked
-    if len(argv) >= 3 and argv[1] == "-m":
-        module, args = argv[2], argv[3:]
-        sys.argv = [module, *args]
-        sys.path.insert(0, cwd)  # as `python -m` does
-        runpy.run_module(module, run_name="__main__", alter_sys=True)
-    else:
-        sys.argv = argv[1:]
-        runpy.run_path(argv[1], run_name="__main__")
-    return 0
-
-
-if __name__ == "__main__":
-    serve(sys.argv[1])
