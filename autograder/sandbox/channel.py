@@ -109,9 +109,10 @@ def validate(event):
         return events.StartEvent(event["probe"])
     if kind == events.DoneEvent.EVENT and isinstance(event.get("probe"), str):
         error = event.get("error")
-        return events.DoneEvent(event["probe"], error=None if error is None else _text(error, "a malformed error report"),
-                                  patched=_names(event.get("patched")), seconds=_seconds(event.get("seconds")),
-                                  data=event.get("data"))
+        error = None if error is None else _text(error, "a malformed error report")
+        return events.DoneEvent(event["probe"], error=error,
+                                patched=_names(event.get("patched")), seconds=_seconds(event.get("seconds")),
+                                data=event.get("data"))
     if kind == events.EndEvent.EVENT:
         return events.EndEvent()
     return None

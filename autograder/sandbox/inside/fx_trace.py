@@ -125,8 +125,8 @@ class _Walk:
         else:
             what = target if isinstance(target, str) else \
                 f"{getattr(target, '__module__', '') or ''}.{getattr(target, '__name__', repr(target))}".lstrip(".")
-            raise NotTraceable(f"forward() applies `{what}`, which is not one of this assignment's "
-                               "operations (torch.nn layers, F.relu, F.max_pool2d, torch.flatten, x.view(x.size(0), -1) ...)")
+            raise NotTraceable(f"forward() applies `{what}`, which is not one of this assignment's operations "
+                               "(torch.nn layers, F.relu, F.max_pool2d, torch.flatten, x.view(x.size(0), -1) ...)")
 
     def reshape(self, node):
         shape = node.args[1:] if len(node.args) > 2 or not isinstance(node.args[1], (list, tuple)) else node.args[1]
