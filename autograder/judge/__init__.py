@@ -124,7 +124,7 @@ def compare_outputs(module, data: dict, seed: int, shapes, training_too: bool = 
     import torch
 
     from autograder.judge import layers
-    from autograder.sandbox.inside.model import probe_input
+    from autograder.sandbox import probe
     from autograder.sandbox import protocol
 
     if any(isinstance(layer, layers.Unrebuilt) for layer in module):
@@ -138,7 +138,7 @@ def compare_outputs(module, data: dict, seed: int, shapes, training_too: bool = 
         mode = "training" if training else "evaluation"
         for shape in shapes:
             got = outputs.get(key(shape))
-            x = probe_input(shape, seed + protocol.Seed.INPUT)
+            x = probe.probe_input(shape, seed + protocol.Seed.INPUT)
             try:
                 if training:
                     torch.manual_seed(seed + protocol.Seed.TRAIN_FORWARD)
@@ -164,7 +164,7 @@ def _compare_segments(module, data: dict, seed: int, shapes, training_too: bool)
     import torch
 
     from autograder.judge import layers
-    from autograder.sandbox.inside.model import probe_input
+    from autograder.sandbox import probe
     from autograder.sandbox import protocol
 
     parts = layers.segments(module)
@@ -183,7 +183,7 @@ def _compare_segments(module, data: dict, seed: int, shapes, training_too: bool)
             if not isinstance(kept, list) or len(kept) != len(parts) - 1 or not torch.is_tensor(outputs.get(key)) \
                     or not all(isinstance(p, list) and len(p) == 2 and all(map(torch.is_tensor, p)) for p in kept):
                 continue
-            starts = [probe_input(shape, seed + protocol.Seed.INPUT)] + [pair[1] for pair in kept]
+            starts = [probe.probe_input(shape, seed + protocol.Seed.INPUT)] + [pair[1] for pair in kept]
             ends = [pair[0] for pair in kept] + [outputs[key]]
             if training:
                 torch.manual_seed(seed + protocol.Seed.TRAIN_FORWARD)

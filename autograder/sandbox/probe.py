@@ -7,6 +7,7 @@ from . import protocol
 from .inside.cells import describe_error, obtain
 from .inside.layers import module_args  # noqa: F401  (source/a2_simplecnn_mnist/checks.py reads probe.module_args)
 from .inside.layers import plain
+from .inside.model import probe_input  # noqa: F401  (autograder/judge reads probe.probe_input)
 from .inside.model import probe_model
 
 
