@@ -25,11 +25,12 @@ import re
 import stat
 from pathlib import Path
 
+from autograder.course.folder import Course
+
 log = logging.getLogger(__name__)
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@+-]{0,63}")
 MAX_FILE_BYTES = 64 << 20  # largest file kept in an autograded folder (a notebook is at most 20 MB)
-REPORTS = "reports"  # <course>/reports/<assignment>/<student>.json, beside autograded/, never in feedback
 # What a report keeps, so that it stays far under the class report's 4 MB read limit however much a submission
 # makes the grader say: flags per list (a count of the rest in their place), characters per flag and per
 # message, serialised bytes of one result's details.
@@ -103,8 +104,9 @@ def write_text_nofollow(folder: Path, name: str, text: str) -> Path:
     return target
 
 
-def report_file(course: Path, assignment: str, student: str) -> Path:
-    return Path(course) / REPORTS / assignment / f"{student}.json"
+def report_file(course: Course | Path, assignment: str, student: str) -> Path:
+    """<course>/reports/<assignment>/<student>.json: beside autograded/, never in feedback/."""
+    return Course.of(course).report_folder(assignment) / f"{student}.json"
 
 
 def _cut(text, limit: int) -> str:
@@ -142,7 +144,8 @@ def bounded_report(payload: dict) -> dict:
 
 def write_report(course: Path, assignment: str, student: str, payload: dict) -> Path:
     """The kit's report `<course>/reports/<assignment>/<student>.json` (bounded), never written through a link."""
-    folder = real_folder(Path(course).resolve(), REPORTS, check_name("assignment", assignment), create=True)
+    reports = Course.of(course).reports
+    folder = real_folder(reports.parent.resolve(), reports.name, check_name("assignment", assignment), create=True)
     return write_text_nofollow(folder, f"{check_name('student id', student)}.json",
                                json.dumps(bounded_report(payload), indent=2) + "\n")
 
@@ -152,7 +155,8 @@ def add_report_flags(course: Path, assignment: str, student: str, flags: list[st
     if not flags:
         return
     try:
-        folder = real_folder(Path(course).resolve(), REPORTS, assignment)
+        reports = Course.of(course).reports
+        folder = real_folder(reports.parent.resolve(), reports.name, assignment)
         path = folder / f"{check_name('student id', student)}.json"
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         with os.fdopen(fd, "rb") as handle:
@@ -251,7 +255,7 @@ def _autograded_folders(notebooks) -> list[tuple[Path, str, str]]:
     for notebook in notebooks or []:
         folder = Path(notebook).parent  # <course>/<step>/<student>/<assignment>
         course, student, assignment = folder.parents[2], folder.parent.name, folder.name
-        entry = (course / "autograded" / student / assignment, assignment, student)
+        entry = (Course(course).autograded_submission(student, assignment), assignment, student)
         if entry not in folders:
             folders.append(entry)
     return folders
