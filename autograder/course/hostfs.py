@@ -178,6 +178,47 @@ def _what(mode: int) -> str:
     return "a special file"
 
 
+def _not_kept(info: os.stat_result, max_file_bytes: int) -> str | None:
+    """Why an entry that is not a folder is removed (not a regular file, a hard link, too big), or None."""
+    if not stat.S_ISREG(info.st_mode):
+        return f"{_what(info.st_mode)}, not a regular file"
+    if info.st_nlink > 1:
+        return f"a hard link ({info.st_nlink} names for one file)"
+    if info.st_size > max_file_bytes:
+        return f"{info.st_size} bytes, over {max_file_bytes >> 20} MB"
+    return None
+
+
+def _clean_walk(dir_fd: int, shown: str, depth: int, removed: list[str], max_file_bytes: int) -> None:
+    """clean_folder's walk of the folder open as `dir_fd` (shown as `shown`), `depth` folders down."""
+    for name in os.listdir(dir_fd):
+        where = f"{shown}{name!r}" if not ID_PATTERN.fullmatch(name) else f"{shown}{name}"
+        try:
+            info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except OSError:
+            continue
+        mode = info.st_mode
+        if stat.S_ISDIR(mode):
+            if depth >= 16:
+                removed.append(f"{where}/: folders nested too deep")
+                _remove_tree(dir_fd, name)
+                continue
+            if not (mode & stat.S_IRWXU) == stat.S_IRWXU:
+                os.chmod(name, 0o755, dir_fd=dir_fd)  # lstat said a folder: restore what nbgrader needs
+            sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
+            try:
+                _clean_walk(sub, f"{where}/", depth + 1, removed, max_file_bytes)
+            finally:
+                os.close(sub)
+            continue
+        reason = _not_kept(info, max_file_bytes)
+        if reason:
+            os.unlink(name, dir_fd=dir_fd)
+            removed.append(f"{where}: {reason}")
+        elif mode & 0o600 != 0o600:
+            os.chmod(name, 0o644, dir_fd=dir_fd)  # a regular file (checked above) nbgrader must read
+
+
 def clean_folder(folder: Path, max_file_bytes: int = MAX_FILE_BYTES) -> list[str]:
     """Remove from `folder` (recursively) everything but regular files and folders; return what went, and why.
 
@@ -187,41 +228,6 @@ def clean_folder(folder: Path, max_file_bytes: int = MAX_FILE_BYTES) -> list[str
     grader cannot enter (chmod 000) is given back its permissions first.
     """
     removed: list[str] = []
-
-    def walk(dir_fd: int, shown: str, depth: int) -> None:
-        for name in os.listdir(dir_fd):
-            where = f"{shown}{name!r}" if not ID_PATTERN.fullmatch(name) else f"{shown}{name}"
-            try:
-                info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-            except OSError:
-                continue
-            mode = info.st_mode
-            if stat.S_ISDIR(mode):
-                if depth >= 16:
-                    removed.append(f"{where}/: folders nested too deep")
-                    _remove_tree(dir_fd, name)
-                    continue
-                if not (mode & stat.S_IRWXU) == stat.S_IRWXU:
-                    os.chmod(name, 0o755, dir_fd=dir_fd)  # lstat said a folder: restore what nbgrader needs
-                sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
-                try:
-                    walk(sub, f"{where}/", depth + 1)
-                finally:
-                    os.close(sub)
-                continue
-            reason = None
-            if not stat.S_ISREG(mode):
-                reason = f"{_what(mode)}, not a regular file"
-            elif info.st_nlink > 1:
-                reason = f"a hard link ({info.st_nlink} names for one file)"
-            elif info.st_size > max_file_bytes:
-                reason = f"{info.st_size} bytes, over {max_file_bytes >> 20} MB"
-            if reason:
-                os.unlink(name, dir_fd=dir_fd)
-                removed.append(f"{where}: {reason}")
-            elif mode & 0o600 != 0o600:
-                os.chmod(name, 0o644, dir_fd=dir_fd)  # a regular file (checked above) nbgrader must read
-
     try:
         info = os.lstat(folder)
     except FileNotFoundError:
@@ -233,7 +239,7 @@ def clean_folder(folder: Path, max_file_bytes: int = MAX_FILE_BYTES) -> list[str
         os.chmod(folder, 0o755)
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
-        walk(fd, "", 0)
+        _clean_walk(fd, "", 0, removed, max_file_bytes)
     finally:
         os.close(fd)
     for line in removed:

@@ -224,45 +224,37 @@ class GradeOutsideKernel(NbGraderPreprocessor):
         folder = resources.get("metadata", {}).get("path")  # <course>/autograded/<student>/<assignment>
         return str(Course(Path(folder).resolve().parents[2]).accuracy_cache) if folder else None
 
-    def preprocess(self, nb, resources):
+    def _grade(self, nb, resources, name: str):
+        """(the assignment or None, the report or None, why there is no verdict or None): never raises."""
         assignment_name = resources.get("nbgrader", {}).get("assignment")
-        name = resources.get("unique_key", "notebook")
-        report, reason = None, None
         settings, assignment = self.settings, None
         if settings is None:  # fails closed: no settings, no verdict
-            reason = "the kit has no settings (nbgrader_config.py sets c.GradeOutsideKernel.settings)"
-        else:
-            try:
-                assignment = assignments.get(assignment_name, settings.source)
-            except Exception as exc:  # a broken checks.py: this submission is not graded, and says why
-                reason = f"the assignment's checks do not load ({str(exc)[:300]})"
+            return None, None, "the kit has no settings (nbgrader_config.py sets c.GradeOutsideKernel.settings)"
+        try:
+            assignment = assignments.get(assignment_name, settings.source)
+        except Exception as exc:  # a broken checks.py: this submission is not graded, and says why
+            return None, None, f"the assignment's checks do not load ({str(exc)[:300]})"
         if assignment is None:
-            reason = reason or f"the kit has no checks for assignment {assignment_name!r}"
-        else:
-            try:
-                options = Options.of(settings, profile=self.profile or settings.profile,
-                                     accuracy_cache=self._accuracy_cache(resources, settings))
-                report = grade_submission(nb, assignment, options, name=name)
-            except Exception as exc:  # a grader fault: never full marks by default
-                self.log.exception("Grading %s raised", name)
-                reason = f"grading raised {type(exc).__name__}: {str(exc)[:300]}"
+            return None, None, f"the kit has no checks for assignment {assignment_name!r}"
+        try:
+            options = Options.of(settings, profile=self.profile or settings.profile,
+                                 accuracy_cache=self._accuracy_cache(resources, settings))
+            return assignment, grade_submission(nb, assignment, options, name=name), None
+        except Exception as exc:  # a grader fault: never full marks by default
+            self.log.exception("Grading %s raised", name)
+            return assignment, None, f"grading raised {type(exc).__name__}: {str(exc)[:300]}"
+
+    def preprocess(self, nb, resources):
+        name = resources.get("unique_key", "notebook")
+        assignment, report, reason = self._grade(nb, resources, name)
         if report is None:
-            report = Report(str(assignment_name), name, [], error=reason)
+            report = Report(str(resources.get("nbgrader", {}).get("assignment")), name, [], error=reason)
             report.flags.append(f"not graded: {reason}")
         kernel_error = resources.get("cnn_kit", {}).get("kernel_error")
         if kernel_error:
             report.flags.append(f"the notebook's kernel failed while nbgrader ran it: {kernel_error}")
         report.flags += resources.get("cnn_kit", {}).get("flags", [])
-        by_cell: dict = {}
-        if assignment is not None and report.results:
-            index = {r.check: r for r in report.results}
-            for cell_id, checks in assignment.cells.items():
-                found = [index[c.id] for c in checks if c.id in index]
-                if len(found) == len(checks):
-                    by_cell[cell_id] = found
-                else:
-                    missing = ", ".join(c.id for c in checks if c.id not in index)
-                    report.flags.append(f"not graded: cell {cell_id} has no verdict for {missing}")
+        by_cell = _verdicts_by_cell(assignment, report) if assignment is not None and report.results else {}
         for cell in nb.cells:
             grade_id = grade_id_of(cell)
             if cell.get("cell_type") == "code" and nbgrader_meta(cell).get("grade"):
@@ -281,6 +273,19 @@ class GradeOutsideKernel(NbGraderPreprocessor):
             self.log.warning("FLAG %s: %s", name, flag)
         self.log.info("%s: %g/%g", name, report.score, report.points)
         return nb, resources
+
+
+def _verdicts_by_cell(assignment, report) -> dict:
+    """grade_id -> the results of its checks, for each cell with a verdict for every check; a flag for the others."""
+    index, by_cell = {r.check: r for r in report.results}, {}
+    for cell_id, checks in assignment.cells.items():
+        found = [index[c.id] for c in checks if c.id in index]
+        if len(found) == len(checks):
+            by_cell[cell_id] = found
+        else:
+            missing = ", ".join(c.id for c in checks if c.id not in index)
+            report.flags.append(f"not graded: cell {cell_id} has no verdict for {missing}")
+    return by_cell
 
 
 def apply_settings(config, settings: Settings) -> None:
