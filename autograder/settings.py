@@ -188,7 +188,9 @@ class Settings:
 
     def accuracy_cache_folder(self) -> Path:
         """Where accuracy results are shared between workers and runs (beside the gradebook by default)."""
-        return self.accuracy_cache or Path(self.course) / "accuracy-cache"
+        from autograder.course.folder import Course
+
+        return self.accuracy_cache or Course.of(self.course).accuracy_cache
 
     def replace(self, **changes) -> "Settings":
         return dataclasses.replace(self, **changes)
