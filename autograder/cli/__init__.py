@@ -22,7 +22,6 @@ import sys
 from pathlib import Path
 
 from autograder.cli import authoring, course, reports
-from autograder.course.steps import tools_path
 from autograder.feedback import terminal
 from autograder.settings import Settings, SettingsError
 
@@ -81,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         top.error(str(exc))
     # The one variable of this process's environment the command line sets: nbgrader's in-process API starts
     # `alembic` and `jupyter` by name with it, and this interpreter's own must be found first.
+    from autograder.course.steps import tools_path
+
     os.environ["PATH"] = tools_path(os.environ.get("PATH", ""))
     try:
         return args.run(args)
