@@ -13,7 +13,8 @@ from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Clea
                                     GetGrades, LimitOutput, OverwriteKernelspec, SaveAutoGrades)
 
 from autograder.course.nbgrader_hook import (ClearHiddenTestsInFeedback, GradeOutsideKernel, RestoreHiddenTests,
-                                     SafeExecute, WidgetsAsText)
+                                             SafeExecute, WidgetsAsText, apply_settings)
+from autograder.course.steps import tools_path
 from autograder.feedback import terminal
 from autograder.feedback.inert import FeedbackExporter
 from autograder.course.late import LateNoteInFeedback
@@ -28,21 +29,20 @@ warnings.filterwarnings("ignore", message=r"Object of type <\w+> not in session"
 c = get_config()  # noqa: F821  (provided by nbgrader when it loads this file)
 
 # The edge for a plain `nbgrader ...` run: CNN_KIT_* settings are read once here, relative paths taken
-# from the folder nbgrader was started in. The kit's preprocessors and kernel manager get them below;
-# processes started from here get them as absolute paths in CNN_KIT_* (nbgrader's kernel runs in each
-# submission's folder, where a relative path would mean something else).
+# from the folder nbgrader was started in, and handed to the kit's preprocessor and kernel manager (and
+# nbgrader's limits and gradebook) as an argument: nothing below reads the environment. The kernel gets the
+# few it needs from its manager (autograder/sandbox/kernel.py). `cnn-kit` passes its own settings the same
+# way after loading this file (autograder/course/steps.py: nbgrader_api).
 settings = Settings.build(os.environ, os.getcwd())
-os.environ.update(settings.to_env())
-c.GradeOutsideKernel.settings = settings
-c.SandboxedKernelManager.settings = settings
+apply_settings(c, settings)
+# nbgrader starts `alembic` by name, with this process's environment: this interpreter's own is found first.
+os.environ["PATH"] = tools_path(os.environ.get("PATH", ""))
 # What nbgrader and the kit print (log lines quoting a submission, the kernel's relayed output) shows control
 # characters as text, never sends them: the terminal stays the instructor's under plain `nbgrader` too.
 terminal.install()
 
 c.CourseDirectory.course_id = "cnn-course"
 c.ExportApp.plugin_class = "autograder.course.grades_export.GradesExporter"  # grades.csv safe in a spreadsheet
-if settings.db_url:  # e.g. postgresql://... for grading a class on several workers
-    c.CourseDirectory.db_url = settings.db_url
 
 # Blanks look like the lecture's: `nn.Sequential(` ... `)` with only a comment inside. Functions
 # keep their own `raise NotImplementedError(...)` after the solution region, so stubs fail loudly.
@@ -51,11 +51,10 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
 # Autograde: run the notebook for its outputs (a training cell may take minutes), then write every
 # graded cell's result from the kit's verdict, judged outside the student's kernel.
-c.Execute.timeout = settings.cell_timeout  # seconds per cell
-c.Execute.interrupt_on_timeout = True
+c.Execute.interrupt_on_timeout = True  # the seconds per cell: settings.cell_timeout (apply_settings above)
 # The notebook's kernel (autograder/sandbox/kernel.py) works in a bounded scratch copy of its folder; the whole
 # notebook has a wall clock, and output beyond a cap is cut with a line saying so (both flagged).
-c.SafeExecute.notebook_seconds = settings.notebook_seconds
+# (settings.notebook_seconds, apply_settings above)
 c.SafeExecute.output_bytes = 2 << 20
 # Nothing but regular files and folders stays in autograded/<student>/<assignment>/ for nbgrader's later
 # steps to open or copy (set_permissions, generate_feedback): see autograder/course/hostfs.py.

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from autograder.judge import train
-from autograder.judge.accuracy_cache import FOLDER as ACCURACY_CACHE
+from autograder.course.folder import Course
 from autograder.settings import Settings
 from autograder.assignment.spec import reference_simplecnn
 
@@ -46,7 +46,8 @@ def device_name() -> str:
 def lecture_pipeline(build_model, settings: Settings, *, seed: int = 0, epochs: int = 5,
                      target: float | None = None, device=None, eval_every: int = 200, progress: bool = False) -> dict:
     """The lecture's own recipe, which section 1 compares the grader's with: torchvision MNIST,
-    DataLoader(64), Adam(1e-3), normalised with mean and std 0.5.
+    DataLoader(64), Adam(1e-3), normalised with mean and std 0.5. One function, over 50 lines: it is the
+    lecture's loop as the lecture writes it, timed around its parts, so that it reads as the thing compared.
 
     With a `target` (percent) the test accuracy is measured every `eval_every` batches and at each
     epoch's end; `seconds_to_target` counts training time only, never evaluation time.
@@ -139,32 +140,35 @@ def _grade_one(course_dir: str, assignment: str, student: str) -> None:
                       "score": report["score"], "points": report["points"], "gpu_bytes": gpu}))
 
 
-def _sample_course(folder: Path, names: list[str]) -> Path:
+def _sample_course(folder: Path, names: list[str], settings: Settings) -> Path:
     """A course folder with the assignments released and the kit's sample submissions in it."""
     from autograder.course import steps as course
     from autograder.assignment import samples
 
-    root = course.prepare_course(folder / "course", names)
-    api = course.nbgrader_api(root)
+    root = course.prepare_course(folder / "course", names, settings.source)
+    api = course.nbgrader_api(root, settings)
     for name in names:
         api.generate_assignment(name, force=True, create=True)
-        samples.write_samples(root, name)
+        samples.write_samples(root, name, settings.source)
     return root
 
 
-def grading_times(repeats: int) -> list[dict]:
+def grading_times(repeats: int, settings: Settings) -> list[dict]:
+    """Each assignment's reference graded `repeats` times, each in a process of its own (given `settings`)."""
     from autograder.assignment import release
+    from autograder.course.steps import tools_env
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="cnn-kit-bench-") as tmp:
-        names = release.assignments()
-        root = _sample_course(Path(tmp), names)
+        names = release.assignments(settings.source)
+        root = _sample_course(Path(tmp), names, settings)
         for name in names:
             for _ in range(repeats):
                 # a submission the class has not seen: no accuracy from an earlier repeat's cache
-                shutil.rmtree(root / ACCURACY_CACHE, ignore_errors=True)
+                shutil.rmtree(Course(root).accuracy_cache, ignore_errors=True)
                 process = subprocess.Popen([sys.executable, "-m", "autograder.bench", "--grade-one", str(root),
-                                            name, "reference"], stdout=subprocess.PIPE, text=True)
+                                            name, "reference"], stdout=subprocess.PIPE, text=True,
+                                           env=tools_env(os.environ, settings))
                 output = process.stdout.read()
                 _, status, usage = os.wait4(process.pid, 0)
                 data = json.loads(output.strip().splitlines()[-1])
@@ -173,7 +177,7 @@ def grading_times(repeats: int) -> list[dict]:
     return rows
 
 
-def isolation_cost(repeats: int) -> dict:
+def isolation_cost(repeats: int, settings: Settings) -> dict:
     """Seconds to run assignment 1's probes: bubblewrap with the process forked from the sandbox template,
     bubblewrap with a fresh Python, and a plain subprocess; and to run a one-cell notebook (``import torch``)
     in nbgrader's sandboxed kernel, forked from the template and fresh. Alternating, median of `repeats`."""
@@ -188,7 +192,7 @@ def isolation_cost(repeats: int) -> dict:
     from autograder.sandbox.kernel import SandboxedKernelManager
     from autograder.judge.notebook import build_program
 
-    sizes = assignments.kit()["a1_sizes_and_params"]
+    sizes = assignments.find("a1_sizes_and_params", settings.source)
     source = nbformat.read(sizes.source_notebook, as_version=4)
     program = build_program(source, source)
     probes = sizes.probes(0)
@@ -201,7 +205,7 @@ def isolation_cost(repeats: int) -> dict:
 
     def kernel_run(mode: str) -> None:
         config = Config()
-        config.SandboxedKernelManager.settings = Settings.from_env().replace(sandbox_template=mode == "template")
+        config.SandboxedKernelManager.settings = settings.replace(sandbox_template=mode == "template")
         with tempfile.TemporaryDirectory(prefix="cnn-kit-bench-") as folder:
             nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import torch")])
             NotebookClient(nb, timeout=300, kernel_name="python3", kernel_manager_class=SandboxedKernelManager,
@@ -275,7 +279,7 @@ def main(argv=None) -> int:
     if args.grade_one:
         _grade_one(*args.grade_one)
         return 0
-    settings = Settings.from_env()
+    settings = Settings.build(os.environ, Path.cwd())  # this command is an edge: its settings from CNN_KIT_*, once
     sections = set(args.sections.split(","))
     if sections - set(SECTIONS):
         parser.error(f"unknown sections {sorted(sections - set(SECTIONS))}; valid: {','.join(SECTIONS)}")
@@ -298,11 +302,11 @@ def main(argv=None) -> int:
         save("recipe vs lecture")
     if "grading" in sections:
         print("[bench] grading one submission per assignment", file=sys.stderr)
-        result["grading"] = grading_times(args.repeats)
+        result["grading"] = grading_times(args.repeats, settings)
         save("grading")
     if "isolation" in sections:
         print("[bench] isolation", file=sys.stderr)
-        result["isolation"] = isolation_cost(args.repeats)
+        result["isolation"] = isolation_cost(args.repeats, settings)
         save("isolation")
     print(markdown(result))
     return 0

@@ -26,16 +26,19 @@ from autograder.assignment import assignments
 from autograder.course import classgrade
 from autograder.course import steps as course
 from autograder.assignment import samples
+from autograder.course.folder import Course
 from autograder.settings import Settings
 
 
-def make_class(root: Path, assignment: str, size: int) -> list[str]:
-    course.prepare_course(root, [assignment])
-    assert course.nbgrader_api(root).generate_assignment(assignment, force=True, create=True)["success"]
-    names = samples.write_samples(root, assignment)
-    reference = root / "submitted" / "reference" / assignment / assignments.kit()[assignment].notebook
+def make_class(root: Path, assignment: str, size: int, source: Path) -> list[str]:
+    """A course of `size` students of `assignment` (of `source`): the samples, then copies of the reference."""
+    folder = Course.of(root)
+    course.prepare_course(folder, [assignment], source)
+    assert course.nbgrader_api(folder).generate_assignment(assignment, force=True, create=True)["success"]
+    names = samples.write_samples(folder, assignment, source)
+    reference = folder.submission("reference", assignment) / assignments.find(assignment, source).notebook
     for i in range(max(0, size - len(names))):
-        target = root / "submitted" / f"reference-copy-{i:03d}" / assignment / reference.name
+        target = folder.submission(f"reference-copy-{i:03d}", assignment) / reference.name
         target.parent.mkdir(parents=True)
         shutil.copy(reference, target)
         names.append(target.parents[1].name)
@@ -65,15 +68,15 @@ def main(argv=None) -> int:
                              "worker's sandbox template, or fresh Pythons")
     parser.add_argument("--json", help="write the results here too")
     args = parser.parse_args(argv)
-    results = []
+    results, source = [], Settings.build(os.environ, Path.cwd()).source  # this command is an edge: CNN_KIT_SOURCE
     runs = args.run or [(workers, "on", "shared", "on", "on") for workers in args.workers]
     for workers, cache, threads, template, sandbox in runs:
         with tempfile.TemporaryDirectory(prefix="cnn-kit-classbench-") as tmp:
             root = Path(tmp) / "course"
-            make_class(root, args.assignment, args.size)
+            make_class(root, args.assignment, args.size, source)
             started = time.perf_counter()
             if workers == 0:  # the sequential baseline: course.autograde, one submission after another
-                outcomes = course.autograde(root, args.assignment, progress=False)
+                outcomes = course.autograde(root, args.assignment, source=source, progress=False)
                 graded = sum(o == "graded" for o in outcomes.values())
                 failed = len(outcomes) - graded
             else:

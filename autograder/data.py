@@ -59,11 +59,10 @@ def stage(settings: Settings, source: str | os.PathLike[str] | None = None, *,
     return stage_from(source, settings.mnist, settings.cache, download=download)
 
 
-def describe_source(source: str | os.PathLike[str] | None = None, settings: Settings | None = None) -> str:
-    """One line saying which source :func:`stage` would use (nothing is verified)."""
+def describe_source(settings: Settings, source: str | os.PathLike[str] | None = None) -> str:
+    """One line saying which source :func:`stage` would use with `settings` (nothing is verified)."""
     if source is not None:
         return f"MNIST from {source} (--mnist)"
-    settings = settings or Settings.from_env()
     if settings.mnist:
         return f"MNIST from {settings.mnist} (${MNIST_DIR_VAR})"
     raw = _raw_dir(settings.cache)
@@ -110,15 +109,10 @@ def _load(root: str, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
     return images, labels.to(torch.int64)
 
 
-def load_mnist(
-    train: bool, root: str | os.PathLike[str] | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
+def load_mnist(train: bool, root: str | os.PathLike[str]) -> tuple[torch.Tensor, torch.Tensor]:
     """Images ``uint8 [N, 28, 28]`` and labels ``int64 [N]`` of the train or test split.
 
-    ``root`` is a staged root (``<root>/MNIST/raw/``); None stages first with :func:`stage`, with
-    the caller's environment's settings. Results are memoised per (root, train) within the process,
-    so the tensors are shared between callers: do not modify them in place.
+    ``root`` is a staged root (``<root>/MNIST/raw/``, what :func:`stage` returns). Results are memoised per
+    (root, train) within the process, so the tensors are shared between callers: do not modify them in place.
     """
-    if root is None:
-        root = stage(Settings.from_env())
     return _load(str(pathlib.Path(root).expanduser().resolve()), bool(train))

@@ -1,16 +1,18 @@
 """The kit's settings, built once at the edge and passed down as an argument.
 
-The edges are the command line (``autograder/__main__.py``, and the commands of their own:
+The edges are the command line (``autograder/cli/``, and the commands of their own:
 ``python -m autograder.bench``, ``.train``, ``.classbench``) and nbgrader's configuration file
 (``nbgrader_config.py``, which hands them to the kit's preprocessors and kernel manager). Every
 path a user types, on the command line or in ``CNN_KIT_*``, is resolved here against the folder the
 user typed it in, so a relative ``CNN_KIT_MNIST=../shared/data/mnist`` means the same thing in the
 grader, in nbgrader's kernel (which runs in each submission's folder) and in the sandbox.
 ``Settings`` is plain, serialisable data: a task sent to another process (a Dask worker) carries it
-as an argument, and a process the kit starts gets it as ``CNN_KIT_*`` variables (:meth:`to_env`).
+as an argument, and a process the kit starts gets it as ``CNN_KIT_*`` variables in that process's own
+environment (:meth:`to_env`); nothing writes them into the environment of the process that runs.
 
-A Python caller that passes no settings (a test, an instructor's script or kernel) is an edge of its
-own: the kit's public functions then take :meth:`Settings.from_env`, once, where they are called.
+A Python caller (a test, an instructor's script) is an edge of its own: it builds the settings once
+(:meth:`Settings.build`) and passes them. Below the edges nothing reads them from the environment
+(``tests/test_settings_edges.py`` checks every module).
 
 Environment variables read here, and nowhere else on the grader's side (the notebook's kernel, a
 process of its own, reads its ``CNN_KIT_MNIST``/``CNN_KIT_CACHE``/``CNN_KIT_QUICK`` in
@@ -120,7 +122,7 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> "Settings":
-        """The settings of a caller that passes none: ``CNN_KIT_*`` now, relative paths from the current folder."""
+        """``CNN_KIT_*`` now, relative paths from the current folder: for an edge only (never below one)."""
         return cls.build()
 
     @classmethod
@@ -186,7 +188,9 @@ class Settings:
 
     def accuracy_cache_folder(self) -> Path:
         """Where accuracy results are shared between workers and runs (beside the gradebook by default)."""
-        return self.accuracy_cache or Path(self.course) / "accuracy-cache"
+        from autograder.course.folder import Course
+
+        return self.accuracy_cache or Course.of(self.course).accuracy_cache
 
     def replace(self, **changes) -> "Settings":
         return dataclasses.replace(self, **changes)

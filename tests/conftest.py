@@ -50,14 +50,15 @@ def printed(cell) -> str:
 
 def new_course(path, names):
     """A course folder with `names` released and every sample submission of them submitted."""
+    from autograder import paths
     from autograder.course import steps as course
     from autograder.assignment import samples
 
-    root = course.prepare_course(path, names)
+    root = course.prepare_course(path, names, paths.SOURCE)
     api = course.nbgrader_api(root)
     for name in names:
         assert api.generate_assignment(name, force=True, create=True)["success"]
-        samples.write_samples(root, name)
+        samples.write_samples(root, name, paths.SOURCE)
     return root
 
 
@@ -65,10 +66,11 @@ def new_course(path, names):
 def graded(tmp_path_factory):
     """Both assignments released, every sample submitted, autograded, feedback generated, grades exported
     (shared by test_course and test_browser: grading assignment 2 trains)."""
+    from autograder import paths
     from autograder.course import steps as course
 
     root = new_course(tmp_path_factory.mktemp("course") / "course", [A1, A2])
-    outcomes = {name: course.autograde(root, name, progress=False) for name in (A1, A2)}
+    outcomes = {name: course.autograde(root, name, source=paths.SOURCE, progress=False) for name in (A1, A2)}
     for name in (A1, A2):
         course.feedback(root, name)
     course.export(root)

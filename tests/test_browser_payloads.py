@@ -21,6 +21,7 @@ import pytest
 
 from browser import Chromium, find_chromium
 
+from autograder import paths
 from autograder.course import steps as course
 from autograder.feedback import report
 from autograder.assignment import samples
@@ -145,7 +146,7 @@ def browser():
 def test_no_payload_runs_in_feedback_or_class_report(tmp_path, browser):
     """A1 graded for real (`cnn-kit autograde`, nbgrader generate_feedback, `cnn-kit report`), one student: every
     page of the course opened."""
-    root = course.prepare_course(tmp_path / "course", [A1])
+    root = course.prepare_course(tmp_path / "course", [A1], paths.SOURCE)
     assert course.nbgrader_api(root).generate_assignment(A1, force=True, create=True)["success"]
     release_nb = nbformat.read(root / "release" / A1 / kit()[A1].notebook, as_version=4)
     folder = root / "submitted" / STUDENT / A1

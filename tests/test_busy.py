@@ -131,9 +131,9 @@ def test_the_reference_whose_guard_fires_is_to_regrade_not_zero(monkeypatch, tmp
 
 @pytest.fixture
 def a1_course(tmp_path):
-    root = course.prepare_course(tmp_path / "course", [A1])
+    root = course.prepare_course(tmp_path / "course", [A1], paths.SOURCE)
     assert course.nbgrader_api(root).generate_assignment(A1, force=True, create=True)["success"]
-    samples.write_samples(root, A1)
+    samples.write_samples(root, A1, paths.SOURCE)
     return root
 
 
@@ -156,7 +156,7 @@ def test_autograde_retries_a_submission_without_verdict_after_the_others(monkeyp
     first, stubborn = students[0], students[1]
     order: list[str] = []
     monkeypatch.setattr(course, "_grade_one", _fake_grading(a1_course, {first: 1, stubborn: 5}, order))
-    outcomes = course.autograde(a1_course, A1, progress=False)
+    outcomes = course.autograde(a1_course, A1, source=paths.SOURCE, progress=False)
     assert order == [*students, first, stubborn], "retried once each, after every other submission"
     assert outcomes[first] == "graded"
     assert outcomes[stubborn].startswith("to regrade: accuracy: the machine's wall-clock guard")
@@ -167,7 +167,7 @@ def test_autograde_retries_a_submission_without_verdict_after_the_others(monkeyp
 def test_regrade_grades_exactly_the_flagged_and_failed_and_shows_the_change(a1_course, capsys):
     from autograder.__main__ import main
 
-    outcomes = course.autograde(a1_course, A1, progress=False)
+    outcomes = course.autograde(a1_course, A1, source=paths.SOURCE, progress=False)
     assert set(outcomes.values()) == {"graded"}, outcomes
     flagged, failed = "reference", "blank"
     report_file = course.report_path(a1_course, flagged, A1)
@@ -219,9 +219,9 @@ def test_a_class_run_retries_at_the_end_and_lists_to_regrade(tmp_path):
     """On Dask (2 workers): a reference whose guard fires is graded again once the rest is done, then listed."""
     from autograder.course import classgrade
 
-    root = course.prepare_course(tmp_path / "course", [A2])
+    root = course.prepare_course(tmp_path / "course", [A2], paths.SOURCE)
     assert course.nbgrader_api(root).generate_assignment(A2, force=True, create=True)["success"]
-    samples.write_samples(root, A2)
+    samples.write_samples(root, A2, paths.SOURCE)
     for student in set(course.students(root, A2)) - {"reference", "blank"}:
         import shutil
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from nbgrader.api import Gradebook
 
+from autograder import paths
 from autograder.course import canvas
 from autograder.course import steps as course
 from autograder.__main__ import main
@@ -35,7 +36,7 @@ def _environment(keep_environment):
 def gradebook_course(tmp_path, monkeypatch):
     """A course folder whose gradebook holds the SCORES, as nbgrader autograde would leave them."""
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")  # alembic
-    root = course.prepare_course(tmp_path / "course", [])
+    root = course.prepare_course(tmp_path / "course", [], paths.SOURCE)
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}", "cnn-course") as gb:
         for assignment in (A1, A2):
             gb.add_assignment(assignment)

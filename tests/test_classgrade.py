@@ -23,6 +23,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from autograder import paths
 from autograder.course import classgrade
 from autograder.course import steps as course
 from autograder.assignment import samples
@@ -99,12 +100,12 @@ def postgres(tmp_path_factory):
 # --- the class ------------------------------------------------------------------------------------
 
 def class_ids() -> list[str]:
-    ids = [*samples.sample_names(A1), *HOSTILE]
+    ids = [*samples.sample_names(A1, paths.SOURCE), *HOSTILE]
     return ids + [f"reference-copy-{i:02d}" for i in range(max(0, CLASS_SIZE - len(ids)))]
 
 
 def write_class(root: Path) -> None:
-    samples.write_samples(root, A1)
+    samples.write_samples(root, A1, paths.SOURCE)
     reference = root / "submitted" / "reference" / A1 / kit()[A1].notebook
     for student in class_ids():
         target = root / "submitted" / student / A1 / reference.name
@@ -125,7 +126,7 @@ def released_course(path: Path, db_url: str | None = None) -> Path:
     if db_url:
         os.environ["CNN_KIT_DB_URL"] = db_url
     try:
-        root = course.prepare_course(path, [A1])
+        root = course.prepare_course(path, [A1], paths.SOURCE)
         assert course.nbgrader_api(root).generate_assignment(A1, force=True, create=True)["success"]
     finally:
         os.environ.pop("CNN_KIT_DB_URL", None)
@@ -143,7 +144,7 @@ def sqlite_url(root: Path) -> str:
 def sequential(tmp_path_factory):
     """The gradebook of a sequential course.autograde over the class: what every parallel run must equal."""
     root = released_course(tmp_path_factory.mktemp("sequential") / "course")
-    outcomes = course.autograde(root, A1, progress=False)
+    outcomes = course.autograde(root, A1, source=paths.SOURCE, progress=False)
     assert set(outcomes.values()) == {"graded"}, outcomes
     scores = classgrade.gradebook_scores(sqlite_url(root), A1)
     assert sorted(scores) == sorted(class_ids())

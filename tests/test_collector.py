@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from autograder import paths
 from autograder.course import classgrade
 from autograder.course import steps as course
 from autograder.assignment.assignments import kit
@@ -25,7 +26,7 @@ CARRIED_LIMIT = 1 << 20  # what a task of the big submission may carry on a loca
 
 @pytest.fixture(scope="module")
 def released(tmp_path_factory) -> Path:
-    root = course.prepare_course(tmp_path_factory.mktemp("collector"), [A1])
+    root = course.prepare_course(tmp_path_factory.mktemp("collector"), [A1], paths.SOURCE)
     assert course.nbgrader_api(root).generate_assignment(A1, force=True, create=True)["success"]
     notebook = kit()[A1].notebook
     for student in ("big", *(f"s{i:02d}" for i in range(11))):

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from autograder import paths
 from autograder.course import steps as course
 from autograder.assignment import release
 from autograder.assignment import samples
@@ -32,7 +33,7 @@ def report(root, assignment, student):
 def test_every_submission_is_graded(graded):
     root, outcomes = graded
     for name, by_student in outcomes.items():
-        assert by_student == {s: "graded" for s in samples.sample_names(name)}
+        assert by_student == {s: "graded" for s in samples.sample_names(name, paths.SOURCE)}
 
 
 def test_reference_full_marks_blank_zero(graded):
@@ -72,7 +73,7 @@ def test_accuracy_result_states_device_profile_epochs_seconds(graded):
 def test_feedback_has_verdicts_but_no_hidden_tests(graded):
     root, _ = graded
     pages = list((root / "feedback").rglob("*.html"))
-    assert len(pages) == len(samples.sample_names(A1)) + len(samples.sample_names(A2))
+    assert len(pages) == len(samples.sample_names(A1, paths.SOURCE)) + len(samples.sample_names(A2, paths.SOURCE))
     for page in pages:
         text = page.read_text()
         assert "BEGIN HIDDEN TESTS" not in text and "grade_cell(" not in text
@@ -90,18 +91,18 @@ def test_killed_batch_resumes_with_one_grade_per_student(tmp_path):
     os.killpg(first.pid, signal.SIGKILL)  # mid-batch: one student done, the next one in progress
     first.wait()
     # "graded" is the gradebook's word, not a file's: a report without saved scores is graded again
-    done_before = {s for s in samples.sample_names(A1) if course.is_graded(root, s, A1)}
+    done_before = {s for s in samples.sample_names(A1, paths.SOURCE) if course.is_graded(root, s, A1)}
     assert len(done_before) < 4
     rerun = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
-    for student in samples.sample_names(A1):
+    for student in samples.sample_names(A1, paths.SOURCE):
         expected = "skipped (already graded)" if student in done_before else "graded"
         assert f"{student}: {expected}" in rerun.stdout, rerun.stdout
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
         submissions = gb.assignment_submissions(A1)
-        assert sorted(s.student.id for s in submissions) == sorted(samples.sample_names(A1))
+        assert sorted(s.student.id for s in submissions) == sorted(samples.sample_names(A1, paths.SOURCE))
         by_student = {s.student.id: s.score for s in submissions}
     assert by_student["reference"] == kit()[A1].total_points and by_student["blank"] == 0
 
@@ -134,7 +135,7 @@ def test_hostile_notebooks_under_nbgrader_autograde(tmp_path, monkeypatch):
         target = root / "submitted" / student / A1 / reference.name
         target.parent.mkdir(parents=True)
         nbformat.write(nb, target)
-    outcomes = course.autograde(root, A1, progress=False)
+    outcomes = course.autograde(root, A1, source=paths.SOURCE, progress=False)
     assert set(outcomes.values()) == {"graded"}, outcomes
     course.export(root)
     table = scores(root)

@@ -153,7 +153,7 @@ def tree_digest(root: Path) -> dict[str, str]:
 
 
 def build_course(root: Path, private: Path) -> Path:
-    root = course.prepare_course(root, [A1])
+    root = course.prepare_course(root, [A1], paths.SOURCE)
     api = course.nbgrader_api(root)
     assert api.generate_assignment(A1, force=True, create=True)["success"]
     release_nb = nbformat.read(root / "release" / A1 / NOTEBOOK, as_version=4)
@@ -241,7 +241,7 @@ def test_hostile_kernels_under_cnn_kit_autograde(hostile_course, monkeypatch):
     root, before, private = hostile_course
     monkeypatch.setenv("CNN_KIT_NOTEBOOK_SECONDS", "120")
     started = time.monotonic()
-    outcomes = course.autograde(root, A1, progress=False)
+    outcomes = course.autograde(root, A1, source=paths.SOURCE, progress=False)
     course.feedback(root, A1)
     course.export(root)
     check_after(root, before, private, time.monotonic() - started)
@@ -257,7 +257,7 @@ def test_hostile_kernels_under_cnn_kit_autograde(hostile_course, monkeypatch):
     limits = printed(nbformat.read(root / "autograded" / "m5-resources" / A1 / NOTEBOOK, as_version=4).cells[-1])
     assert "write stopped" in limits and "fork stopped" in limits, limits[:2000]
     # a second run grades nobody again
-    assert set(course.autograde(root, A1, progress=False).values()) == {"skipped (already graded)"}
+    assert set(course.autograde(root, A1, source=paths.SOURCE, progress=False).values()) == {"skipped (already graded)"}
 
 
 @pytest.mark.slow
@@ -265,8 +265,7 @@ def test_hostile_kernels_under_cnn_kit_autograde(hostile_course, monkeypatch):
 def test_hostile_kernels_under_plain_nbgrader(hostile_course, monkeypatch):
     root, before, private = hostile_course
     monkeypatch.setenv("CNN_KIT_NOTEBOOK_SECONDS", "120")
-    course._tools_on_path()
-    env = {**os.environ, "PYTHONPATH": str(paths.KIT)}
+    env = course.tools_env({**os.environ, "PYTHONPATH": str(paths.KIT)})
     started = time.monotonic()
     for step in (["autograde", A1], ["generate_feedback", A1], ["export"]):
         run = subprocess.run([sys.executable, "-m", "nbgrader", *step, "--log-level=WARN"], cwd=root, env=env,
@@ -298,11 +297,11 @@ def plant(folder: Path, root: Path, private: Path) -> None:
 def test_generate_feedback_never_follows_what_is_in_an_autograded_folder(tmp_path, how):
     private = tmp_path / "secret.txt"
     private.write_text(SECRET)
-    root = course.prepare_course(tmp_path / "course", [A1])
+    root = course.prepare_course(tmp_path / "course", [A1], paths.SOURCE)
     api = course.nbgrader_api(root)
     assert api.generate_assignment(A1, force=True, create=True)["success"]
-    samples.write_samples(root, A1)
-    assert course.autograde(root, A1, progress=False)["reference"] == "graded"
+    samples.write_samples(root, A1, paths.SOURCE)
+    assert course.autograde(root, A1, source=paths.SOURCE, progress=False)["reference"] == "graded"
     plant(root / "autograded" / "reference" / A1, root, private)
     source_before, private_before = tree_digest(paths.SOURCE), private.read_text()
     gradebook_before = gradebook_scores(root)
@@ -311,8 +310,7 @@ def test_generate_feedback_never_follows_what_is_in_an_autograded_folder(tmp_pat
         course.feedback(root, A1)
         course.export(root)
     else:
-        course._tools_on_path()
-        env = {**os.environ, "PYTHONPATH": str(paths.KIT)}
+        env = course.tools_env({**os.environ, "PYTHONPATH": str(paths.KIT)})
         for step in (["generate_feedback", A1], ["export"]):
             run = subprocess.run([sys.executable, "-m", "nbgrader", *step, "--log-level=WARN"], cwd=root,
                                  env=env, capture_output=True, text=True, timeout=300)
@@ -357,7 +355,7 @@ def test_unusual_student_ids_are_refused(name):
 
 
 def test_invalid_and_linked_submissions_are_refused_without_stopping_the_batch(tmp_path):
-    root = course.prepare_course(tmp_path / "course", [A1])
+    root = course.prepare_course(tmp_path / "course", [A1], paths.SOURCE)
     api = course.nbgrader_api(root)
     assert api.generate_assignment(A1, force=True, create=True)["success"]
     submitted = root / "submitted"
@@ -369,7 +367,7 @@ def test_invalid_and_linked_submissions_are_refused_without_stopping_the_batch(t
     (submitted / "folder-link").mkdir()
     (submitted / "folder-link" / A1).symlink_to(paths.SOURCE / A1)
     started = time.monotonic()
-    outcomes = course.autograde(root, A1, progress=False)
+    outcomes = course.autograde(root, A1, source=paths.SOURCE, progress=False)
     assert time.monotonic() - started < 60
     assert all(o.startswith("refused: ") for o in outcomes.values()), outcomes
     assert set(outcomes) == {"bad name", "linked", "piped", "folder-link"}

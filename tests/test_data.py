@@ -22,8 +22,10 @@ from autograder.data import (
     cache_root,
     describe_source,
     load_mnist,
+    stage,
     stage_mnist,
 )
+from autograder.settings import Settings
 
 # Read before any test clears the variable.
 _ENV_SOURCE = os.environ.get(MNIST_DIR_VAR)
@@ -129,11 +131,11 @@ def test_load_mnist_shapes_dtypes_labels(staged: Path, train: bool, n: int) -> N
     assert again[0] is images and again[1] is labels, "not memoised"
 
 
-def test_load_mnist_without_root_stages_into_cache(
+def test_load_mnist_from_stage_stages_into_cache(
     mnist_dir: Path, _isolated_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(MNIST_DIR_VAR, str(mnist_dir))
-    images, labels = load_mnist(False)
+    images, labels = load_mnist(False, stage(Settings.build()))  # the test is the edge: settings from its env
     assert images.shape == (10000, 28, 28) and labels.shape == (10000,)
     for name, digest in FILES.items():
         assert _sha(_raw(_isolated_env) / name) == digest
@@ -142,7 +144,7 @@ def test_load_mnist_without_root_stages_into_cache(
 def test_valid_cache_is_used_without_a_source(staged: Path, _isolated_env: Path) -> None:
     stage_mnist(_raw(staged), download=False)  # fill the kit cache from decompressed files
     assert stage_mnist(download=False) == _isolated_env
-    assert "kit cache" in describe_source()
+    assert "kit cache" in describe_source(Settings.build())
 
 
 def test_restaging_an_unchanged_source_is_skipped(staged: Path, tmp_path: Path) -> None:
@@ -184,7 +186,7 @@ def test_env_var_takes_precedence_over_valid_cache(
     stage_mnist(_raw(staged), download=False)  # a valid kit cache
     bad = _source_with(tmp_path, staged, {"t10k-labels-idx1-ubyte": b"not mnist"})
     monkeypatch.setenv(MNIST_DIR_VAR, str(bad))
-    assert str(bad) in describe_source()
+    assert str(bad) in describe_source(Settings.build())
     with pytest.raises(MNISTCorrupt, match="t10k-labels-idx1-ubyte"):
         stage_mnist(download=False)
     monkeypatch.setenv(MNIST_DIR_VAR, str(tmp_path / "nowhere"))
@@ -250,7 +252,7 @@ def test_nothing_available_names_files_and_env_var(_isolated_env: Path) -> None:
     assert f"{MNIST_DIR_VAR}=" in msg and "--mnist" in msg
     assert str(_raw(_isolated_env)) in msg and "download=False" in msg
     assert info.value.__cause__ is None and info.value.__context__ is None
-    assert "not in the kit cache" in describe_source()
+    assert "not in the kit cache" in describe_source(Settings.build())
 
 
 def test_failed_download_becomes_not_found(

@@ -23,6 +23,7 @@ import nbformat
 import pytest
 
 import autograder
+from autograder import paths
 from autograder.course import steps as course
 from autograder.assignment import samples
 from autograder.__main__ import main
@@ -48,7 +49,7 @@ def free_port() -> int:
 
 def graded_course(root: Path) -> Path:
     """Assignment 1 released, the reference and one mistake submitted, autograded by the kit."""
-    root = course.prepare_course(root, [A1])
+    root = course.prepare_course(root, [A1], paths.SOURCE)
     api = course.nbgrader_api(root)
     assert api.generate_assignment(A1, force=True, create=True)["success"]
     spec = kit()[A1]
@@ -57,7 +58,7 @@ def graded_course(root: Path) -> Path:
         target = root / "submitted" / name / A1 / spec.notebook
         target.parent.mkdir(parents=True)
         nbformat.write(samples.make_sample(spec, name, release_nb), target)
-    assert course.autograde(root, A1, progress=False) == {"reference": "graded", MISTAKE: "graded"}
+    assert course.autograde(root, A1, source=paths.SOURCE, progress=False) == {"reference": "graded", MISTAKE: "graded"}
     return root
 
 

@@ -211,3 +211,36 @@ def test_scan_flags_what_is_too_long_to_scan():
 def test_magic_lines_still_removed():
     assert scan.scan_source("%time x = 1\n!ls\nif True:\n    %matplotlib inline\n\nimport os\nos._exit(0)\n", "c") == \
         ["cell c, line 7: ends the process (os._exit)"]
+
+
+def test_the_kernel_is_told_in_its_own_environment_that_verdicts_come_from_outside(monkeypatch):
+    """SafeExecute hands the verdict switch to the kernel it starts, in that kernel's environment: the grading
+    process's own environment is never written (it was, and a crash between set and restore left it set)."""
+    from autograder.course.nbgrader_hook import SafeExecute
+    from autograder.student.cells import VERDICTS_VAR
+
+    class Manager:  # what nbclient asks of a kernel manager to start a kernel
+        ipykernel = False
+
+        def start_kernel(self, **kw):
+            self.kw = kw
+
+    monkeypatch.delenv(VERDICTS_VAR, raising=False)
+    execute = SafeExecute()
+    execute.km, execute.resources = Manager(), {}
+    execute.start_new_kernel(env={"LANG": "C.UTF-8"})
+    assert execute.km.kw["env"] == {"LANG": "C.UTF-8", VERDICTS_VAR: "outside"}
+    assert VERDICTS_VAR not in os.environ
+
+
+def test_nbgrader_api_hands_the_edges_settings_to_the_kit(tmp_path):
+    """`cnn-kit` passes its settings (--mnist, --profile, ...) to nbgrader's API as an argument, not through the
+    environment nbgrader_config.py reads: the kit's preprocessor and kernel manager and nbgrader's limits get them."""
+    from autograder.settings import Settings
+
+    root = course.prepare_course(tmp_path / "course", [], paths.SOURCE)
+    settings = Settings.build({}, tmp_path, mnist="given-mnist", profile="cpu", cell_timeout=7, notebook_seconds=70)
+    config = course.nbgrader_api(root, settings).config
+    assert config.GradeOutsideKernel.settings is settings and config.SandboxedKernelManager.settings is settings
+    assert (config.Execute.timeout, config.SafeExecute.notebook_seconds) == (7, 70)
+    assert "CNN_KIT_MNIST" not in os.environ or os.environ["CNN_KIT_MNIST"] != str(tmp_path / "given-mnist")

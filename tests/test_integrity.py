@@ -66,7 +66,7 @@ def test_forty_students_six_copies(tmp_path):
     students, copies = synthetic_class()
     assert len(students) == 40 and len(copies) == 6
     write_class(tmp_path, students)
-    result = integrity.check_assignment(tmp_path, A2, Settings().integrity_threshold)
+    result = integrity.check_assignment(tmp_path, A2, Settings().integrity_threshold, paths.SOURCE)
     listed = {(p.left, p.right) for p in result.pairs}
     assert listed == copies, f"listed {sorted(listed - copies)} wrongly, missed {sorted(copies - listed)}"
     assert all(p.score >= 0.99 for p in result.pairs)
@@ -133,7 +133,7 @@ def test_hostile_code_is_shown_escaped(tmp_path):
     students["friend"] = {CNN: disguise(code, 3, KEEP)}
     students[EVIL] = {CNN: code}     # a folder that is no student id: not read, and named on the page
     write_class(tmp_path, students)
-    result = integrity.check_assignment(tmp_path, A2, INTEGRITY_THRESHOLD)
+    result = integrity.check_assignment(tmp_path, A2, INTEGRITY_THRESHOLD, paths.SOURCE)
     assert [(p.left, p.right) for p in result.pairs] == [("friend", "mallory")]
     assert [s for s, _ in result.skipped] == [EVIL]
     page = integrity.render_html(result)
@@ -179,7 +179,7 @@ def test_network_evidence_from_the_reports(tmp_path):
         (folder / f"{student}.json").write_text(json.dumps(
             {"assignment": A2, "results": [{"check": "features", "points": 1, "score": 1, "message": "",
                                             "flags": [], "details": {"ops": layers}}]}))
-    result = integrity.check_assignment(tmp_path, A2, INTEGRITY_THRESHOLD)
+    result = integrity.check_assignment(tmp_path, A2, INTEGRITY_THRESHOLD, paths.SOURCE)
     assert [p.network for p in result.pairs] == ["the same network, and only 2 in the class have it (rare: evidence)"]
     assert re.search(r"not scored", result.pairs[0].outputs) or "no long number" in result.pairs[0].outputs
 
@@ -201,7 +201,7 @@ def test_page_is_inert_in_chromium(tmp_path):
                 if CNN in c.answers and name != "cifar-tutorial-shared-pool"}
     students.update({"mallory": {CNN: code}, "friend": {CNN: disguise(code, 5, KEEP)}})
     write_class(tmp_path, students)
-    page_path = integrity.write_page(tmp_path, A2, Settings())
+    page_path = integrity.write_page(tmp_path, A2, Settings(), paths.SOURCE)
     with Chromium(binary) as browser:
         info = assert_inert(browser, page_path, ["friend — mallory"])
         drawn = browser.evaluate("[...document.images].map(i => [i.naturalWidth, i.alt])")
@@ -224,7 +224,7 @@ def test_odd_submissions_are_named_not_fatal(tmp_path):
     (tmp_path / "submitted" / "broken" / A2).mkdir(parents=True)
     (tmp_path / "submitted" / "broken" / A2 / notebook).write_text("{not json")
     (tmp_path / "submitted" / "other" / A1).mkdir(parents=True)
-    page = integrity.write_page(tmp_path, A2, Settings()).read_text()
+    page = integrity.write_page(tmp_path, A2, Settings(), paths.SOURCE).read_text()
     assert "copy0 — s03" in page and "\\ud800" in page
     assert "Not compared: broken (" in page and "linker (" in page and "other" not in page.split("Not compared")[1][:300]
 

@@ -11,6 +11,7 @@ import pytest
 from nbgrader.api import Gradebook
 from traitlets.config import Config
 
+from autograder import paths
 from autograder.course import classgrade
 from autograder.course import steps as course
 from autograder.course import late
@@ -112,7 +113,7 @@ c.CnnKitLatePenalty.cap_percent = 50
 def late_course(root: Path, submitted: dict) -> Path:
     """Assignment 1 released with a due date, the course's rule in its nbgrader_config.py, and the reference
     answers submitted at the given times (timestamp.txt, as nbgrader's exchange writes it)."""
-    root = course.prepare_course(root, [A1])
+    root = course.prepare_course(root, [A1], paths.SOURCE)
     with open(root / course.CONFIG, "a") as config:
         config.write(RULE)
     api = course.nbgrader_api(root)
@@ -220,7 +221,7 @@ def test_class_run_applies_the_same_penalty_and_the_extension(tmp_path, monkeypa
 
 
 def test_an_unusable_rule_stops_autograde_before_anyone_is_graded(tmp_path, capsys, keep_environment):
-    root = course.prepare_course(tmp_path / "course", [A1])
+    root = course.prepare_course(tmp_path / "course", [A1], paths.SOURCE)
     with open(root / course.CONFIG, "a") as config:
         config.write("c.CnnKitLatePenalty.percent_per_day = 10\nc.CnnKitLatePenalty.percent_per_hour = 1\n")
     (root / "submitted" / "alice" / A1).mkdir(parents=True)

@@ -8,12 +8,12 @@ from autograder import paths
 from autograder.assignment import release
 from autograder.judge.notebook import is_answer, nbgrader_meta, source_text
 
-NOTEBOOKS = [(a, p.name) for a in release.assignments() for p in sorted((paths.SOURCE / a).glob("*.ipynb"))]
+NOTEBOOKS = [(a, p.name) for a in release.assignments(paths.SOURCE) for p in sorted((paths.SOURCE / a).glob("*.ipynb"))]
 
 
 @pytest.fixture(scope="module")
 def fresh_release(tmp_path_factory):
-    return release.generate_release(tmp_path_factory.mktemp("release"))
+    return release.generate_release(tmp_path_factory.mktemp("release"), source=paths.SOURCE)
 
 
 @pytest.mark.parametrize("assignment, notebook", NOTEBOOKS)

@@ -141,7 +141,7 @@ needs_bwrap = pytest.mark.skipif(sandbox.isolation_available() != "bwrap", reaso
 
 def hostile_course(root: Path, students: list[str]) -> Path:
     """A1 released, and each of `students` submitting the payload."""
-    root = course.prepare_course(root, [A1])
+    root = course.prepare_course(root, [A1], paths.SOURCE)
     assert course.nbgrader_api(root).generate_assignment(A1, force=True, create=True)["success"]
     for student in students:
         target = root / "submitted" / student / A1 / NOTEBOOK
@@ -316,7 +316,7 @@ def test_class_report_csv_is_safe_with_either_separator(tmp_path):
     from autograder.course import hostfs
     from autograder.feedback import report
 
-    root = course.prepare_course(tmp_path / "course", [])
+    root = course.prepare_course(tmp_path / "course", [], paths.SOURCE)
     for i, text in enumerate(HOSTILE):
         hostfs.write_report(root, A1, f"s{i}", {
             "assignment": A1, "score": 1, "points": 2, "flags": [f"flag {text}"],
@@ -333,7 +333,7 @@ def test_canvas_csv_is_safe_with_either_separator(tmp_path, monkeypatch, keep_en
     from autograder.course import canvas
 
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")  # alembic
-    root = course.prepare_course(tmp_path / "course", [])
+    root = course.prepare_course(tmp_path / "course", [], paths.SOURCE)
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}", "cnn-course") as gb:
         gb.add_assignment(A1)
         gb.add_notebook("nb", A1)
@@ -359,7 +359,7 @@ def test_grades_csv_is_safe_with_either_separator(tmp_path, monkeypatch, keep_en
     from nbgrader.api import Gradebook
 
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")  # alembic
-    root = course.prepare_course(tmp_path / "course", [])
+    root = course.prepare_course(tmp_path / "course", [], paths.SOURCE)
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}", "cnn-course") as gb:
         gb.add_assignment(A1)
         gb.add_notebook("nb", A1)

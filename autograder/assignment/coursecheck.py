@@ -21,7 +21,6 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import paths
 from autograder.assignment import release
 from autograder.judge import Options
 from autograder.settings import Settings
@@ -38,8 +37,8 @@ class Finding:
         return f"{'ok  ' if self.ok else 'FAIL'} {self.kind:<9} {self.notebook}: {self.message}"
 
 
-def _notebooks(assignment: str) -> list[str]:
-    return [p.name for p in sorted((paths.SOURCE / assignment).glob("*.ipynb"))]
+def _notebooks(source: Path, assignment: str) -> list[str]:
+    return [p.name for p in sorted((source / assignment).glob("*.ipynb"))]
 
 
 def _drift(assignment: str, name: str, committed: Path, expected, label: str) -> Finding:
@@ -60,15 +59,17 @@ def _score(report) -> str:
     return f"{report.score:g}/{report.points:g}"
 
 
-def check_course(assignments: list[str] | None = None, release_dir: Path | None = None,
-                 solutions_dir: Path | None = None, settings: Settings | None = None,
-                 on_finding=None) -> list[Finding]:
+def check_course(settings: Settings, assignments: list[str] | None = None, release_dir: Path | None = None,
+                 solutions_dir: Path | None = None, on_finding=None) -> list[Finding]:
+    """The findings for `assignments` (default: all) of ``settings.source``, against `release_dir` and
+    `solutions_dir` (default: ``release/`` and ``solutions/`` beside that source folder)."""
     from autograder.judge.grade import grade_notebook
 
-    options = Options.of(settings or Settings.from_env())
-    release_dir = Path(release_dir or paths.RELEASE)
-    solutions_dir = Path(solutions_dir or paths.SOLUTIONS)
-    names = assignments or release.assignments()
+    options = Options.of(settings)
+    source = Path(settings.source)
+    release_dir = Path(release_dir or source.parent / "release")
+    solutions_dir = Path(solutions_dir or source.parent / "solutions")
+    names = assignments or release.assignments(source)
     findings: list[Finding] = []
 
     def add(finding: Finding) -> None:
@@ -77,16 +78,16 @@ def check_course(assignments: list[str] | None = None, release_dir: Path | None 
             on_finding(finding)
 
     with tempfile.TemporaryDirectory(prefix="cnn-kit-check-") as tmp:
-        fresh = release.generate_release(Path(tmp), names)
+        fresh = release.generate_release(Path(tmp), names, source=source)
         for assignment in names:
-            for name in _notebooks(assignment):
+            for name in _notebooks(source, assignment):
                 add(_drift(assignment, name, release_dir / assignment / name,
                            nbformat.read(fresh / assignment / name, as_version=4), f"release/{assignment}/{name}"))
-                source = nbformat.read(paths.SOURCE / assignment / name, as_version=4)
-                add(_drift(assignment, name, solutions_dir / assignment / name, release.solution_notebook(source),
+                notebook = nbformat.read(source / assignment / name, as_version=4)
+                add(_drift(assignment, name, solutions_dir / assignment / name, release.solution_notebook(notebook),
                            f"solutions/{assignment}/{name}"))
     for assignment in names:
-        for name in _notebooks(assignment):
+        for name in _notebooks(source, assignment):
             label = f"solutions/{assignment}/{name}"
             notebook = solutions_dir / assignment / name
             if notebook.is_file():

@@ -27,8 +27,10 @@ import nbformat
 
 from autograder import paths
 from autograder.assignment.assignments import CHECKS_FILE
+from autograder.course.folder import Course
 from autograder.judge import Assignment
 from autograder.judge.notebook import nbgrader_meta, source_text
+from autograder.settings import Settings
 
 MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
 STUB_AFTER_SOLUTION = re.compile(r"^\s*raise NotImplementedError\(.*\)\s*$")
@@ -40,8 +42,8 @@ MINIMUM_COMMENT = "  # percent, per grading profile: written by `cnn-kit release
 COMMENT = re.compile(r"\A# Graded cell \([^)]*\)\. Hidden tests check:\n(?:#   - .*\n)*")
 
 
-def assignments(source: Path = paths.SOURCE) -> list[str]:
-    """The assignments of the source folder: its folders with a checks.py."""
+def assignments(source: Path) -> list[str]:
+    """The assignments of the source folder (the settings' ``source``): its folders with a checks.py."""
     return sorted(p.name for p in Path(source).iterdir() if (p / CHECKS_FILE).is_file())
 
 
@@ -90,7 +92,7 @@ def write_comments(assignment: Assignment) -> bool:
     return True
 
 
-def generate_release(out_dir: Path, names: list[str] | None = None, source: Path = paths.SOURCE) -> Path:
+def generate_release(out_dir: Path, names: list[str] | None = None, *, source: Path) -> Path:
     """Run nbgrader generate_assignment in a scratch course; copy release/<a> to out_dir/<a>."""
     from autograder.course import steps as course
 
@@ -105,7 +107,7 @@ def generate_release(out_dir: Path, names: list[str] | None = None, source: Path
             target = Path(out_dir) / name
             if target.exists():
                 shutil.rmtree(target)
-            shutil.copytree(scratch / "release" / name, target)
+            shutil.copytree(Course.of(scratch).release_assignment(name), target)
     return Path(out_dir)
 
 
@@ -136,8 +138,9 @@ def solution_notebook(source_nb) -> nbformat.NotebookNode:
     return nb  # nbgrader metadata kept: the grader finds answers by grade_id, so solutions/ grades in full
 
 
-def generate_solutions(out_dir: Path, names: list[str] | None = None, execute: bool = True,
-                       source: Path = paths.SOURCE) -> Path:
+def generate_solutions(out_dir: Path, names: list[str] | None = None, execute: bool = True, *,
+                       source: Path, settings: Settings) -> Path:
+    """solutions/<a>/<notebook> from `source`, each executed (`execute`) in the sandboxed kernel with `settings`."""
     from nbclient import NotebookClient
 
     from autograder.sandbox.kernel import SandboxedKernelManager
@@ -152,10 +155,10 @@ def generate_solutions(out_dir: Path, names: list[str] | None = None, execute: b
                     # The kernel a submission runs in under grading (sandboxed, Unix sockets), in the
                     # notebook's quick mode; no execution timestamps, so a regeneration differs only
                     # where the content does.
-                    NotebookClient(nb, timeout=600, kernel_name="python3", record_timing=False,
-                                   kernel_manager_class=SandboxedKernelManager,
+                    kernel = SandboxedKernelManager(kernel_name="python3", settings=settings)
+                    NotebookClient(nb, km=kernel, timeout=600, kernel_name="python3", record_timing=False,
                                    resources={"metadata": {"path": run_dir}}).execute(
-                        env={**os.environ, "CNN_KIT_QUICK": "1"})
+                        env={**os.environ, "CNN_KIT_QUICK": "1"})  # the kernel's own environment: a child's
             nbformat.write(nb, target)
     return Path(out_dir)
 

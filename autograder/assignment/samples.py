@@ -14,6 +14,7 @@ import nbformat
 
 from autograder import paths
 from autograder.assignment import assignments
+from autograder.course.folder import Course
 from autograder.judge import Assignment
 from autograder.judge.notebook import is_answer, nbgrader_meta, source_text
 from autograder.assignment.release import solution_source
@@ -23,7 +24,7 @@ def _assignment(assignment: str | Assignment, source: Path) -> Assignment:
     return assignment if isinstance(assignment, Assignment) else assignments.find(assignment, source)
 
 
-def sample_names(assignment: str | Assignment, source: Path = paths.SOURCE) -> list[str]:
+def sample_names(assignment: str | Assignment, source: Path) -> list[str]:
     return ["reference", "blank", *_assignment(assignment, source).mistakes]
 
 
@@ -36,12 +37,15 @@ def _apply(text: str, edits: list[tuple[str, str]], where: str) -> str:
 
 
 def make_sample(assignment: str | Assignment, name: str, release_nb,
-                source: Path = paths.SOURCE) -> nbformat.NotebookNode:
-    """The release notebook answered as the sample `name` would answer it."""
+                source: Path | None = None) -> nbformat.NotebookNode:
+    """The release notebook answered as the sample `name` would answer it.
+
+    `assignment` is best given as the ``Assignment`` of the settings' source; a name alone (the tests') is one of
+    `source`, or of the kit's own ``source/`` where none is given."""
     nb = copy.deepcopy(release_nb)
     if name == "blank":
         return nb
-    spec = _assignment(assignment, source)
+    spec = _assignment(assignment, source or paths.SOURCE)
     reference = nbformat.read(spec.source_notebook, as_version=4)
     answers = {nbgrader_meta(c)["grade_id"]: solution_source(source_text(c)) for c in reference.cells if is_answer(c)}
     edits = {} if name == "reference" else spec.mistakes[name]
@@ -52,13 +56,14 @@ def make_sample(assignment: str | Assignment, name: str, release_nb,
     return nb
 
 
-def write_samples(course: Path, assignment: str | Assignment, source: Path = paths.SOURCE) -> list[str]:
+def write_samples(course: Course | Path, assignment: str | Assignment, source: Path) -> list[str]:
     """submitted/<sample>/<assignment>/<notebook> for every sample; returns the student ids."""
+    course = Course.of(course)
     spec = _assignment(assignment, source)
-    release_nb = nbformat.read(course / "release" / spec.name / spec.notebook, as_version=4)
-    names = sample_names(spec)
+    release_nb = nbformat.read(course.release_assignment(spec.name) / spec.notebook, as_version=4)
+    names = sample_names(spec, source)
     for name in names:
-        target = course / "submitted" / name / spec.name / spec.notebook
+        target = course.submission(name, spec.name) / spec.notebook
         target.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(make_sample(spec, name, release_nb), target)
     return names

@@ -45,12 +45,14 @@ from nbgrader.api import Gradebook
 from nbgrader.plugins import ExportPlugin
 from traitlets import Dict, Unicode
 
+from autograder.course.folder import Course
 from autograder.feedback import spreadsheet
+from autograder.settings import Settings
 
 CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 ROSTER_REQUIRED = ["nbgrader_id", "Student", "ID"]
 CANVAS_HEADER = re.compile(r".+ \(\d+\)$")
-DEFAULT_CSV = "canvas_grades.csv"
+DEFAULT_CSV = Course(Path()).canvas_csv.name   # in the folder nbgrader runs in: the course's
 
 
 class CanvasExportError(ValueError):
@@ -203,14 +205,17 @@ class CanvasExporter(ExportPlugin):
         self.summary = summary
 
 
-def export_canvas(course: Path, roster: Path, to: Path | None = None, assignments: dict | None = None) -> Summary:
-    """The exporter run on a course folder with its nbgrader_config.py (`cnn-kit export --canvas`)."""
+def export_canvas(course: Course | Path, roster: Path, to: Path | None = None, assignments: dict | None = None,
+                  settings: Settings | None = None) -> Summary:
+    """The exporter run on a course folder with its nbgrader_config.py (`cnn-kit export --canvas`); `settings`:
+    the edge's, for the gradebook's place (:func:`autograder.course.steps.nbgrader_api`)."""
     from autograder.course import steps as course_module
 
-    api = course_module.nbgrader_api(course)
+    course = Course.of(course)
+    api = course_module.nbgrader_api(course, settings)
     config = api.config.copy()
     config.CanvasExporter.roster = str(roster)
-    config.CanvasExporter.to = str(to or Path(course) / DEFAULT_CSV)
+    config.CanvasExporter.to = str(to or course.canvas_csv)
     if assignments:
         config.CanvasExporter.assignments = {**config.CanvasExporter.get("assignments", {}), **assignments}
     exporter = CanvasExporter(config=config)

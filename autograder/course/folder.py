@@ -68,6 +68,10 @@ class Course:
     def grades_csv(self) -> Path:
         return self.root / "grades.csv"
 
+    @property
+    def canvas_csv(self) -> Path:
+        return self.root / "canvas_grades.csv"
+
     # one student's, one assignment's
     def submission(self, student: str, assignment: str) -> Path:
         return self.submitted / student / assignment

@@ -25,11 +25,12 @@ import re
 import stat
 from pathlib import Path
 
+from autograder.course.folder import Course
+
 log = logging.getLogger(__name__)
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@+-]{0,63}")
 MAX_FILE_BYTES = 64 << 20  # largest file kept in an autograded folder (a notebook is at most 20 MB)
-REPORTS = "reports"  # <course>/reports/<assignment>/<student>.json, beside autograded/, never in feedback
 # What a report keeps, so that it stays far under the class report's 4 MB read limit however much a submission
 # makes the grader say: flags per list (a count of the rest in their place), characters per flag and per
 # message, serialised bytes of one result's details.
@@ -103,8 +104,9 @@ def write_text_nofollow(folder: Path, name: str, text: str) -> Path:
     return target
 
 
-def report_file(course: Path, assignment: str, student: str) -> Path:
-    return Path(course) / REPORTS / assignment / f"{student}.json"
+def report_file(course: Course | Path, assignment: str, student: str) -> Path:
+    """<course>/reports/<assignment>/<student>.json: beside autograded/, never in feedback/."""
+    return Course.of(course).report_folder(assignment) / f"{student}.json"
 
 
 def _cut(text, limit: int) -> str:
@@ -142,7 +144,8 @@ def bounded_report(payload: dict) -> dict:
 
 def write_report(course: Path, assignment: str, student: str, payload: dict) -> Path:
     """The kit's report `<course>/reports/<assignment>/<student>.json` (bounded), never written through a link."""
-    folder = real_folder(Path(course).resolve(), REPORTS, check_name("assignment", assignment), create=True)
+    reports = Course.of(course).reports
+    folder = real_folder(reports.parent.resolve(), reports.name, check_name("assignment", assignment), create=True)
     return write_text_nofollow(folder, f"{check_name('student id', student)}.json",
                                json.dumps(bounded_report(payload), indent=2) + "\n")
 
@@ -152,7 +155,8 @@ def add_report_flags(course: Path, assignment: str, student: str, flags: list[st
     if not flags:
         return
     try:
-        folder = real_folder(Path(course).resolve(), REPORTS, assignment)
+        reports = Course.of(course).reports
+        folder = real_folder(reports.parent.resolve(), reports.name, assignment)
         path = folder / f"{check_name('student id', student)}.json"
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         with os.fdopen(fd, "rb") as handle:
@@ -174,6 +178,47 @@ def _what(mode: int) -> str:
     return "a special file"
 
 
+def _not_kept(info: os.stat_result, max_file_bytes: int) -> str | None:
+    """Why an entry that is not a folder is removed (not a regular file, a hard link, too big), or None."""
+    if not stat.S_ISREG(info.st_mode):
+        return f"{_what(info.st_mode)}, not a regular file"
+    if info.st_nlink > 1:
+        return f"a hard link ({info.st_nlink} names for one file)"
+    if info.st_size > max_file_bytes:
+        return f"{info.st_size} bytes, over {max_file_bytes >> 20} MB"
+    return None
+
+
+def _clean_walk(dir_fd: int, shown: str, depth: int, removed: list[str], max_file_bytes: int) -> None:
+    """clean_folder's walk of the folder open as `dir_fd` (shown as `shown`), `depth` folders down."""
+    for name in os.listdir(dir_fd):
+        where = f"{shown}{name!r}" if not ID_PATTERN.fullmatch(name) else f"{shown}{name}"
+        try:
+            info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except OSError:
+            continue
+        mode = info.st_mode
+        if stat.S_ISDIR(mode):
+            if depth >= 16:
+                removed.append(f"{where}/: folders nested too deep")
+                _remove_tree(dir_fd, name)
+                continue
+            if not (mode & stat.S_IRWXU) == stat.S_IRWXU:
+                os.chmod(name, 0o755, dir_fd=dir_fd)  # lstat said a folder: restore what nbgrader needs
+            sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
+            try:
+                _clean_walk(sub, f"{where}/", depth + 1, removed, max_file_bytes)
+            finally:
+                os.close(sub)
+            continue
+        reason = _not_kept(info, max_file_bytes)
+        if reason:
+            os.unlink(name, dir_fd=dir_fd)
+            removed.append(f"{where}: {reason}")
+        elif mode & 0o600 != 0o600:
+            os.chmod(name, 0o644, dir_fd=dir_fd)  # a regular file (checked above) nbgrader must read
+
+
 def clean_folder(folder: Path, max_file_bytes: int = MAX_FILE_BYTES) -> list[str]:
     """Remove from `folder` (recursively) everything but regular files and folders; return what went, and why.
 
@@ -183,41 +228,6 @@ def clean_folder(folder: Path, max_file_bytes: int = MAX_FILE_BYTES) -> list[str
     grader cannot enter (chmod 000) is given back its permissions first.
     """
     removed: list[str] = []
-
-    def walk(dir_fd: int, shown: str, depth: int) -> None:
-        for name in os.listdir(dir_fd):
-            where = f"{shown}{name!r}" if not ID_PATTERN.fullmatch(name) else f"{shown}{name}"
-            try:
-                info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-            except OSError:
-                continue
-            mode = info.st_mode
-            if stat.S_ISDIR(mode):
-                if depth >= 16:
-                    removed.append(f"{where}/: folders nested too deep")
-                    _remove_tree(dir_fd, name)
-                    continue
-                if not (mode & stat.S_IRWXU) == stat.S_IRWXU:
-                    os.chmod(name, 0o755, dir_fd=dir_fd)  # lstat said a folder: restore what nbgrader needs
-                sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
-                try:
-                    walk(sub, f"{where}/", depth + 1)
-                finally:
-                    os.close(sub)
-                continue
-            reason = None
-            if not stat.S_ISREG(mode):
-                reason = f"{_what(mode)}, not a regular file"
-            elif info.st_nlink > 1:
-                reason = f"a hard link ({info.st_nlink} names for one file)"
-            elif info.st_size > max_file_bytes:
-                reason = f"{info.st_size} bytes, over {max_file_bytes >> 20} MB"
-            if reason:
-                os.unlink(name, dir_fd=dir_fd)
-                removed.append(f"{where}: {reason}")
-            elif mode & 0o600 != 0o600:
-                os.chmod(name, 0o644, dir_fd=dir_fd)  # a regular file (checked above) nbgrader must read
-
     try:
         info = os.lstat(folder)
     except FileNotFoundError:
@@ -229,7 +239,7 @@ def clean_folder(folder: Path, max_file_bytes: int = MAX_FILE_BYTES) -> list[str
         os.chmod(folder, 0o755)
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
-        walk(fd, "", 0)
+        _clean_walk(fd, "", 0, removed, max_file_bytes)
     finally:
         os.close(fd)
     for line in removed:
@@ -251,7 +261,7 @@ def _autograded_folders(notebooks) -> list[tuple[Path, str, str]]:
     for notebook in notebooks or []:
         folder = Path(notebook).parent  # <course>/<step>/<student>/<assignment>
         course, student, assignment = folder.parents[2], folder.parent.name, folder.name
-        entry = (course / "autograded" / student / assignment, assignment, student)
+        entry = (Course(course).autograded_submission(student, assignment), assignment, student)
         if entry not in folders:
             folders.append(entry)
     return folders

@@ -22,13 +22,13 @@ from nbgrader.api import MissingEntry
 from nbgrader.preprocessors import ClearHiddenTests, Execute, NbGraderPreprocessor, OverwriteCells
 from traitlets import Instance, Integer, List, Unicode
 
-from autograder.judge.accuracy_cache import FOLDER as ACCURACY_CACHE
 from autograder.assignment import assignments
 from autograder.feedback.cells import not_graded_outputs, verdict_outputs
 from autograder.feedback.inert import widgets_as_text
 from autograder.judge import Options
 from autograder.judge.grade import Report, grade_submission
-from autograder.course.hostfs import REPORTS, report_file, write_report  # noqa: F401  (REPORTS, report_file: public here too)
+from autograder.course.folder import Course
+from autograder.course.hostfs import report_file, write_report  # noqa: F401  (report_file: public here too)
 from autograder.sandbox.kernel import SandboxedKernelManager
 from autograder.judge.notebook import grade_id_of, nbgrader_meta
 from autograder.settings import Settings
@@ -104,6 +104,11 @@ def _output_size(content: dict) -> int:
     return size
 
 
+def verdict_env(environ) -> dict[str, str]:
+    """A child's environment: the notebook's kernel told that the kit judges its graded cells from outside."""
+    return {**environ, VERDICTS_VAR: "outside"}
+
+
 class SafeExecute(Execute):
     """nbgrader's Execute in the kit's sandboxed kernel, with the verdict switch set and kernel failures survived.
 
@@ -125,6 +130,15 @@ class SafeExecute(Execute):
         kwargs.setdefault("shutdown_kernel", "immediate")
         super().__init__(*args, **kwargs)
 
+    def start_new_kernel(self, **kwargs):
+        """The kernel's environment says that verdicts come from outside it (its grade cells then only print)."""
+        kwargs["env"] = verdict_env(kwargs.get("env") or os.environ)
+        return super().start_new_kernel(**kwargs)
+
+    async def async_start_new_kernel(self, **kwargs):
+        kwargs["env"] = verdict_env(kwargs.get("env") or os.environ)
+        return await super().async_start_new_kernel(**kwargs)
+
     def create_kernel_manager(self):
         self._kit_km = super().create_kernel_manager()
         return self._kit_km
@@ -133,8 +147,6 @@ class SafeExecute(Execute):
         flags = resources.setdefault("cnn_kit", {}).setdefault("flags", [])
         self._kit_km, self._kit_kept, self._kit_cut, self._kit_not_run, self._kit_index = None, 0, 0, 0, -1
         self._kit_deadline = time.monotonic() + self.notebook_seconds
-        previous = os.environ.get(VERDICTS_VAR)
-        os.environ[VERDICTS_VAR] = "outside"
         try:
             return super().preprocess(nb, resources)
         except Exception as exc:  # DeadKernelError, CellTimeoutError, kernel start failures ...
@@ -150,10 +162,6 @@ class SafeExecute(Execute):
                     cell.outputs = [NotebookNode(output_type="stream", name="stderr", text=f"Not run: {why}.\n")]
             return nb, resources
         finally:
-            if previous is None:
-                os.environ.pop(VERDICTS_VAR, None)
-            else:
-                os.environ[VERDICTS_VAR] = previous
             flags += self._kit_flags()
 
     def _kit_flags(self) -> list[str]:
@@ -203,8 +211,8 @@ class GradeOutsideKernel(NbGraderPreprocessor):
     submission a flag with the reason.
     """
 
-    settings = Instance(Settings, allow_none=True, help="the kit's settings (nbgrader_config.py passes them); "
-                        "none: the environment's").tag(config=True)
+    settings = Instance(Settings, allow_none=True, help="the kit's settings, built once by nbgrader_config.py "
+                        "(apply_settings); none: nothing is graded, and each cell says why").tag(config=True)
     profile = Unicode("", help="accuracy profile ('cpu', 'gpu'); empty: the settings', else by device"
                       ).tag(config=True)
     accuracy_cache = Unicode("", help="folder of accuracies shared by workers and runs; empty: the settings', "
@@ -214,44 +222,39 @@ class GradeOutsideKernel(NbGraderPreprocessor):
         if self.accuracy_cache or settings.accuracy_cache:
             return self.accuracy_cache or str(settings.accuracy_cache)
         folder = resources.get("metadata", {}).get("path")  # <course>/autograded/<student>/<assignment>
-        return str(Path(folder).resolve().parents[2] / ACCURACY_CACHE) if folder else None
+        return str(Course(Path(folder).resolve().parents[2]).accuracy_cache) if folder else None
 
-    def preprocess(self, nb, resources):
+    def _grade(self, nb, resources, name: str):
+        """(the assignment or None, the report or None, why there is no verdict or None): never raises."""
         assignment_name = resources.get("nbgrader", {}).get("assignment")
-        name = resources.get("unique_key", "notebook")
-        report, reason = None, None
-        settings = self.settings or Settings.from_env()
+        settings, assignment = self.settings, None
+        if settings is None:  # fails closed: no settings, no verdict
+            return None, None, "the kit has no settings (nbgrader_config.py sets c.GradeOutsideKernel.settings)"
         try:
             assignment = assignments.get(assignment_name, settings.source)
         except Exception as exc:  # a broken checks.py: this submission is not graded, and says why
-            assignment, reason = None, f"the assignment's checks do not load ({str(exc)[:300]})"
+            return None, None, f"the assignment's checks do not load ({str(exc)[:300]})"
         if assignment is None:
-            reason = reason or f"the kit has no checks for assignment {assignment_name!r}"
-        else:
-            try:
-                options = Options.of(settings, profile=self.profile or settings.profile,
-                                     accuracy_cache=self._accuracy_cache(resources, settings))
-                report = grade_submission(nb, assignment, options, name=name)
-            except Exception as exc:  # a grader fault: never full marks by default
-                self.log.exception("Grading %s raised", name)
-                reason = f"grading raised {type(exc).__name__}: {str(exc)[:300]}"
+            return None, None, f"the kit has no checks for assignment {assignment_name!r}"
+        try:
+            options = Options.of(settings, profile=self.profile or settings.profile,
+                                 accuracy_cache=self._accuracy_cache(resources, settings))
+            return assignment, grade_submission(nb, assignment, options, name=name), None
+        except Exception as exc:  # a grader fault: never full marks by default
+            self.log.exception("Grading %s raised", name)
+            return assignment, None, f"grading raised {type(exc).__name__}: {str(exc)[:300]}"
+
+    def preprocess(self, nb, resources):
+        name = resources.get("unique_key", "notebook")
+        assignment, report, reason = self._grade(nb, resources, name)
         if report is None:
-            report = Report(str(assignment_name), name, [], error=reason)
+            report = Report(str(resources.get("nbgrader", {}).get("assignment")), name, [], error=reason)
             report.flags.append(f"not graded: {reason}")
         kernel_error = resources.get("cnn_kit", {}).get("kernel_error")
         if kernel_error:
             report.flags.append(f"the notebook's kernel failed while nbgrader ran it: {kernel_error}")
         report.flags += resources.get("cnn_kit", {}).get("flags", [])
-        by_cell: dict = {}
-        if assignment is not None and report.results:
-            index = {r.check: r for r in report.results}
-            for cell_id, checks in assignment.cells.items():
-                found = [index[c.id] for c in checks if c.id in index]
-                if len(found) == len(checks):
-                    by_cell[cell_id] = found
-                else:
-                    missing = ", ".join(c.id for c in checks if c.id not in index)
-                    report.flags.append(f"not graded: cell {cell_id} has no verdict for {missing}")
+        by_cell = _verdicts_by_cell(assignment, report) if assignment is not None and report.results else {}
         for cell in nb.cells:
             grade_id = grade_id_of(cell)
             if cell.get("cell_type") == "code" and nbgrader_meta(cell).get("grade"):
@@ -270,3 +273,27 @@ class GradeOutsideKernel(NbGraderPreprocessor):
             self.log.warning("FLAG %s: %s", name, flag)
         self.log.info("%s: %g/%g", name, report.score, report.points)
         return nb, resources
+
+
+def _verdicts_by_cell(assignment, report) -> dict:
+    """grade_id -> the results of its checks, for each cell with a verdict for every check; a flag for the others."""
+    index, by_cell = {r.check: r for r in report.results}, {}
+    for cell_id, checks in assignment.cells.items():
+        found = [index[c.id] for c in checks if c.id in index]
+        if len(found) == len(checks):
+            by_cell[cell_id] = found
+        else:
+            missing = ", ".join(c.id for c in checks if c.id not in index)
+            report.flags.append(f"not graded: cell {cell_id} has no verdict for {missing}")
+    return by_cell
+
+
+def apply_settings(config, settings: Settings) -> None:
+    """Hand the kit's settings to nbgrader's configuration `config` (``c`` in nbgrader_config.py): the kit's
+    preprocessor and kernel manager get them as an argument, nbgrader's limits and gradebook are set from them."""
+    config.GradeOutsideKernel.settings = settings
+    config.SandboxedKernelManager.settings = settings
+    config.Execute.timeout = settings.cell_timeout  # seconds per cell
+    config.SafeExecute.notebook_seconds = settings.notebook_seconds
+    if settings.db_url:  # e.g. postgresql://... for grading a class on several workers
+        config.CourseDirectory.db_url = settings.db_url

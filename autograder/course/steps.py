@@ -11,14 +11,12 @@ and nbgrader's gradebook keeps exactly one grade per student and assignment.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
 import stat
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -27,30 +25,36 @@ from autograder import paths
 from autograder.assignment import assignments
 from autograder.course import hostfs
 from autograder.course import late
-from autograder.feedback import terminal
+from autograder.course.folder import Course
+from autograder.course.gradebook import (clear_scores, is_graded, needs_regrade, score_of,  # noqa: F401
+                                         to_regrade)
+from autograder.course.grades import Row, _one_line, grade_rows, table  # noqa: F401  (the course's steps, in one import)
 from autograder.course.hostfs import UnsafePath, check_name, clean_folder, report_file
+from autograder.feedback import terminal
+from autograder.settings import Settings
 
 log = logging.getLogger(__name__)
-CONFIG = "nbgrader_config.py"
+CONFIG = "nbgrader_config.py"   # the name nbgrader looks for: Course.config is where it is
+_clear_scores = clear_scores    # the name the tests know
 
 
-def prepare_course(course: Path, names: list[str], source: Path = paths.SOURCE, config: bool = True) -> Path:
+def prepare_course(course: Course | Path, names: list[str], source: Path, config: bool = True) -> Path:
     """A course folder with the named assignments of `source` and (`config`) the kit's nbgrader configuration.
 
     The course's source/ gets each assignment's notebook and files, never its grading files
     (checks, reference, mistakes): nbgrader releases that folder to students and copies it into
-    every submission's folder when it autogrades.
+    every submission's folder when it autogrades. `source`: the assignments' folder (the settings').
     """
-    course = Path(course)
-    (course / "source").mkdir(parents=True, exist_ok=True)
+    course = Course.of(course)
+    course.source.mkdir(parents=True, exist_ok=True)
     if config:
-        shutil.copy(paths.KIT / CONFIG, course / CONFIG)
+        shutil.copy(paths.KIT / CONFIG, course.config)
     for name in names:
-        target = course / "source" / name
+        target = course.source_assignment(name)
         if target.exists():
             shutil.rmtree(target)
         shutil.copytree(Path(source) / name, target, ignore=shutil.ignore_patterns(*assignments.GRADING_FILES))
-    return course
+    return course.root
 
 
 def make_private(course: Path) -> str:
@@ -68,84 +72,55 @@ def make_private(course: Path) -> str:
     return f"mode {mode:04o}: other users cannot enter it"
 
 
-def _tools_on_path() -> None:
-    """nbgrader runs `alembic` and `jupyter` by name: make this interpreter's own ones found first."""
+def tools_path(path: str) -> str:
+    """`path` (a PATH) with this interpreter's folder first: nbgrader runs `alembic` and `jupyter` by name.
+
+    For an edge (the command line, nbgrader_config.py) to set in its own environment, which nbgrader's in-process
+    API hands to the tools it starts, and for the environment of a process the kit starts (:func:`tools_env`).
+    """
     bin_dir = str(Path(sys.executable).parent)
-    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    parts = path.split(os.pathsep) if path else []
+    return path if bin_dir in parts else os.pathsep.join([bin_dir, *parts])
 
 
-def nbgrader_api(course: Path):
-    """nbgrader's Python API on `course`, with its nbgrader_config.py."""
-    _tools_on_path()
+def tools_env(environ, settings: Settings | None = None) -> dict[str, str]:
+    """A child's environment: `environ`, `settings` as ``CNN_KIT_*`` (absolute paths), the kit's tools on PATH."""
+    env = {**environ, **(settings.to_env() if settings else {})}
+    env["PATH"] = tools_path(env.get("PATH", ""))
+    return env
+
+
+def nbgrader_api(course: Course | Path, settings: Settings | None = None):
+    """nbgrader's Python API on `course`, with its nbgrader_config.py; `settings` (the edge's) replace the ones
+    that file built from the environment, for the kit's preprocessor and kernel and nbgrader's limits."""
     logging.getLogger("traitlets").setLevel(logging.WARNING)
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
     from traitlets.config.loader import PyFileConfigLoader
 
-    config = PyFileConfigLoader(CONFIG, path=str(course)).load_config()
-    config.CourseDirectory.root = str(course)
-    config.Exchange.root = str(course / "exchange")
-    (course / "exchange").mkdir(exist_ok=True)  # unused by the kit; nbgrader checks that it can write there
+    from autograder.course.nbgrader_hook import apply_settings
+
+    course = Course.of(course)
+    config = PyFileConfigLoader(course.config.name, path=str(course.root)).load_config()
+    if settings is not None:
+        apply_settings(config, settings)
+    config.CourseDirectory.root = str(course.root)
+    config.Exchange.root = str(course.exchange)
+    course.exchange.mkdir(exist_ok=True)  # unused by the kit; nbgrader checks that it can write there
     config.NbGraderAPI.log_level = "WARN"
     return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
 
 
-def report_path(course: Path, student: str, assignment: str) -> Path:
+def report_path(course: Course | Path, student: str, assignment: str) -> Path:
     return report_file(course, assignment, student)
 
 
-def _submission(gb, student: str, assignment: str):
-    from nbgrader.api import MissingEntry
-
-    try:
-        return gb.find_submission(assignment, student)
-    except MissingEntry:
-        return None
-
-
-def _autograded_grades(submission) -> list:
-    return [grade for notebook in submission.notebooks for grade in notebook.grades
-            if grade.cell.cell_type == "code"]
-
-
-def is_graded(course: Path, student: str, assignment: str, api=None) -> bool:
-    """Whether the gradebook holds this submission, as submitted now, with every autograded cell scored."""
-    from nbgrader.api import Gradebook
-    from nbgrader.utils import parse_utc
-
-    api = api or nbgrader_api(course)
-    folder = Path(course) / "submitted" / student / assignment
-    submitted = api.coursedir.get_existing_timestamp(str(folder))
-    with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gb:
-        submission = _submission(gb, student, assignment)
-        if submission is None:
-            return False
-        stored = submission.timestamp
-        if (stored is None) != (submitted is None) or \
-                (stored is not None and parse_utc(stored) != parse_utc(submitted)):
-            return False  # submitted again since it was graded
-        grades = _autograded_grades(submission)
-        return bool(grades) and all(grade.auto_score is not None for grade in grades)
-
-
-def _clear_scores(api, student: str, assignment: str) -> None:
-    """Mark a submission as not graded yet: a run killed before nbgrader saves its scores grades it again."""
-    from nbgrader.api import Gradebook
-
-    with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gb:
-        submission = _submission(gb, student, assignment)
-        if submission is not None:
-            for grade in _autograded_grades(submission):
-                grade.auto_score = None
-            gb.db.commit()
-
-
-def check_submission(course: Path, student: str, assignment: str, source: Path = paths.SOURCE) -> None:
+def check_submission(course: Course | Path, student: str, assignment: str, source: Path) -> None:
     """UnsafePath unless `submitted/<student>/<assignment>/` is a real folder whose notebooks are regular files."""
     check_name("student id", student)
     check_name("assignment", assignment)
-    folder = hostfs.real_folder(Path(course), "submitted", student, assignment)
+    submitted = Course.of(course).submitted
+    folder = hostfs.real_folder(submitted.parent, submitted.name, student, assignment)
     spec = assignments.get(assignment, source)
     notebook = spec.notebook if spec else None
     for entry in os.scandir(folder):
@@ -157,16 +132,16 @@ def check_submission(course: Path, student: str, assignment: str, source: Path =
                                  ", not a regular file: not graded, check the submission")
 
 
-def students(course: Path, assignment: str) -> list[str]:
+def students(course: Course | Path, assignment: str) -> list[str]:
     """Every name under submitted/ with this assignment, valid or not (autograde refuses the invalid ones)."""
-    submitted = Path(course) / "submitted"
+    submitted = Course.of(course).submitted
     if not submitted.is_dir():
         return []
     return sorted(name for name in os.listdir(submitted)
                   if os.path.lexists(os.path.join(submitted, name, assignment)))
 
 
-def _refuse(course: Path, student: str, assignment: str, reason: str, source: Path = paths.SOURCE) -> str:
+def _refuse(course: Course | Path, student: str, assignment: str, reason: str, source: Path) -> str:
     """The outcome of a refused submission; its report says why (when its id can name a file)."""
     log.error("%s/%s refused: %s", hostfs.shown_name(student), assignment, reason)
     try:
@@ -180,50 +155,9 @@ def _refuse(course: Path, student: str, assignment: str, reason: str, source: Pa
     return f"refused: {reason}"
 
 
-def _kit_report(course: Path, student: str, assignment: str) -> dict | None:
-    try:
-        data = json.loads(report_path(course, student, assignment).read_text())
-    except (OSError, ValueError, UnsafePath):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def to_regrade(course: Path, student: str, assignment: str) -> list[str]:
-    """Why the kit's report says this submission has no verdict yet (a check the machine's guard stopped), or []."""
-    data = _kit_report(course, student, assignment)
-    reasons = data.get("to_regrade") if data else None
-    return [str(reason) for reason in reasons] if isinstance(reasons, list) else []
-
-
-def needs_regrade(course: Path, student: str, assignment: str, api=None) -> bool:
-    """Flagged "to regrade", or failed: graded before (its report or gradebook entry is there) but not scored."""
-    if to_regrade(course, student, assignment):
-        return True
-    api = api or nbgrader_api(course)
-    if is_graded(course, student, assignment, api):
-        return False
-    from nbgrader.api import Gradebook
-
-    with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gb:
-        attempted = _submission(gb, student, assignment) is not None
-    return attempted or report_path(course, student, assignment).is_file()
-
-
-def score_of(course: Path, student: str, assignment: str) -> str:
-    """The kit's score of a submission as a student reads it: '13/17', '13/17 (to regrade)' or 'not graded'."""
-    data = _kit_report(course, student, assignment)
-    if data is None or data.get("error"):
-        return "not graded"
-    try:
-        text = f"{float(data.get('score', 0)):g}/{float(data.get('points', 0)):g}"
-    except (TypeError, ValueError):
-        return "not graded"
-    return text + " (to regrade)" if data.get("to_regrade") else text
-
-
-def _grade_one(api, course: Path, student: str, assignment: str) -> str:
+def _grade_one(api, course: Course | Path, student: str, assignment: str) -> str:
     """nbgrader autograde of one submission, from scratch: 'graded' or 'failed: why'."""
-    _clear_scores(api, student, assignment)
+    clear_scores(api, student, assignment)
     try:
         report_path(course, student, assignment).unlink(missing_ok=True)
     except OSError:
@@ -231,14 +165,14 @@ def _grade_one(api, course: Path, student: str, assignment: str) -> str:
     result = api.autograde(assignment, student, force=True, create=True)
     if not result["success"]:
         log.error("autograde %s/%s failed:\n%s", student, assignment, result.get("log", "")[-2000:])
-    removed = clean_folder(Path(course) / "autograded" / student / assignment)
+    removed = clean_folder(Course.of(course).autograded_submission(student, assignment))
     hostfs.add_report_flags(course, assignment, student,
                             [f"removed from the autograded folder: {line}" for line in removed])
     return "graded" if result["success"] else f"failed: {result.get('error', '')[-500:]}"
 
 
-def autograde(course: Path, assignment: str, *, progress: bool = True, source: Path = paths.SOURCE,
-              regrade: bool = False, retry: bool = True) -> dict[str, str]:
+def autograde(course: Course | Path, assignment: str, *, source: Path, settings: Settings | None = None,
+              progress: bool = True, regrade: bool = False, retry: bool = True) -> dict[str, str]:
     """Autograde every submission not graded yet; student -> 'graded' | 'skipped (already graded)' |
     'to regrade: why' | why not.
 
@@ -246,9 +180,10 @@ def autograde(course: Path, assignment: str, *, progress: bool = True, source: P
     `retry`: a submission whose grading had no verdict for a reason that is not the student's (the machine's
     wall-clock guard) is graded once more at the end, after the others; still without one, it is 'to regrade'.
     `source`: the assignments' folder (the settings'), for the notebook's name and the points of a refusal.
+    `settings`: the edge's, for nbgrader's run (:func:`nbgrader_api`); None: those nbgrader_config.py builds.
     """
     check_name("assignment", assignment)
-    api = nbgrader_api(course)
+    api = nbgrader_api(course, settings)
     late.policy_of(api.config)  # LateSettingsError now, not a failed grading per student
     outcome = {}
     todo = students(course, assignment)
@@ -282,88 +217,29 @@ def autograde(course: Path, assignment: str, *, progress: bool = True, source: P
     return outcome
 
 
-def feedback(course: Path, assignment: str) -> Path:
+def feedback(course: Course | Path, assignment: str, settings: Settings | None = None) -> Path:
     """nbgrader generate_feedback, after every autograded folder is emptied of links and special files."""
     check_name("assignment", assignment)
-    autograded = Path(course) / "autograded"
+    course = Course.of(course)
+    autograded = course.autograded
     for student in sorted(os.listdir(autograded)) if autograded.is_dir() else []:
-        folder = autograded / student / assignment
+        folder = course.autograded_submission(student, assignment)
         if os.path.lexists(folder):
             removed = clean_folder(folder)
             hostfs.add_report_flags(course, assignment, student,
                                     [f"removed before feedback: {line}" for line in removed])
-    result = nbgrader_api(course).generate_feedback(assignment, force=True)
+    result = nbgrader_api(course, settings).generate_feedback(assignment, force=True)
     if not result["success"]:
         raise RuntimeError(f"generate_feedback {assignment} failed:\n{result.get('error')}")
-    return course / "feedback"
+    return course.feedback
 
 
-def export(course: Path) -> Path:
-    """nbgrader export: grades.csv in the course folder."""
-    _tools_on_path()
+def export(course: Course | Path, settings: Settings | None = None) -> Path:
+    """nbgrader export: grades.csv in the course folder (`settings`: the edge's, given to nbgrader's process)."""
+    course = Course.of(course)
     subprocess.run([sys.executable, "-m", "nbgrader", "export", "--log-level=WARN",
-                    "--exporter=autograder.course.grades_export.GradesExporter"], cwd=course, check=True)
-    return course / "grades.csv"
+                    "--exporter=autograder.course.grades_export.GradesExporter"], cwd=course.root, check=True,
+                   env=tools_env(os.environ, settings))
+    return course.grades_csv
 
 
-@dataclass
-class Row:
-    student: str
-    assignment: str
-    score: float
-    points: float
-    flags: list[str]
-    submitted: bool = True
-    late_penalty: float = 0.0    # already taken off `score`
-
-
-def grade_rows(course: Path) -> list[Row]:
-    """One row per student and assignment, from the gradebook (the scores grades.csv holds) and the kit's reports.
-
-    Like nbgrader's export, every student is listed under every assignment; a student with no submission of
-    an assignment gets a row marked not submitted, not a flagged zero. Read from the gradebook, not from
-    grades.csv, whose cells are made safe for a spreadsheet (an id may start with '-').
-    """
-    from nbgrader.api import MissingEntry
-
-    rows = []
-    with nbgrader_api(course).gradebook as gradebook:
-        for assignment in gradebook.assignments:
-            for student in gradebook.students:
-                try:
-                    submission = gradebook.find_submission(assignment.name, student.id)
-                except MissingEntry:
-                    rows.append(Row(student.id, assignment.name, 0.0, float(assignment.max_score or 0), [],
-                                    submitted=False))
-                    continue
-                penalty = submission.late_submission_penalty or 0.0
-                score = max(0.0, submission.score - penalty)
-                row = Row(student.id, assignment.name, score, float(assignment.max_score or 0), [],
-                          late_penalty=penalty)
-                report = report_path(course, student.id, assignment.name)
-                row.flags = json.loads(report.read_text())["flags"] if report.exists() else \
-                    ["graded without the kit's report (its checks did not run)"]
-                row.flags = [f"to regrade: {why}" for why in to_regrade(course, student.id, assignment.name)] \
-                    + row.flags
-                rows.append(row)
-    return rows
-
-
-def _one_line(text: str, width: int = 110) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= width else line[:width - 1] + "…"
-
-
-def table(rows: list[Row]) -> str:
-    width = max([len(hostfs.shown_name(r.student)) for r in rows] + [7])
-    lines = [f"{'student':<{width}}  {'assignment':<20}  score"]
-    for r in sorted(rows, key=lambda r: (r.assignment, r.student)):
-        if not r.submitted:
-            lines.append(f"{hostfs.shown_name(r.student):<{width}}  {r.assignment:<20}  not submitted")
-            continue
-        flag = f"  FLAGGED: {_one_line(hostfs.shown_name(r.flags[0]))}" \
-            + (f" (+{len(r.flags) - 1} more)" if len(r.flags) > 1 else "") if r.flags else ""
-        late = f" (late: -{r.late_penalty:g})" if r.late_penalty else ""
-        lines.append(f"{hostfs.shown_name(r.student):<{width}}  {r.assignment:<20}  {r.score:g}/{r.points:g}{late}"
-                     f"{flag}")
-    return "\n".join(lines)
