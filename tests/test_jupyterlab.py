@@ -135,8 +135,9 @@ def run_from_top(browser, through: str, answer: dict[str, str] | None = None) ->
     """What a student does: set the answers' code, then run the notebook's code cells in order from the top
     through the cell with grade id `through` (the self-check tools cell on the way). Returns each run cell's
     output as shown, by grade id."""
-    script = f"const last = index({json.dumps(through)}); const answer = {json.dumps(answer or {})};\n" + """
-      if (last < 0) throw new Error('no cell ' + JSON.stringify(last));
+    script = (f"const through = {json.dumps(through)}; const answer = {json.dumps(answer or {})};\n"
+              "const last = index(through);\n") + """
+      if (last < 0) throw new Error('no cell ' + through);
       const shown = {};
       for (let i = 0; i <= last; i++) {
         const cell = nb.widgets[i];
