@@ -1,6 +1,7 @@
-"""The release notebooks as a student sees them: JupyterLab in headless Chromium, a self-check run on a
-blank and on a mistaken answer (it fails, with its message on the page), the toolbar's Validate button
-(nbgrader's lab extension) pressed (its result dialog says the blank notebook fails), and the plots'
+"""The release notebooks as a student sees them: JupyterLab in headless Chromium, the cells run from the top
+(the self-check tools cell on the way) through a self-check, on a blank and on a mistaken answer (it fails with
+the lecture's hint in a few lines, not PyTorch's traceback), the toolbar's Validate button (nbgrader's lab
+extension) pressed (it saves the mistaken notebook; its result dialog shows the same hint), and the plots'
 alternative text on the page. Screenshots are left in the test's temporary folder."""
 import json
 import os
@@ -130,22 +131,45 @@ def open_notebook(browser, lab, name: str) -> None:
     call(browser, "await panel.sessionContext.ready; return true;")
 
 
-def run_cells(browser, grade_ids: list[str], answer: dict[str, str] | None = None) -> str:
-    """Set the answers' code, run the cells with these grade ids in order, and return the last one's text as shown."""
-    script = f"const ids = {json.dumps(grade_ids)}; const answer = {json.dumps(answer or {})};\n" + """
-      for (const id of ids) {
-        const i = index(id);
-        if (i < 0) throw new Error('no cell ' + id);
-        if (id in answer) nb.widgets[i].model.sharedModel.setSource(answer[id]);
+def run_from_top(browser, through: str, answer: dict[str, str] | None = None) -> dict[str, str]:
+    """What a student does: set the answers' code, then run the notebook's code cells in order from the top
+    through the cell with grade id `through` (the self-check tools cell on the way). Returns each run cell's
+    output as shown, by grade id."""
+    script = (f"const through = {json.dumps(through)}; const answer = {json.dumps(answer or {})};\n"
+              "const last = index(through);\n") + """
+      if (last < 0) throw new Error('no cell ' + through);
+      const shown = {};
+      for (let i = 0; i <= last; i++) {
+        const cell = nb.widgets[i];
+        if (cell.model.type !== 'code') continue;
+        const id = (cell.model.getMetadata('nbgrader') || {}).grade_id || ('cell ' + i);
+        if (id in answer) cell.model.sharedModel.setSource(answer[id]);
         nb.activeCellIndex = i;
         await window.jupyterapp.commands.execute('notebook:run-cell');
+        shown[id] = cell.outputArea.node.innerText;
       }
       await new Promise(r => setTimeout(r, 300));
-      const output = nb.widgets[index(ids[ids.length - 1])].outputArea.node;
+      const output = nb.widgets[last].outputArea.node;
       output.scrollIntoView({block: 'end'});  // its last lines (the failure) in the screenshot
       await new Promise(r => setTimeout(r, 300));
-      return output.innerText;"""
+      shown[Object.keys(shown).pop()] = output.innerText;
+      return shown;"""
     return call(browser, script)
+
+
+def no_error_before(shown: dict[str, str], answer_id: str) -> None:
+    """The cells above the answer (imports, the self-check tools) ran without an error."""
+    for grade_id, text in shown.items():
+        if grade_id == answer_id:
+            return
+        assert "Error" not in text and "Traceback" not in text, f"{grade_id} raised: {text}"
+
+
+def short_hint(text: str, hint: str) -> None:
+    """The self-check shows `hint` in a few lines, not the traceback of PyTorch's layers."""
+    assert hint in " ".join(text.split()), text
+    assert "torch/nn/modules" not in text and "NameError" not in text, text
+    assert len(text.splitlines()) <= 40, f"{len(text.splitlines())} lines:\n{text}"
 
 
 def validate(browser, shot) -> str:
@@ -154,7 +178,8 @@ def validate(browser, shot) -> str:
                   "return true;")
     text = wait_for(browser, "(d => d && !/Validating/.test(d.innerText) && d.innerText)"
                              "(document.querySelector('.jp-Dialog'))", seconds=150, what="Validate's dialog")
-    browser.screenshot(shot, height=1000)
+    browser.evaluate("(b => b && (b.scrollTop = b.scrollHeight))(document.querySelector('.jp-Dialog-body'))")
+    browser.screenshot(shot, height=1000)  # the end of the report: the failure's message
     browser.evaluate("document.querySelector('.jp-Dialog .jp-mod-accept, .jp-Dialog button').click()")
     return text
 
@@ -165,35 +190,49 @@ def test_a1_self_check_fails_on_a_blank_and_a_mistaken_answer_and_validate_says_
                           "page: document.body.innerText};")
     assert shown["validate"], "the toolbar has no Validate button"
     assert "Create Assignment" not in shown["page"] and "Formgrader" not in shown["page"], "instructor tools shown"
-    blank = run_cells(browser, ["setup_imports", "conv2d_out_answer", "conv2d_out_selfcheck"])
-    assert "NotImplementedError" in blank and "output-size formula" in blank, blank
+    outputs = run_from_top(browser, "conv2d_out_selfcheck")
     browser.screenshot(tmp_path / "a1-blank-self-check.png", height=1000)
+    no_error_before(outputs, "conv2d_out_answer")
+    blank = outputs["conv2d_out_selfcheck"]
+    assert "NotImplementedError" in blank and "output-size formula" in blank, blank
     # The formula without padding: the lecture's first example passes, the padded one does not.
-    mistaken = run_cells(browser, ["conv2d_out_answer", "conv2d_out_selfcheck"], {"conv2d_out_answer": (
-        "def conv2d_out(h_in, w_in, k=3, s=1, p=0, d=1):\n    return (h_in - k) // s + 1, (w_in - k) // s + 1\n")})
-    assert "Error" in mistaken and "padding" in mistaken, mistaken
-    assert is_png(browser.screenshot(tmp_path / "a1-mistaken-self-check.png", height=1000))
-    dialog = validate(browser, tmp_path / "a1-validate.png")
+    no_padding = "def conv2d_out(h_in, w_in, k=3, s=1, p=0, d=1):\n    return (h_in - k) // s + 1, (w_in - k) // s + 1\n"
+    mistaken = run_from_top(browser, "conv2d_out_selfcheck", {"conv2d_out_answer": no_padding})
+    browser.screenshot(tmp_path / "a1-no-padding-self-check.png", height=1000)
+    short_hint(mistaken["conv2d_out_selfcheck"], "padding=1 keeps 28x28 for a 3x3 kernel")
+    # The special case the notebook shows (no dilation): every example passes but the dilated one.
+    no_dilation = ("def conv2d_out(h_in, w_in, k=3, s=1, p=0, d=1):\n"
+                   "    return (h_in + 2 * p - k) // s + 1, (w_in + 2 * p - k) // s + 1\n")
+    mistaken = run_from_top(browser, "conv2d_out_selfcheck", {"conv2d_out_answer": no_dilation})
+    assert is_png(browser.screenshot(tmp_path / "a1-no-dilation-self-check.png", height=1000))
+    short_hint(mistaken["conv2d_out_selfcheck"], "dilation d=2 spreads a 3x3 kernel over d*(k-1)+1 = 5 pixels")
+    dialog = validate(browser, tmp_path / "a1-validate.png")  # the button saves the notebook first
     assert "failed" in dialog.lower(), dialog
+    assert "formula, not the special case d=1" in " ".join(dialog.split()), dialog
     assert is_png(tmp_path / "a1-validate.png")
+
+
+NO_FLATTEN = (
+    "class SimpleCNN(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+    "        self.features = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),\n"
+    "                                      nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))\n"
+    "        self.classifier = nn.Sequential(nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10))\n\n"
+    "    def forward(self, x):\n        return self.classifier(self.features(x))\n")
+FLATTEN_HINT = "Did you flatten before the first Linear? nn.Flatten() turns each 64 × 7 × 7 block"
 
 
 def test_a2_self_check_fails_on_a_blank_and_on_a_missing_flatten_and_validate_says_so(lab, browser, tmp_path):
     open_notebook(browser, lab, A2[1])
-    blank = run_cells(browser, ["setup_imports", "simplecnn_answer", "simplecnn_selfcheck"])
-    assert "Error" in blank and "64" in blank and "7" in blank, blank
+    outputs = run_from_top(browser, "simplecnn_selfcheck")
     browser.screenshot(tmp_path / "a2-blank-self-check.png", height=1000)
-    no_flatten = (
-        "class SimpleCNN(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
-        "        self.features = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),\n"
-        "                                      nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))\n"
-        "        self.classifier = nn.Sequential(nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10))\n\n"
-        "    def forward(self, x):\n        return self.classifier(self.features(x))\n")
-    mistaken = run_cells(browser, ["simplecnn_answer", "simplecnn_selfcheck"], {"simplecnn_answer": no_flatten})
-    assert "Error" in mistaken and ("flatten" in mistaken.lower() or "mat1 and mat2" in mistaken), mistaken
+    no_error_before(outputs, "simplecnn_answer")
+    short_hint(outputs["simplecnn_selfcheck"], "two images in should give 2 × 10 logits, got (2, 1, 28, 28)")
+    mistaken = run_from_top(browser, "simplecnn_selfcheck", {"simplecnn_answer": NO_FLATTEN})
     assert is_png(browser.screenshot(tmp_path / "a2-missing-flatten.png", height=1000))
-    dialog = validate(browser, tmp_path / "a2-validate.png")
+    short_hint(mistaken["simplecnn_selfcheck"], FLATTEN_HINT)
+    dialog = validate(browser, tmp_path / "a2-validate.png")  # the button saves the notebook first
     assert "failed" in dialog.lower(), dialog
+    assert FLATTEN_HINT in " ".join(dialog.split()), dialog
 
 
 def test_the_plots_alternative_text_reaches_jupyterlab(lab, browser, tmp_path):

@@ -1,9 +1,15 @@
 """A student's install: requirements-student.txt lists exactly what the release notebooks import (and the
 tools a student works in), the release's student files are what `cnn-kit release` writes, a notebook run
-top to bottom writes nothing on stderr, and a progress bar is saved, and shown on a feedback page, at its
-last state, not at "0%"."""
+top to bottom writes nothing on stderr (in the kit's environment, and in a student environment made by
+release/student-setup.sh when CNN_KIT_STUDENT_PYTHON names its bin/python), and a progress bar is saved, and
+shown on a feedback page, at its last state, not at "0%"."""
 import copy
+import gzip
+import os
 import re
+import shutil
+import subprocess
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -15,6 +21,9 @@ from autograder.assignment.assignments import kit
 from autograder.course.nbgrader_hook import WidgetsAsText
 from autograder.judge.notebook import nbgrader_meta
 
+# A student's environment made by release/student-setup.sh (its bin/python): 6 minutes and 6 GB of wheels
+# from PyPI to make, so made by hand, not by the test run.
+STUDENT_PYTHON = os.environ.get("CNN_KIT_STUDENT_PYTHON")
 REQUIREMENT = re.compile(r"^([A-Za-z0-9_.-]+)")
 
 
@@ -131,3 +140,38 @@ def test_a_feedback_page_keeps_the_plots_alternative_text():
     page, _ = FeedbackExporter(template_name="classic").from_notebook_node(nbformat.v4.new_notebook(cells=[cell]))
     assert re.search(r'<img[^>]* alt="Mean training loss of SimpleCNN per epoch"', page), page[-2000:]
     assert re.search(r'<img[^>]* src="data:image/png;base64,', page)
+
+
+def mnist_as_downloaded(folder) -> None:
+    """MNIST's four files in `folder`/MNIST/raw, unpacked, as torchvision's download leaves them (no internet here)."""
+    raw = folder / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"):
+        given = Path(os.environ["CNN_KIT_MNIST"]) / name
+        if given.is_file():
+            shutil.copy(given, raw / name)
+        else:
+            with gzip.open(given.with_name(name + ".gz")) as packed, open(raw / name, "wb") as unpacked:
+                shutil.copyfileobj(packed, unpacked)
+
+
+@pytest.mark.skipif(not STUDENT_PYTHON, reason="no student environment: set CNN_KIT_STUDENT_PYTHON to the bin/python "
+                                               "of one made by release/student-setup.sh")
+@pytest.mark.parametrize("assignment", sorted(kit()))
+def test_a_fresh_student_environment_runs_a_notebook_with_nothing_on_stderr(assignment, tmp_path):
+    """The release notebook with the reference answers, top to bottom (assignment 2 in quick mode) in the student
+    environment's kernel, by scripts/student-run.py, with nothing of the kit importable and an empty environment:
+    no error, nothing on stderr in the notebook or from the process."""
+    if assignment == "a2_simplecnn_mnist":
+        mnist_as_downloaded(tmp_path / "data")
+    (tmp_path / "home").mkdir()
+    notebook = paths.SOLUTIONS / assignment / kit()[assignment].notebook
+    run = subprocess.run([STUDENT_PYTHON, str(paths.KIT / "scripts" / "student-run.py"), str(notebook),
+                          str(tmp_path / "out.ipynb")], cwd=tmp_path, capture_output=True, text=True, timeout=900,
+                         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path / "home"), "LANG": "C.UTF-8",
+                              "CNN_KIT_QUICK": "1"})
+    assert run.returncode == 0 and "errors: []" in run.stdout, run.stdout + run.stderr
+    assert run.stderr == "", run.stderr
+    if assignment == "a2_simplecnn_mnist":
+        assert "The course kit is not installed" in run.stdout + (tmp_path / "out.ipynb").read_text()

@@ -145,10 +145,11 @@ def test_the_blank_notebooks_fail_and_the_references_pass():
         assert visible_failures(assignment, blank), assignment
 
 
-# The issue's four: each fails Validate, in the graded cell of its property, with the lecture's hint.
+# The issue's four, each a one-property mistake: each fails Validate, in the graded cell of its property, with
+# the lecture's hint.
 NAMED = {
     "issue missing nn.Flatten()": ("test_simplecnn_shapes", "Did you flatten before the first Linear?"),
-    "sample mistake-softmax-no-zero-grad": ("test_simplecnn_parameters", "CrossEntropyLoss expects raw logits"),
+    "mutation softmax at the end": ("test_simplecnn_parameters", "CrossEntropyLoss expects raw logits"),
     "corpus conv2d-out-without-dilation": ("test_conv2d_out", "d·(k − 1) + 1"),
     "corpus conv2d-params-ignores-groups": ("test_parameter_counts", "depth-wise"),
 }
