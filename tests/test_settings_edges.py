@@ -14,14 +14,13 @@ PACKAGE = KIT / "autograder"
 EDGES = {
     "autograder/__main__.py": "the command line's entry",
     "autograder/cli/__init__.py": "the command line builds the settings; PATH for the tools nbgrader starts by name",
-    "autograder/sandbox/zygote.py": "a forked sandbox process sets its own environment from the request it is sent",
+    "autograder/sandbox/forkserver.py": "a forked sandbox process sets its own environment from the request it is sent",
     "autograder/course/classgrade.py": "a class task's process sets its own environment from the task's settings",
 }
 # Modules other parts of issue 24 are changing now: their fallbacks go with those changes (then empty this).
 PENDING = {
     "autograder/judge/__init__.py": "Options.resolved's fallback (part: pipeline)",
     "autograder/judge/train.py": "the profile's and MNIST's fallbacks (part: plugin)",
-    "autograder/sandbox/kernel.py": "the kernel manager's fallback (part: protocol)",
 }
 WRITES = {"update", "setdefault", "pop", "clear", "popitem", "__setitem__", "__delitem__"}
 
