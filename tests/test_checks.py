@@ -15,7 +15,7 @@ from autograder.feedback import cells as feedback
 from autograder.assignment.assignments import kit
 from autograder.judge.grade import judge_in_process
 from autograder.judge.notebook import is_answer, is_setup, nbgrader_meta, source_text
-from autograder.assignment.release import solution_source
+from autograder.judge.notebook import solution_source
 from autograder.assignment.samples import _apply
 
 A1, A2 = "a1_sizes_and_params", "a2_simplecnn_mnist"

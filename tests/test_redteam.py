@@ -35,7 +35,7 @@ from autograder import paths
 from autograder.sandbox import runner as sandbox
 from autograder.assignment.assignments import kit
 from autograder.judge.notebook import is_answer, source_text
-from autograder.assignment.release import MARKER
+from autograder.judge.notebook import MARKER
 from autograder.assignment.samples import make_sample
 
 import redteam_cases

@@ -11,7 +11,7 @@ from autograder.judge import layers
 from autograder.assignment import spec
 from autograder.assignment.assignments import kit
 from autograder.judge.notebook import is_answer, source_text
-from autograder.assignment.release import solution_source
+from autograder.judge.notebook import solution_source
 
 A1 = "a1_sizes_and_params"
 

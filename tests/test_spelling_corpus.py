@@ -15,7 +15,7 @@ from autograder import paths
 from autograder.assignment.assignments import kit
 from autograder.judge.grade import judge_in_process
 from autograder.judge.notebook import is_answer, is_setup, nbgrader_meta, source_text
-from autograder.assignment.release import solution_source
+from autograder.judge.notebook import solution_source
 
 from spelling_corpus import A1, A2, CASES
 

@@ -28,7 +28,7 @@ import pytest
 from autograder import paths
 from autograder.assignment.assignments import kit
 from autograder.judge.notebook import is_answer, nbgrader_meta, source_text
-from autograder.assignment.release import solution_source
+from autograder.judge.notebook import solution_source
 from autograder.assignment.samples import make_sample
 
 import test_generated_spellings as generated

@@ -29,11 +29,9 @@ from autograder import paths
 from autograder.assignment.assignments import CHECKS_FILE
 from autograder.course.folder import Course
 from autograder.judge import Assignment
-from autograder.judge.notebook import nbgrader_meta, source_text
+from autograder.judge.notebook import MARKER, STUB_AFTER_SOLUTION, nbgrader_meta, solution_source, source_text  # noqa: F401 (re-exported)
 from autograder.settings import Settings
 
-MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
-STUB_AFTER_SOLUTION = re.compile(r"^\s*raise NotImplementedError\(.*\)\s*$")
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", re.DOTALL)
 
 
@@ -111,19 +109,6 @@ def generate_release(out_dir: Path, names: list[str] | None = None, *, source: P
     return Path(out_dir)
 
 
-def solution_source(source: str) -> str:
-    """An answer cell's reference code without nbgrader's markers and the dead stub after them."""
-    lines, after_end = [], False
-    for line in source.split("\n"):
-        if MARKER.match(line):
-            after_end = "END" in line
-            continue
-        if after_end and STUB_AFTER_SOLUTION.match(line):
-            after_end = False
-            continue
-        after_end = False if line.strip() else after_end
-        lines.append(line)
-    return "\n".join(lines)
 
 
 def solution_notebook(source_nb) -> nbformat.NotebookNode:

@@ -17,7 +17,7 @@ from autograder.assignment import assignments
 from autograder.course.folder import Course
 from autograder.judge import Assignment
 from autograder.judge.notebook import is_answer, nbgrader_meta, source_text
-from autograder.assignment.release import solution_source
+from autograder.judge.notebook import solution_source
 
 
 def _assignment(assignment: str | Assignment, source: Path) -> Assignment:

@@ -9,11 +9,15 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+
+MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
+STUB_AFTER_SOLUTION = re.compile(r"^\s*raise NotImplementedError\(.*\)\s*$")
 
 MAX_NOTEBOOK_BYTES = 20 << 20
 SETUP_TAG = "setup"
@@ -142,7 +146,6 @@ def build_program(source_nb, submitted_nb) -> Program:
 def solution_code(source: str) -> str:
     """A source answer cell as code: nbgrader's markers are comments, and the stub after them is dead
     code after the solution's return (or never reached at module level: it is dropped)."""
-    from autograder.assignment.release import solution_source  # release imports this module
 
     return solution_source(source)
 
@@ -225,3 +228,18 @@ def with_references(program: Program, probes: list[dict]) -> list[dict]:
                       "cells": [{"id": cell, "source": program.references[cell]} for cell in reference_cells]}
         out.append({**request, "args": {**request["args"], "references": references}})
     return out
+
+
+def solution_source(source: str) -> str:
+    """An answer cell's reference code without nbgrader's markers and the dead stub after them."""
+    lines, after_end = [], False
+    for line in source.split("\n"):
+        if MARKER.match(line):
+            after_end = "END" in line
+            continue
+        if after_end and STUB_AFTER_SOLUTION.match(line):
+            after_end = False
+            continue
+        after_end = False if line.strip() else after_end
+        lines.append(line)
+    return "\n".join(lines)
