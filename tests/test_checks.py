@@ -712,3 +712,17 @@ def test_the_pipeline_names_the_network_and_memoises_its_verdict():
         verified_network(data, shape, name="net()", seed=0)
     with pytest.raises(Failed, match="not what the operations"):   # the memoised failure, raised again
         verified_network(data, shape, name="net()", seed=0)
+
+
+def test_options_are_built_from_the_callers_settings():
+    """No grading reads the environment for its settings below the edge: Options without the caller's
+    Settings are refused, and so is a grading without options."""
+    from autograder.judge.grade import grade_notebook
+
+    with pytest.raises(TypeError, match="settings"):
+        Options(profile="cpu")
+    with pytest.raises(TypeError, match="Options need the caller's Settings"):
+        Options(None, profile="cpu")
+    assert options(profile="gpu").settings is SETTINGS and options(profile="gpu").resolved().profile == "gpu"
+    with pytest.raises(TypeError):
+        grade_notebook(paths.RELEASE / A1 / kit()[A1].notebook)
