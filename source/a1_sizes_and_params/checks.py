@@ -226,7 +226,7 @@ def judge_lecture_model(name: str):
         try:
             return Verdict(_judge_parameters(summary, model), details=table)
         except Failed as failed:
-            raise Failed(str(failed), failed.part, details=table) from None
+            raise Failed.of(failed.verdict.with_details(**table)) from None
 
     return judge
 
