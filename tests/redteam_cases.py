@@ -158,13 +158,14 @@ def build(case: Case, ctx: Context, release_nb, make_sample) -> Path:
 def grade_case(path: str, assignment: str, env: dict[str, str]) -> tuple[object, float]:
     """Grade one notebook with accuracy off and `env` set for this call only; (report, seconds)."""
     from autograder.judge import Options
+    from autograder.settings import Settings
     from autograder.judge.grade import grade_notebook
 
     saved = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
     try:
         started = time.perf_counter()
-        report = grade_notebook(path, assignment, Options(accuracy=False))
+        report = grade_notebook(path, assignment, Options.of(Settings.build(), accuracy=False))
         return report, time.perf_counter() - started
     finally:
         for name, value in saved.items():

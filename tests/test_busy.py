@@ -94,11 +94,11 @@ COSTLY = {CNN: [("nn.Conv2d(32, 64, kernel_size=3, padding=1)", "nn.Conv2d(32, 1
 
 
 def test_cost_is_judged_by_the_network_the_same_on_a_quiet_and_a_busy_machine(monkeypatch, no_testing):
-    quiet = judge_in_process(A2, namespace(A2, COSTLY), {"accuracy"}, Options(profile="cpu"))[0]
+    quiet = judge_in_process(A2, namespace(A2, COSTLY), {"accuracy"}, Options.of(Settings.build(), profile="cpu"))[0]
     # a network within the limits is trained on a machine 20 times slower (a 90 s budget refused it there)
     monkeypatch.setattr(train, "time", Slower(20.0))
     train.train_and_evaluate(_within_the_limits, CPU, seed=0, device="cpu", max_train_batches=2)
-    busy = judge_in_process(A2, namespace(A2, COSTLY), {"accuracy"}, Options(profile="cpu"))[0]
+    busy = judge_in_process(A2, namespace(A2, COSTLY), {"accuracy"}, Options.of(Settings.build(), profile="cpu"))[0]
     assert quiet.score == busy.score == 0
     assert quiet.message == busy.message and "MFLOPs per image" in quiet.message, (quiet.message, busy.message)
 

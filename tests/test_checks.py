@@ -17,8 +17,15 @@ from autograder.judge.grade import judge_in_process
 from autograder.judge.notebook import is_answer, is_setup, nbgrader_meta, source_text
 from autograder.judge.notebook import solution_source
 from autograder.assignment.samples import _apply
+from autograder.judge import Options
+from autograder.settings import Settings
 
 A1, A2 = "a1_sizes_and_params", "a2_simplecnn_mnist"
+SETTINGS = Settings.build()   # this test run is an edge: its settings from CNN_KIT_*, once
+
+
+def options(**run) -> Options:
+    return Options.of(SETTINGS, **run)
 
 
 def namespace(assignment, edits=None, extra=""):
@@ -36,10 +43,18 @@ def namespace(assignment, edits=None, extra=""):
     return ns
 
 
-def results(assignment, edits=None, extra="", checks=None):
+def results(assignment, edits=None, extra="", checks=None, probe_may_raise=False):
     """The checks' verdicts; a judge that crashes fails the test (judge_in_process lets a grader's bug through),
-    never scoring a 0 that an expected failure would take for the student's."""
-    return {r.check: r for r in judge_in_process(assignment, namespace(assignment, edits, extra), checks)}
+    never scoring a 0 that an expected failure would take for the student's; so does a probe that raised,
+    unless the test says the answers make it raise."""
+    return judged(assignment, namespace(assignment, edits, extra), checks, probe_may_raise=probe_may_raise)
+
+
+def judged(assignment, ns, checks=None, run=None, probe_may_raise=False):
+    verdicts = {r.check: r for r in judge_in_process(assignment, ns, checks, run or options())}
+    raised = {k: r.message for k, r in verdicts.items() if "probe_raised" in r.details}
+    assert probe_may_raise or not raised, f"a probe raised instead of answering: {raised}"
+    return verdicts
 
 
 STRUCTURE = {"output_shape", "features", "classifier", "parameters", "logits", "train_one_epoch", "evaluate"}
@@ -111,7 +126,7 @@ def test_simplecnn_mistakes_name_the_first_difference(mistake):
         cell = next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == CNN)
         exec(_apply(solution_source(source_text(cell)), edits[CNN], CNN), ns)
         edited = ns
-    verdicts = {r.check: r for r in judge_in_process(A2, edited, STRUCTURE)}
+    verdicts = judged(A2, edited, STRUCTURE)
     assert verdicts[check].score == 0, verdicts[check].message
     for word in words:
         assert word in verdicts[check].message, verdicts[check].message
@@ -184,7 +199,6 @@ def test_identical_architectures_train_once_per_grading_process(monkeypatch):
     from autograder.sandbox import probe
     from autograder.assignment import spec
     from autograder.judge import train
-    from autograder.judge import Options
     simplecnn = kit()[A2].module
 
     calls = []
@@ -203,14 +217,14 @@ def test_identical_architectures_train_once_per_grading_process(monkeypatch):
         return probe.probe_model({"M": build}, {"name": "M", "seed": 0, "inputs": [
             [n, *spec.MNIST_INPUT] for n in simplecnn.BATCH_SIZES]})
 
-    options = Options(profile="cpu")
-    first = simplecnn.judge_accuracy(data(spec.reference_classifier()), {"seed": 0}, options)
-    second = simplecnn.judge_accuracy(data(spec.reference_classifier()), {"seed": 0}, options)
-    assert len(calls) == 1 and first[1]["reused"] is False and second[1]["reused"] is True
-    assert first[1]["accuracy"] == second[1]["accuracy"] and "trained earlier in this run" in second[0]
+    run = options(profile="cpu")
+    first = simplecnn.judge_accuracy(data(spec.reference_classifier()), {"seed": 0}, run)
+    second = simplecnn.judge_accuracy(data(spec.reference_classifier()), {"seed": 0}, run)
+    assert len(calls) == 1 and first.details["reused"] is False and second.details["reused"] is True
+    assert first.details["accuracy"] == second.details["accuracy"] and "trained earlier in this run" in second.message
     wider = nn.Sequential(nn.Flatten(), nn.Linear(64 * 7 * 7, 256), nn.ReLU(), nn.Linear(256, 10))
-    simplecnn.judge_accuracy(data(wider), {"seed": 0}, options)
-    simplecnn.judge_accuracy(data(spec.reference_classifier()), {"seed": 0}, Options(profile="gpu"))
+    simplecnn.judge_accuracy(data(wider), {"seed": 0}, run)
+    simplecnn.judge_accuracy(data(spec.reference_classifier()), {"seed": 0}, options(profile="gpu"))
     assert len(calls) == 3  # another architecture, another profile: trained again
 
 
@@ -245,9 +259,8 @@ def test_a_network_far_costlier_than_the_reference_is_not_trained():
     training, with the reason (and a flag under grade_submission)."""
     costly = {CNN: [("nn.Conv2d(32, 64, kernel_size=3, padding=1)", "nn.Conv2d(32, 1024, kernel_size=5, padding=2)"),
                     ("nn.Linear(64 * 7 * 7, 128)", "nn.Linear(1024 * 7 * 7, 128)")]}
-    from autograder.judge import Options
 
-    verdict = judge_in_process(A2, namespace(A2, costly), {"accuracy"}, Options(profile="cpu"))[0]
+    verdict = judged(A2, namespace(A2, costly), {"accuracy"}, options(profile="cpu"))["accuracy"]
     assert verdict.score == 0 and "MFLOPs per image" in verdict.message and "20×" in verdict.message, verdict.message
 
 
@@ -256,7 +269,6 @@ def test_the_course_accuracy_cache_serves_other_processes_and_runs(monkeypatch, 
     from autograder.sandbox import probe
     from autograder.assignment import spec
     from autograder.judge import train
-    from autograder.judge import Options
     simplecnn = kit()[A2].module
 
     calls = []
@@ -270,15 +282,15 @@ def test_the_course_accuracy_cache_serves_other_processes_and_runs(monkeypatch, 
     monkeypatch.setattr(train, "train_and_evaluate", fake_training)
     data = probe.probe_model({"M": spec.reference_simplecnn}, {"name": "M", "seed": 0, "inputs": [
         [n, *spec.MNIST_INPUT] for n in simplecnn.BATCH_SIZES]})
-    options = Options(profile="cpu", accuracy_cache=str(tmp_path / "accuracy-cache"))
+    run = options(profile="cpu", accuracy_cache=str(tmp_path / "accuracy-cache"))
     monkeypatch.setattr(simplecnn, "_TRAINED", {})
-    first = simplecnn.judge_accuracy(dict(data), {"seed": 0}, options)
+    first = simplecnn.judge_accuracy(dict(data), {"seed": 0}, run)
     monkeypatch.setattr(simplecnn, "_TRAINED", {})  # another worker, or the next run
-    second = simplecnn.judge_accuracy(dict(data), {"seed": 0}, options)
-    assert len(calls) == 1 and "accuracy cache" in second[0] and second[1]["accuracy"] == first[1]["accuracy"]
+    second = simplecnn.judge_accuracy(dict(data), {"seed": 0}, run)
+    assert len(calls) == 1 and "accuracy cache" in second.message and second.details["accuracy"] == first.details["accuracy"]
     assert len(list((tmp_path / "accuracy-cache").glob("*.json"))) == 1
     monkeypatch.setattr(simplecnn, "_TRAINED", {})
-    simplecnn.judge_accuracy(dict(data), {"seed": 0}, Options(profile="gpu", accuracy_cache=options.accuracy_cache))
+    simplecnn.judge_accuracy(dict(data), {"seed": 0}, options(profile="gpu", accuracy_cache=run.accuracy_cache))
     assert len(calls) == 2  # another profile: trained again
 
 
@@ -291,7 +303,6 @@ def test_workers_grading_one_architecture_at_once_train_it_once(monkeypatch, tmp
     from autograder.sandbox import probe
     from autograder.assignment import spec
     from autograder.judge import train
-    from autograder.judge import Options
     simplecnn = kit()[A2].module
     calls = []
 
@@ -306,11 +317,11 @@ def test_workers_grading_one_architecture_at_once_train_it_once(monkeypatch, tmp
     monkeypatch.setattr(simplecnn, "_TRAINED", {})
     data = probe.probe_model({"M": spec.reference_simplecnn}, {"name": "M", "seed": 0, "inputs": [
         [n, *spec.MNIST_INPUT] for n in simplecnn.BATCH_SIZES]})
-    options = Options(profile="cpu", accuracy_cache=str(tmp_path / "accuracy-cache"))
+    run = options(profile="cpu", accuracy_cache=str(tmp_path / "accuracy-cache"))
     verdicts = {}
 
     def grade(name):
-        verdicts[name] = simplecnn.judge_accuracy(dict(data), {"seed": 0}, options)
+        verdicts[name] = simplecnn.judge_accuracy(dict(data), {"seed": 0}, run)
 
     gradings = [threading.Thread(target=grade, args=(name,), name=name) for name in ("first", "second")]
     for grading in gradings:
@@ -319,14 +330,13 @@ def test_workers_grading_one_architecture_at_once_train_it_once(monkeypatch, tmp
         grading.join(timeout=60)
     assert len(calls) == 1, f"trained by {calls}"
     waited = "second" if calls == ["first"] else "first"
-    assert verdicts[waited][1]["reused"] is True and verdicts[waited][1]["accuracy"] == 99.0
+    assert verdicts[waited].details["reused"] is True and verdicts[waited].details["accuracy"] == 99.0
 
 
 def test_an_accuracy_cache_that_cannot_be_written_costs_no_points(monkeypatch, tmp_path):
     from autograder.sandbox import probe
     from autograder.assignment import spec
     from autograder.judge import train
-    from autograder.judge import Options
     simplecnn = kit()[A2].module
 
     def fake_training(build, profile, seed=0, **kwargs):
@@ -339,9 +349,9 @@ def test_an_accuracy_cache_that_cannot_be_written_costs_no_points(monkeypatch, t
     (tmp_path / "a-file").write_text("where the cache folder should be")
     data = probe.probe_model({"M": spec.reference_simplecnn}, {"name": "M", "seed": 0, "inputs": [
         [n, *spec.MNIST_INPUT] for n in simplecnn.BATCH_SIZES]})
-    options = Options(profile="cpu", accuracy_cache=str(tmp_path / "a-file" / "accuracy-cache"))
-    message, details = simplecnn.judge_accuracy(dict(data), {"seed": 0}, options)  # no Failed, no OSError
-    assert details["accuracy"] == 99.0 and details["reused"] is False
+    run = options(profile="cpu", accuracy_cache=str(tmp_path / "a-file" / "accuracy-cache"))
+    verdict = simplecnn.judge_accuracy(dict(data), {"seed": 0}, run)  # no Failed, no OSError
+    assert verdict.details["accuracy"] == 99.0 and verdict.details["reused"] is False
 
 
 # --- issue 22: functions run on what the notebook gives them; one mistake costs its own check only -------
@@ -467,7 +477,6 @@ def test_loops_and_evaluations_on_a_real_loader(name):
 def graded_in_sandbox(assignment, edits=None, cells=None):
     """The reference submission with `edits` (and whole answer `cells` replaced), graded as a submission is
     (the program built from the notebook, probes in the sandbox), accuracy off."""
-    from autograder.judge import Options
     from autograder.judge.grade import grade_submission
     from autograder.assignment.samples import make_sample
 
@@ -479,7 +488,7 @@ def graded_in_sandbox(assignment, edits=None, cells=None):
             cell.source = _apply(cell.source, edits[gid], gid)
         if gid in (cells or {}):
             cell.source = cells[gid]
-    report = grade_submission(nb, spec, Options(accuracy=False, seed=0))
+    report = grade_submission(nb, spec, options(accuracy=False, seed=0))
     crashed = [flag for flag in report.flags if flag.startswith("grader error")]
     assert not crashed, crashed  # a judge that crashed scored 0: the grader's bug, not the expected mistake
     return {r.check: r for r in report.results}
@@ -605,7 +614,115 @@ def test_a_judge_that_crashes_is_the_graders_fault():
                                                     else c for c in spec.checks))
     ns = namespace(A1)
     with pytest.raises(KeyError, match="grader bug"):
-        judge_in_process(broken, ns, {"pool2d_out"})
-    result, = judge_in_process(broken, ns, {"pool2d_out"}, raise_grader_errors=False)
+        judge_in_process(broken, ns, {"pool2d_out"}, options())
+    result, = judge_in_process(broken, ns, {"pool2d_out"}, options(), raise_grader_errors=False)
     assert result.score == 0 and "the grader could not judge this (KeyError" in result.message, result.message
     assert result.flags == ["grader error in pool2d_out: KeyError: 'grader bug'"], result.flags
+
+
+# --- issue 24: one pipeline, typed verdicts, tests that can fail -----------------------------------------------
+
+
+def _replaced(assignment, check_id, **changes):
+    """The assignment with one check changed (its judge, its probe kind)."""
+    import dataclasses
+
+    spec = kit()[assignment]
+    return dataclasses.replace(spec, checks=tuple(dataclasses.replace(c, **changes) if c.id == check_id else c
+                                                  for c in spec.checks))
+
+
+def test_a_judge_must_return_a_verdict():
+    """A judge that returns a bare message (the old `str | tuple`) is the grader's bug: a test fails on it, and
+    a grading scores it 0 with a flag, never full marks."""
+    broken = _replaced(A1, "pool2d_out", judge=lambda data, args, options: "looks fine")
+    ns = namespace(A1)
+    with pytest.raises(TypeError, match="returned str, not a Verdict"):
+        judge_in_process(broken, ns, {"pool2d_out"}, options())
+    result, = judge_in_process(broken, ns, {"pool2d_out"}, options(), raise_grader_errors=False)
+    assert result.score == 0 and not result.passed and result.flags == [
+        "grader error in pool2d_out: TypeError: the judge of pool2d_out returned str, not a Verdict"], result
+
+
+def test_a_check_judges_only_the_probe_kind_it_names():
+    from autograder.sandbox import protocol
+
+    assert all(check.kind for spec in kit().values() for check in spec.checks)
+    broken = _replaced(A1, "pool2d_out", kind=protocol.Kind.MODEL)   # its probe is a `calls` probe
+    with pytest.raises(TypeError, match="judges a model probe"):
+        judge_in_process(broken, namespace(A1), {"pool2d_out"}, options())
+
+
+def test_a_grader_crash_in_a_grading_is_zero_and_not_graded_never_full_marks():
+    """The grading path fails closed: a judge that crashes under grade_submission scores 0, is flagged as the
+    grader's error, and the check is not passed; the other checks keep their verdicts."""
+    from autograder.assignment.samples import make_sample
+    from autograder.judge.grade import grade_submission
+
+    def crashing(data, args, options):
+        raise KeyError("grader bug")
+
+    broken = _replaced(A1, "pool2d_out", judge=crashing)
+    nb = make_sample(A1, "reference", nbformat.read(paths.RELEASE / A1 / broken.notebook, as_version=4))
+    report = grade_submission(nb, broken, options(accuracy=False, seed=0))
+    verdicts = {r.check: r for r in report.results}
+    assert verdicts["pool2d_out"].score == 0 and not verdicts["pool2d_out"].passed
+    assert "grader error in pool2d_out: KeyError: 'grader bug'" in report.flags, report.flags
+    assert all(r.passed for k, r in verdicts.items() if k != "pool2d_out")
+    assert report.score == report.points - verdicts["pool2d_out"].points
+
+
+def test_a_probe_that_raises_fails_a_check_test_unless_expected():
+    """In process, a probe that raises looks like the answers' fault: the tests' helper refuses it (a bug of the
+    probe's would otherwise pass as the student's 0) unless the test says the answers raise."""
+    crash = "def rgb_convnet():\n    raise RuntimeError('the answer raises')\n"
+    with pytest.raises(AssertionError, match="a probe raised"):
+        results(A1, extra=crash, checks={"rgb_convnet"})
+    verdict = results(A1, extra=crash, checks={"rgb_convnet"}, probe_may_raise=True)["rgb_convnet"]
+    assert verdict.score == 0 and "the answer raises" in verdict.message
+
+
+WIDE_HEAD = {"transfer_answer": [("nn.Sequential(nn.AdaptiveAvgPool2d(1),", "nn.Sequential(nn.Upsample(scale_factor=40), "
+                                                                         "nn.AdaptiveAvgPool2d(1),")]}
+
+
+def test_every_network_check_is_bounded_in_activations():
+    """The activation bound applies wherever a network is rebuilt: the transfer model's head too (its copy of the
+    pipeline skipped it), with the same trainable parameters as the reference's."""
+    verdict = results(A1, WIDE_HEAD, checks={"transfer_head"})["transfer_head"]
+    assert verdict.score == 0 and "values per image" in verdict.message, verdict.message
+
+
+def test_the_pipeline_names_the_network_and_memoises_its_verdict():
+    from torch import nn
+
+    from autograder.judge import Failed
+    from autograder.judge.pipeline import verified_network
+    from autograder.sandbox import probe
+
+    shape = [2, 1, 8, 8]
+    data = probe.probe_model({"net": lambda: nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten())},
+                             {"name": "net", "seed": 0, "inputs": [shape]})
+    network = verified_network(data, shape, name="net()", seed=0)
+    assert [row.kind for row in network.rows] == ["Conv2d", "Flatten"] and network.output_shape == (2, 72)
+    assert verified_network(data, shape, name="net()", seed=0) is network   # one rebuild per probe
+    data["outputs"] = {k: v + 1 for k, v in data["outputs"].items()}
+    data.pop("_verified")
+    with pytest.raises(Failed, match=r"^net\(\): for a batch of 2 in evaluation mode, the model's output is not"):
+        verified_network(data, shape, name="net()", seed=0)
+    with pytest.raises(Failed, match="not what the operations"):   # the memoised failure, raised again
+        verified_network(data, shape, name="net()", seed=0)
+
+
+def test_options_are_built_from_the_callers_settings():
+    """No grading reads the environment for its settings below the edge: Options without the caller's
+    Settings are refused, and so is a grading without options."""
+    from autograder.judge.grade import grade_notebook
+
+    with pytest.raises(TypeError, match="settings"):
+        Options(profile="cpu")
+    with pytest.raises(TypeError, match="Options need the caller's Settings"):
+        Options(None, profile="cpu")
+    assert options(profile="gpu").settings is SETTINGS and options(profile="gpu").resolved().profile == "gpu"
+    with pytest.raises(TypeError):
+        grade_notebook(paths.RELEASE / A1 / kit()[A1].notebook)

@@ -5,6 +5,7 @@ import sys
 
 from autograder import paths
 from autograder.judge import Options
+from autograder.settings import Settings
 from autograder.judge.grade import find_assignment, grade_notebook
 
 A1 = "a1_sizes_and_params/sizes_and_params.ipynb"
@@ -36,7 +37,7 @@ def test_reference_passes_every_pytest_grader():
 def test_blank_release_fails_every_pytest_grader_with_the_same_messages():
     run = run_graders(paths.RELEASE / A1)
     assert outcomes(run.stdout) == {"failed": checks_of(paths.RELEASE / A1)}, run.stdout[-2000:]
-    report = grade_notebook(paths.RELEASE / A1, options=Options(accuracy=False))
+    report = grade_notebook(paths.RELEASE / A1, None, Options.of(Settings.build(), accuracy=False))
     assert report.score == 0
     for result in report.results:
         assert result.message[:60] in run.stdout, result.message

@@ -11,7 +11,9 @@ import pytest
 
 from autograder import paths
 from autograder.sandbox import bwrap
+from autograder.judge import Options
 from autograder.judge.grade import grade_notebook
+from autograder.settings import Settings
 
 A1 = paths.SOLUTIONS / "a1_sizes_and_params" / "sizes_and_params.ipynb"
 
@@ -26,7 +28,7 @@ def test_a_broken_bubblewrap_falls_back_and_still_grades(tmp_path, monkeypatch, 
     try:
         with caplog.at_level(logging.WARNING):
             assert bwrap.isolation_available() == "limits only"
-            report = grade_notebook(A1)
+            report = grade_notebook(A1, None, Options.of(Settings.build()))
     finally:
         bwrap.bwrap_starts.cache_clear()
     assert "Permission denied" in caplog.text
@@ -37,8 +39,10 @@ def test_a_broken_bubblewrap_falls_back_and_still_grades(tmp_path, monkeypatch, 
 BUNDLED = """
 import json, os, shutil, sys
 from autograder.sandbox import bwrap
+from autograder.judge import Options
 from autograder.judge.grade import grade_notebook
-report = grade_notebook(sys.argv[1])
+from autograder.settings import Settings
+report = grade_notebook(sys.argv[1], None, Options.of(Settings.build()))
 print(json.dumps({"which": shutil.which("bwrap"), "binary": bwrap.bwrap_binary(),
                   "isolation": report.isolation, "score": report.score, "points": report.points}))
 """

@@ -25,8 +25,9 @@ NOTEBOOK = "pooling.ipynb"
 CHECKS = '''\
 """Toy assignment 3: a small network with average pooling, judged on what it computes."""
 from autograder.judge import layers
+from autograder.judge.pipeline import verified_network
 from autograder.sandbox import protocol
-from autograder.judge import Check, Failed, compare_outputs
+from autograder.judge import Check, Failed, Verdict
 
 from . import reference
 
@@ -39,17 +40,8 @@ def probes(seed):
 
 
 def _rows(data, seed):
-    if data.get("trace_error") or not data.get("ops"):
-        raise Failed(f"pooled_net() could not be read as layers: {data.get('trace_error') or 'no operations'}")
-    try:
-        network = layers.rebuild_ops(data["ops"], (BATCH, *reference.INPUT))
-        real = layers.load_op_weights(network, data.get("op_tensors"))
-    except layers.NotRebuildable as exc:
-        raise Failed(str(exc)) from None
-    why = compare_outputs(real, data, seed, [[BATCH, *reference.INPUT]])
-    if why:
-        raise Failed(why)
-    return layers.strip_neutral(network.rows)
+    """The layers pooled_net()'s forward applies, rebuilt and checked by the kit's pipeline."""
+    return layers.strip_neutral(verified_network(data, (BATCH, *reference.INPUT), name="pooled_net()", seed=seed).rows)
 
 
 def _expected():
@@ -65,7 +57,7 @@ def judge_layers(data, args, options):
                          f"{theirs[1]}: {reference.HINT}")
     if len(got) != len(want):
         raise Failed(f"{len(got)} layers, expected {len(want)}")
-    return f"{len(got)} layers, kinds and output shapes as expected"
+    return Verdict(f"{len(got)} layers, kinds and output shapes as expected")
 
 
 def judge_parameters(data, args, options):
@@ -73,12 +65,14 @@ def judge_parameters(data, args, options):
     want = sum(r.parameters for r in _expected())
     if got != want:
         raise Failed(f"{got:,} parameters, expected {want:,}")
-    return f"{got:,} parameters"
+    return Verdict(f"{got:,} parameters")
 
 
 CHECKS = (
-    Check("layers", "test_pooled_net", ("model",), judge_layers, "layer kinds and output shapes", weight=2),
-    Check("parameters", "test_pooled_net", ("model",), judge_parameters, "parameters in total"),
+    Check("layers", "test_pooled_net", ("model",), judge_layers, "layer kinds and output shapes", weight=2,
+          kind=protocol.Kind.MODEL),
+    Check("parameters", "test_pooled_net", ("model",), judge_parameters, "parameters in total",
+          kind=protocol.Kind.MODEL),
 )
 '''
 

@@ -14,6 +14,7 @@ import pytest
 from autograder import paths
 from autograder.assignment.assignments import kit
 from autograder.judge.grade import judge_in_process
+from test_checks import options
 from autograder.judge.notebook import is_answer, is_setup, nbgrader_meta, source_text
 from autograder.judge.notebook import solution_source
 
@@ -42,7 +43,6 @@ def answered(assignment: str, cells: dict[str, str]) -> dict:
 
 def graded(assignment: str, cells: dict[str, str]) -> dict:
     """The reference submission with whole answer `cells` replaced, graded through the sandbox."""
-    from autograder.judge import Options
     from autograder.judge.grade import grade_submission
     from autograder.assignment.samples import make_sample
 
@@ -55,13 +55,13 @@ def graded(assignment: str, cells: dict[str, str]) -> dict:
         if gid in cells:
             cell.source = cells[gid]
     assert set(cells) <= known, f"no answer cells {set(cells) - known} in {assignment}"
-    return {r.check: r for r in grade_submission(nb, spec, Options(accuracy=False, seed=0)).results}
+    return {r.check: r for r in grade_submission(nb, spec, options(accuracy=False, seed=0)).results}
 
 
 def verdicts(assignment: str, cells: dict[str, str]) -> dict:
     if assignment == A1:
         return graded(assignment, cells)
-    results = judge_in_process(assignment, answered(assignment, cells), UNTRAINED[assignment])
+    results = judge_in_process(assignment, answered(assignment, cells), UNTRAINED[assignment], options())
     return {r.check: r for r in results}
 
 

@@ -16,11 +16,10 @@ import textwrap
 
 import pytest
 
-from autograder.judge import Options
 from autograder.assignment.assignments import kit
 from autograder.judge.grade import judge_in_process
 
-from test_checks import A2, CNN, namespace
+from test_checks import A2, CNN, namespace, options
 
 CHECKS = [c.id for c in kit()[A2].checks]
 WITHOUT_ACCURACY = set(CHECKS) - {"accuracy"}
@@ -253,7 +252,7 @@ def test_spellings_are_many():
 @pytest.mark.parametrize("name", SPELLINGS)
 def test_correct_spelling_gets_full_marks(name, trained_once):
     results = {r.check: r for r in judge_in_process(A2, namespace(A2, extra=code(SPELLINGS[name])),
-                                                    options=Options(profile="cpu"))}
+                                                    None, options(profile="cpu"))}
     assert list(results) == CHECKS
     failed = {k: r.message for k, r in results.items() if not r.passed}
     assert not failed, failed
@@ -274,7 +273,7 @@ def test_correct_spelling_gets_full_marks(name, trained_once):
 def test_correct_spelling_structure(name):
     """The same spellings, accuracy off: every other check in full (fast, not marked slow)."""
     results = {r.check: r for r in judge_in_process(A2, namespace(A2, extra=code(SPELLINGS[name])),
-                                                    WITHOUT_ACCURACY)}
+                                                    WITHOUT_ACCURACY, options())}
     failed = {k: r.message for k, r in results.items() if not r.passed}
     assert not failed, failed
 
@@ -298,7 +297,7 @@ def test_a_spelling_through_the_sandbox(tmp_path):
     cell["source"] = code(SPELLINGS["mnist-lecture-cnn"])
     path = tmp_path / spec.notebook
     path.write_text(json.dumps(nb))
-    report = grade_notebook(path, A2, Options(accuracy=False))
+    report = grade_notebook(path, A2, options(accuracy=False))
     scored = {r.check: r for r in report.results if r.check != "accuracy"}
     assert all(r.passed for r in scored.values()), report.table()
 
@@ -347,7 +346,7 @@ def test_mistakes_are_many():
 @pytest.mark.parametrize("name", MISTAKES)
 def test_a_mistake_costs_only_what_it_breaks(name):
     edits, losing = MISTAKES[name]
-    results = {r.check: r for r in judge_in_process(A2, namespace(A2, edits), WITHOUT_ACCURACY)}
+    results = {r.check: r for r in judge_in_process(A2, namespace(A2, edits), WITHOUT_ACCURACY, options())}
     lost = {k for k, r in results.items() if not r.passed}
     messages = {k: r.message for k, r in results.items() if not r.passed}
     assert lost == losing, messages
@@ -358,7 +357,7 @@ def test_functional_mistake_costs_only_what_it_breaks():
     """torch.flatten(x) without start_dim flattens the batch too: no 10 logits per image, and a classifier
     that cannot take 64×7×7 features; the features and the parameters are right."""
     broken = SPELLINGS["torch-flatten-torch-relu"].replace("torch.flatten(x, 1)", "torch.flatten(x)")
-    results = {r.check: r for r in judge_in_process(A2, namespace(A2, extra=code(broken)), WITHOUT_ACCURACY)}
+    results = {r.check: r for r in judge_in_process(A2, namespace(A2, extra=code(broken)), WITHOUT_ACCURACY, options())}
     lost = {k for k, r in results.items() if not r.passed}
     assert lost == {"output_shape", "classifier"}, {k: r.message for k, r in results.items()}
 
@@ -366,7 +365,7 @@ def test_functional_mistake_costs_only_what_it_breaks():
 @pytest.mark.slow
 def test_a_network_that_cannot_give_logits_is_not_trained(trained_once):
     edits, _ = MISTAKES["first conv without padding (forward then fails)"]
-    result = judge_in_process(A2, namespace(A2, edits), {"accuracy"}, Options(profile="cpu"))[0]
+    result = judge_in_process(A2, namespace(A2, edits), {"accuracy"}, options(profile="cpu"))[0]
     assert result.score == 0 and "not trained" in result.message
 
 
@@ -409,7 +408,7 @@ KERAS_FUNCTIONAL = """
 @pytest.mark.parametrize("check, spelling", [("rgb_convnet", RGB_FUNCTIONAL), ("gap_model", KERAS_FUNCTIONAL)],
                          ids=["rgb-convnet-functional-module", "gap-model-functional-module"])
 def test_assignment1_networks_judged_by_what_they_compute(check, spelling):
-    verdict = {r.check: r for r in judge_in_process(A1, namespace(A1, extra=code(spelling)), {check})}[check]
+    verdict = {r.check: r for r in judge_in_process(A1, namespace(A1, extra=code(spelling)), {check}, options())}[check]
     assert verdict.passed, verdict.message
 
 
@@ -534,7 +533,7 @@ LAYER_ANSWERS = {
 @pytest.mark.parametrize("name", LAYER_ANSWERS)
 def test_layer_spelling_costs_only_what_it_breaks(name):
     answer, losing, named = LAYER_ANSWERS[name]
-    results = {r.check: r for r in judge_in_process(A2, namespace(A2, extra=code(answer)), WITHOUT_ACCURACY)}
+    results = {r.check: r for r in judge_in_process(A2, namespace(A2, extra=code(answer)), WITHOUT_ACCURACY, options())}
     lost = {k for k, r in results.items() if not r.passed}
     messages = {k: r.message for k, r in results.items() if not r.passed}
     assert lost == losing, messages
@@ -674,7 +673,7 @@ KERAS_LAYERS = {
 @pytest.mark.parametrize("name", KERAS_LAYERS)
 def test_keras_layer_spelling_gets_full_marks(name):
     check, answer = KERAS_LAYERS[name]
-    verdict = {r.check: r for r in judge_in_process(A1, namespace(A1, extra=code(answer)), {check})}[check]
+    verdict = {r.check: r for r in judge_in_process(A1, namespace(A1, extra=code(answer)), {check}, options())}[check]
     assert verdict.passed, verdict.message
 
 
@@ -695,7 +694,7 @@ def test_a_layer_the_kit_cannot_rebuild_does_not_hide_a_forged_graph():
                 x = F.max_pool2d(F.relu(self.conv2(x)), 2)
                 return self.fc2(self.act(self.fc1(torch.flatten(x, 1))))
     """
-    results = {r.check: r for r in judge_in_process(A2, namespace(A2, extra=code(forged)), WITHOUT_ACCURACY)}
+    results = {r.check: r for r in judge_in_process(A2, namespace(A2, extra=code(forged)), WITHOUT_ACCURACY, options())}
     model_checks = {"output_shape", "features", "classifier", "parameters", "logits"}
     assert all(results[k].score == 0 and "not what the operations" in results[k].message for k in model_checks), \
         {k: r.message for k, r in results.items()}

@@ -23,6 +23,8 @@ import io
 
 from nbformat.notebooknode import NotebookNode
 
+from autograder.judge.verdict import Result
+
 CSS = (".cnn-kit-verdict table{border-collapse:collapse;margin:.4em 0}"
        ".cnn-kit-verdict th,.cnn-kit-verdict td{border:1px solid #ccc;padding:2px 8px;text-align:left;"
        "vertical-align:top}.cnn-kit-verdict td.short{white-space:nowrap}.cnn-kit-verdict td:last-child{min-width:18em}"
@@ -32,11 +34,11 @@ CSS = (".cnn-kit-verdict table{border-collapse:collapse;margin:.4em 0}"
 STYLE = f"<style>{CSS}</style>"
 
 
-def verdict_outputs(results) -> list[NotebookNode]:
-    """The outputs of a graded cell, from the checks it holds; none at all is an error (scores 0)."""
+def verdict_outputs(results: list[Result]) -> list[NotebookNode]:
+    """The outputs of a graded cell, from the verdicts of the checks it holds; none at all is an error (scores 0)."""
     if not results:
         return not_graded_outputs("the kit has no verdict for this cell")
-    regrade = [f"{r.check}: {r.regrade}" for r in results if getattr(r, "regrade", None)]
+    regrade = [f"{r.check}: {r.regrade}" for r in results if r.regrade]
     if regrade:  # no verdict yet (the machine's guard fired): 0 until `cnn-kit autograde --regrade`
         return not_graded_outputs("to regrade, " + "; ".join(regrade))
     score = sum(r.score for r in results)
@@ -61,7 +63,7 @@ def not_graded_outputs(reason: str) -> list[NotebookNode]:
             NotebookNode(output_type="error", ename="NotGraded", evalue=reason, traceback=[text])]
 
 
-def verdict_html(results, score: float, points: float) -> str:
+def verdict_html(results: list[Result], score: float, points: float) -> str:
     e = html.escape
     first = next((r for r in results if not r.passed), None)
     parts = [STYLE, '<div class="cnn-kit-verdict">',

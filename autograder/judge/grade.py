@@ -3,8 +3,9 @@
 ``grade_notebook`` is the single entry point used by the command line, the
 pytest graders, the nbgrader preprocessor and the course runs, so one check
 gives one verdict everywhere. The kit's settings come with the options
-(``Options.settings``: MNIST, the source folder, the sandbox's limits); options
-without them take the caller's environment's, once, here.
+(``Options.settings``: MNIST, the source folder, the sandbox's limits), built by
+the caller from the Settings it was given. Each check's judge returns a typed
+``Verdict`` (``verdict.py``), scored here into the report's ``Result``.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from autograder.sandbox import protocol
 from autograder.sandbox import runner as sandbox
 from autograder.judge import scan
 from autograder.judge.notebook import NotebookError, build_program, read_notebook, with_references
-from autograder.judge import Assignment, Failed, NotGraded, Options, Result
+from autograder.judge import Assignment, Check, Failed, NotGraded, Options, Result, Verdict
 
 
 @dataclass
@@ -85,7 +86,7 @@ def find_assignment(notebook: str | Path, name: str | None = None, source: Path 
 
 
 def _zero(assignment: Assignment, message: str) -> list[Result]:
-    return [Result(c.id, c.points, 0.0, message) for c in assignment.checks]
+    return [Result.scored(c.id, c.points, Verdict(message, part=0.0)) for c in assignment.checks]
 
 
 def _probe_failure(error: str, program, run) -> str:
@@ -113,11 +114,10 @@ def asked_torch(probes: dict, run) -> list[str]:
     return flags
 
 
-def grade_notebook(path: str | Path, assignment: str | Assignment | None = None,
-                   options: Options | None = None) -> Report:
+def grade_notebook(path: str | Path, assignment: str | Assignment | None, options: Options) -> Report:
     """Grade a notebook file; student faults become scores and messages, never exceptions."""
     started = time.perf_counter()
-    options = (options or Options()).resolved()
+    options = options.resolved()
     assignment = assignment if isinstance(assignment, Assignment) else \
         find_assignment(path, assignment, options.settings.source)
     try:
@@ -172,10 +172,10 @@ def _run_isolated(cells: list[dict], probes: list[dict], limits, settings) -> sa
     return first
 
 
-def grade_submission(submitted, assignment: Assignment, options: Options | None = None, *,
+def grade_submission(submitted, assignment: Assignment, options: Options, *,
                      name: str = "notebook", started: float | None = None) -> Report:
     """Grade a notebook already in memory (as the nbgrader preprocessor has it)."""
-    options = (options or Options()).resolved()
+    options = options.resolved()
     settings = options.settings
     started = started or time.perf_counter()
     report = Report(assignment.name, name, [])
@@ -205,21 +205,21 @@ def grade_submission(submitted, assignment: Assignment, options: Options | None 
     for check in assignment.checks:
         probe_id = check.probes[0]
         outcome = run.probes.get(probe_id)
-        result = Result(check.id, check.points, 0.0, "")
         if outcome is not None and outcome.busy:  # the machine's fault, not the program's: no verdict yet
-            result.regrade = outcome.busy
-            result.message = f"not graded yet, to regrade: {outcome.busy}"
+            result = Result.not_graded(check.id, check.points, outcome.busy)
         elif outcome is None or outcome.error:
-            result.message = _probe_failure(outcome.error if outcome else "no answer came back", program, run)
+            why = _probe_failure(outcome.error if outcome else "no answer came back", program, run)
+            result = Result.scored(check.id, check.points, Verdict(why, part=0.0))
         elif outcome.patched or run.patched:
             patched = sorted(set(outcome.patched) | set(run.patched))
-            result.message = "library code was patched before this check: " + ", ".join(patched)
-            result.flags.append(result.message)
+            why = "library code was patched before this check: " + ", ".join(patched)
+            result = Result.scored(check.id, check.points, Verdict(why, part=0.0, flag=True))
         elif check.trains and not options.accuracy:
-            result.message = "not measured in this run (accuracy checks switched off)"
+            result = Result.scored(check.id, check.points,
+                                   Verdict("not measured in this run (accuracy checks switched off)", part=0.0))
         else:
             check_started = time.perf_counter()
-            judge(check, outcome.data, probes[probe_id]["args"], options, result)
+            result = judge(check, outcome.data, probes[probe_id], options)
             if check.trains:
                 accuracy_seconds += time.perf_counter() - check_started
         report.results.append(result)
@@ -230,44 +230,48 @@ def grade_submission(submitted, assignment: Assignment, options: Options | None 
     return report
 
 
-def judge(check, data, args: dict, options: Options, result: Result, *, raise_grader_errors: bool = False) -> None:
-    """Fill `result` with `check`'s verdict on the probe's `data`: full points, a share (Failed), or none.
+def judge(check: Check, data, request: dict, options: Options, *, raise_grader_errors: bool = False) -> Result:
+    """`check`'s verdict on the data its probe `request` gathered, scored: full points, a share, or none.
 
-    A judge that raises anything but Failed or NotGraded is a bug of the grader's, never the student's: it
-    scores 0 with the reason and a flag, so a grading run goes on; with `raise_grader_errors` it propagates
-    (tests: a grader crash must fail the test, never pass as a 0).
+    The judge returns a Verdict or raises Failed (its verdict) or NotGraded (no verdict: listed to regrade).
+    Anything else, a judge that raises another exception, returns something else than a Verdict, or gets a
+    probe of another kind than its check names, is a bug of the grader's, never the student's: it scores 0
+    with the reason and a flag ("not graded", never full marks), so a grading run goes on; with
+    `raise_grader_errors` it propagates (tests: a grader crash must fail the test, never pass as a 0).
     """
     try:
-        verdict = check.judge(data, args, options)
-        message, details = verdict if isinstance(verdict, tuple) else (verdict, {})
-        result.score, result.message, result.details = check.points, message, details
-    except Failed as failed:
-        result.score = check.points * min(max(failed.part, 0.0), 1.0)
-        result.message, result.details = str(failed), failed.details
-        if failed.flag:
-            result.flags.append(str(failed))
+        if check.kind and request["kind"] != check.kind:
+            raise TypeError(f"check {check.id} judges a {check.kind} probe, its probe {request['id']} is a "
+                            f"{request['kind']} probe")
+        try:
+            verdict = check.judge(data, request["args"], options)
+        except Failed as failed:
+            verdict = failed.verdict
+        if not isinstance(verdict, Verdict):
+            raise TypeError(f"the judge of {check.id} returned {type(verdict).__name__}, not a Verdict")
+        return Result.scored(check.id, check.points, verdict)
     except NotGraded as why:  # no verdict: 0 meanwhile, never full marks, and listed to regrade
-        result.regrade = str(why)
-        result.message = f"not graded yet, to regrade: {why}"
+        return Result.not_graded(check.id, check.points, str(why))
     except Exception as exc:
         if raise_grader_errors:
             raise
-        result.message = f"the grader could not judge this ({type(exc).__name__}: {exc})"
-        result.flags.append(f"grader error in {check.id}: {type(exc).__name__}: {exc}")
+        return Result(check.id, check.points, 0.0, f"the grader could not judge this ({type(exc).__name__}: {exc})",
+                      flags=[f"grader error in {check.id}: {type(exc).__name__}: {exc}"])
 
 
-def judge_in_process(assignment: str | Assignment, namespace: dict, check_ids=None,
-                     options: Options | None = None, *, raise_grader_errors: bool = True) -> list[Result]:
+def judge_in_process(assignment: str | Assignment, namespace: dict, check_ids, options: Options, *,
+                     raise_grader_errors: bool = True) -> list[Result]:
     """Probe and judge definitions living in this process (an instructor's kernel, unit tests).
 
     Same probes, same judges as `grade_submission`, without the sandbox: only for trusted code. A probe that
-    raises is the answers' fault (the sandbox's probe failure); a judge that raises is the grader's: it propagates
+    raises is taken for the answers' fault (the sandbox's probe failure), scored 0 with ``probe_raised`` in its
+    details (a test may refuse it: the probe's bug would look the same); a judge that raises is the grader's: it propagates
     (a test of a check fails on it, never taking it for the student's 0) unless `raise_grader_errors` is False
     (an instructor's kernel: 0 with the reason and a flag, as in `grade_submission`).
     """
     from autograder.sandbox.inside.kinds import PROBES
 
-    options = (options or Options()).resolved()
+    options = options.resolved()
     assignment = assignment if isinstance(assignment, Assignment) else \
         assignments.find(assignment, options.settings.source)
     requests = {p["id"]: p for p in assignment.probes(options.seed or 0)}
@@ -276,12 +280,11 @@ def judge_in_process(assignment: str | Assignment, namespace: dict, check_ids=No
         if check_ids is not None and check.id not in check_ids:
             continue
         request = requests[check.probes[0]]
-        result = Result(check.id, check.points, 0.0, "")
-        results.append(result)
         try:
             data = PROBES[request["kind"]](namespace, request["args"])
         except Exception as exc:
-            result.message = f"{type(exc).__name__}: {exc}"
+            results.append(Result.scored(check.id, check.points, Verdict(  # the answers' fault, or the probe's
+                f"{type(exc).__name__}: {exc}", part=0.0, details={"probe_raised": type(exc).__name__})))
             continue
-        judge(check, data, request["args"], options, result, raise_grader_errors=raise_grader_errors)
+        results.append(judge(check, data, request, options, raise_grader_errors=raise_grader_errors))
     return results

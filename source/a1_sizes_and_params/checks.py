@@ -12,8 +12,9 @@ import torch
 import torch.nn as nn
 
 from autograder.judge import layers
+from autograder.judge.pipeline import verified_network
 from autograder.sandbox import protocol
-from autograder.judge import Check, Failed, compare_outputs, fmt_shape
+from autograder.judge import Check, Failed, Verdict, fmt_shape
 
 from . import reference
 
@@ -159,11 +160,11 @@ def _as_int(value):
 def formula_judge(name: str, expected_of, convert, truth: str, hint: str, partial=None):
     """Judge a formula on many configurations; `partial` = (configs it may get right alone, hint)."""
 
-    def judge(data, args, options) -> str:
+    def judge(data, args, options) -> Verdict:
         configs = args["configs"]
         wrong = _first_wrong(data["results"], configs, expected_of, convert)
         if wrong is None:
-            return f"matches {truth} on {len(configs)} random configurations"
+            return Verdict(f"matches {truth} on {len(configs)} random configurations")
         config, want, got = wrong
         head = f"{_call_text(name, config)} {got}, {truth} gives {want}"
         if partial is not None:
@@ -197,32 +198,15 @@ judge_linear_params = formula_judge(
 # --- the lecture's models --------------------------------------------------------------
 
 
-def _traced(data: dict, name: str, input_shape, seed: int) -> layers.Network:
-    """The ops `name()`'s forward applies, rebuilt from standard layers, checked to compute its output."""
-    if data["errors"]:
-        shape, error = next(iter(data["errors"].items()))
-        raise Failed(f"{name}() failed on an input of shape {shape.replace('x', '×')}: {error}")
-    if data.get("trace_error") or not data.get("ops"):
-        raise Failed(f"{name}(): {data.get('trace_error') or 'no operations were recorded'}")
-    try:
-        network = layers.rebuild_ops(data["ops"], input_shape)
-        layers.check_activations(network.rows)
-        real = layers.load_op_weights(network, data.get("op_tensors"))
-    except layers.NotRebuildable as exc:
-        raise Failed(f"{name}(): {exc}") from None
-    # Evaluation mode only: nothing of assignment 1 is trained, so what a model does in training mode
-    # earns nothing here (assignment 2, whose network the grader trains, compares both modes).
-    why = compare_outputs(real, data, seed, [list(input_shape)], training_too=False)
-    if why:
-        raise Failed(f"{name}(): {why}")
-    network.module = network.module.to("meta")
-    return network
+# Evaluation mode only: nothing of assignment 1 is trained, so what a model does in training mode earns
+# nothing here (assignment 2, whose network the grader trains, compares both modes).
+TRAINING_TOO = False
 
 
 def judge_lecture_model(name: str):
     summary = reference.LECTURE_SUMMARIES[name]
 
-    def judge(data, args, options) -> str:
+    def judge(data, args, options) -> Verdict:
         input_shape = (2, *summary["input"])
         if data["errors"]:
             shape, error = next(iter(data["errors"].items()))
@@ -232,16 +216,17 @@ def judge_lecture_model(name: str):
             got = fmt_shape(out.shape[1:]) if torch.is_tensor(out) else repr(out)
             raise Failed(f"{summary['title']}: output {got} per example, the lecture's summary "
                          f"says {fmt_shape(summary['output'])}")
-        model = _traced(data, name, input_shape, args["seed"]).module
+        model = verified_network(data, input_shape, name=f"{name}()", seed=args["seed"],
+                                 training_too=TRAINING_TOO).module
         table = {"layers": {"title": "Layers with parameters, as in the lecture's summary", "start": 1,
                             "compare": ["parameters"], "expected": [
             {"kind": kind, "parameters": count} for kind, count in summary["layers"]], "found": [
             {"kind": getattr(layer, "layer", None) or type(layer).__name__, "parameters": _param_count(layer)}
             for layer in model if _param_count(layer)]}}
         try:
-            return _judge_parameters(summary, model), table
+            return Verdict(_judge_parameters(summary, model), details=table)
         except Failed as failed:
-            raise Failed(str(failed), failed.part, details=table) from None
+            raise Failed.of(failed.verdict.with_details(**table)) from None
 
     return judge
 
@@ -276,7 +261,7 @@ def _judge_parameters(summary: dict, model: nn.Module) -> str:
 # --- transfer learning -------------------------------------------------------------------
 
 
-def judge_transfer_frozen(data, args, options) -> str:
+def judge_transfer_frozen(data, args, options) -> Verdict:
     frozen = data["features_frozen"]
     thawed = [name for name, is_frozen in frozen.items() if not is_frozen]
     if thawed:
@@ -286,10 +271,10 @@ def judge_transfer_frozen(data, args, options) -> str:
     if not data["features_unchanged"]:
         raise Failed("the feature extractor's trained weights were changed: freeze them, do not "
                      "re-initialise them")
-    return "the base is frozen and its weights kept"
+    return Verdict("the base is frozen and its weights kept")
 
 
-def judge_transfer_head(data, args, options) -> str:
+def judge_transfer_head(data, args, options) -> Verdict:
     """The head on its own: the probe freezes the base as the reference does before counting, so a base
     left trainable is the frozen-base check's mistake, and count_trainable's own is judged there."""
     if data["errors"]:
@@ -300,26 +285,18 @@ def judge_transfer_head(data, args, options) -> str:
     if not torch.is_tensor(out) or tuple(out.shape) != (2, nc):
         raise Failed(f"the transfer model should give {nc} scores per image, got "
                      f"{fmt_shape(out.shape[1:]) if torch.is_tensor(out) else out}")
-    if data.get("trace_error") or not data.get("ops"):
-        raise Failed(f"the transfer model: {data.get('trace_error') or 'no operations were recorded'}")
-    try:  # trainable parameters of the operations its forward applies
-        network = layers.rebuild_ops(data["ops"], (2, 1, 28, 28))
-        real = layers.load_op_weights(network, data.get("op_tensors"))
-    except layers.NotRebuildable as exc:
-        raise Failed(f"the transfer model: {exc}") from None
-    why = compare_outputs(real, data, args["seed"], [[2, 1, 28, 28]], training_too=False)
-    if why:
-        raise Failed(f"the transfer model: {why}")
+    network = verified_network(data, (2, 1, 28, 28), name="the transfer model", seed=args["seed"],
+                               training_too=TRAINING_TOO)
     trainable = sum(op.trainable for op in network.ops)
     expected = _param_count(reference.reference_transfer_head(64, nc))
     if trainable != expected:
         raise Failed(f"{trainable:,} trainable parameters, expected {expected:,}: the head is "
                      f"global average pooling, Linear(64 → {reference.TRANSFER_HIDDEN}), ReLU, Dropout(0.5), "
                      f"Linear({reference.TRANSFER_HIDDEN} → {nc}), as in the lecture's VGG16 example")
-    return f"{nc} scores per image, {expected:,} trainable parameters in the new head"
+    return Verdict(f"{nc} scores per image, {expected:,} trainable parameters in the new head")
 
 
-def judge_count_trainable(data, args, options) -> str:
+def judge_count_trainable(data, args, options) -> Verdict:
     for pattern, result in zip(args["count_models"], data["counts"]):
         expected = sum((a + 1) * b for (a, b), frozen in zip(pattern["layers"], pattern["frozen"])
                        if not frozen)
@@ -332,11 +309,11 @@ def judge_count_trainable(data, args, options) -> str:
     if trainable is not None and counted != trainable:
         raise Failed(f"count_trainable(model) returned {counted} for the transfer model, which has {trainable:,} "
                      "trainable parameters: count p.numel() only for parameters with p.requires_grad")
-    return f"right on {len(args['count_models'])} partly frozen networks and on the transfer model"
+    return Verdict(f"right on {len(args['count_models'])} partly frozen networks and on the transfer model")
 
 
 def _formula(id, judge, title, cell, weight=1):
-    return Check(id=id, cell=cell, probes=(id,), judge=judge, title=title, weight=weight)
+    return Check(id=id, cell=cell, probes=(id,), judge=judge, title=title, weight=weight, kind=protocol.Kind.CALLS)
 
 
 # Answer cells whose exercise is a formula: torch may not answer it.
@@ -350,12 +327,12 @@ CHECKS = (
              weight=2),
     _formula("linear_params", judge_linear_params, "linear_params vs nn.Linear", "test_parameter_counts"),
     *(Check(id=name, cell="test_rgb_convnet" if name == "rgb_convnet" else "test_keras_models",
-            probes=(name,), judge=judge_lecture_model(name),
+            probes=(name,), judge=judge_lecture_model(name), kind=protocol.Kind.MODEL,
             title=reference.LECTURE_SUMMARIES[name]["title"]) for name in reference.LECTURE_SUMMARIES),
     Check("transfer_frozen", "test_transfer", ("transfer",), judge_transfer_frozen,
-          "the pretrained base is frozen"),
+          "the pretrained base is frozen", kind=protocol.Kind.TRANSFER),
     Check("transfer_head", "test_transfer", ("transfer",), judge_transfer_head,
-          "the new head and its trainable parameters"),
+          "the new head and its trainable parameters", kind=protocol.Kind.TRANSFER),
     Check("count_trainable", "test_transfer", ("transfer",), judge_count_trainable,
-          "count_trainable counts only trainable parameters"),
+          "count_trainable counts only trainable parameters", kind=protocol.Kind.TRANSFER),
 )

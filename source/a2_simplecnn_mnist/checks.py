@@ -16,7 +16,8 @@ from autograder.sandbox import probe
 from autograder.sandbox import protocol
 from autograder.assignment import spec
 from autograder.judge.accuracy_cache import AccuracyCache
-from autograder.judge import Check, Failed, NotGraded, compare_outputs, fmt_shape
+from autograder.judge import Check, Failed, NotGraded, Verdict, fmt_shape
+from autograder.judge.pipeline import CostLimit, verified_network
 
 BATCH_SIZES = (1, 3, 64)
 TRACE_BATCH = 2
@@ -59,26 +60,22 @@ def _reference_rows(module: nn.Module, input_shape) -> list[layers.LayerRow]:
     return layers.trace(module, (TRACE_BATCH, *input_shape))
 
 
-REFERENCE_FLOPS = None
+_COST: list[CostLimit] = []
 
 
-def reference_flops() -> int:
-    global REFERENCE_FLOPS
-    if REFERENCE_FLOPS is None:
-        reference = spec.reference_simplecnn()
-        rows = _reference_rows(reference, spec.MNIST_INPUT)
-        flat = nn.Sequential(*[layer for _, layer in layers.flat_layers(reference)])
-        REFERENCE_FLOPS = layers.estimate_flops(rows, flat, (TRACE_BATCH, *spec.MNIST_INPUT))
-    return REFERENCE_FLOPS
+def cost_limit() -> CostLimit:
+    """The FLOPs the grader accepts per image: MAX_FLOPS_FACTOR times the lecture's SimpleCNN (computed once)."""
+    if not _COST:
+        _COST.append(CostLimit.of(spec.reference_simplecnn(), (TRACE_BATCH, *spec.MNIST_INPUT), MAX_FLOPS_FACTOR))
+    return _COST[0]
 
 
 class Traced:
-    """The student's network as the grader sees it: rebuilt ops, where the classifier starts, and
-    whether the rebuilt network computes what the student's model computed."""
+    """The student's network as the grader judges it (``pipeline.verified_network``), and where its
+    classifier starts: at the flatten, else at the first Linear."""
 
-    def __init__(self, network: layers.Network, faithful: str | None):
+    def __init__(self, network: layers.Network):
         self.network = network
-        self.unfaithful = faithful            # None, or why the rebuilt network differs
         kinds = [op.kind for op in network.ops]
         flatten = next((i for i, k in enumerate(kinds) if k in ("Flatten", protocol.RESHAPE)), None)
         linear = next((i for i, k in enumerate(kinds) if k == "Linear"), None)
@@ -93,53 +90,12 @@ class Traced:
         return self.network.ops[self.split:]
 
 
-def traced(data: dict, seed: int) -> Traced:
-    """The student's traced network, rebuilt, bounded and compared with the model's own outputs
-    (memoised on the probe's data: every model check of one grading shares it)."""
-    cached = data.get("_traced")
-    if cached is not None:
-        if isinstance(cached, Failed):
-            raise Failed(str(cached), details=cached.details, flag=cached.flag)
-        return cached
-    try:
-        result = _traced(data, seed)
-    except Failed as failed:
-        data["_traced"] = failed
-        raise
-    data["_traced"] = result
-    return result
-
-
-def _traced(data: dict, seed: int) -> Traced:
-    if data.get("trace_error") or not data.get("ops"):
-        raise Failed(f"SimpleCNN could not be read as a sequence of layers: {data.get('trace_error') or 'no operations'}")
-    input_shape = (TRACE_BATCH, *spec.MNIST_INPUT)
-    try:
-        network = layers.rebuild_ops(data["ops"], input_shape)
-        layers.check_activations(network.rows)
-    except layers.NotRebuildable as exc:
-        raise Failed(str(exc)) from None
-    flops = layers.estimate_flops(network.rows, network.module, input_shape)
-    if flops > MAX_FLOPS_FACTOR * reference_flops():
-        raise Failed(f"its forward pass costs about {flops / 1e6:,.0f} MFLOPs per image, more than "
-                     f"{MAX_FLOPS_FACTOR}× the lecture's network ({reference_flops() / 1e6:.1f} MFLOPs): too costly "
-                     "to train for grading; flagged for review", flag=True, details={"flops": flops})
-    try:
-        real = layers.load_op_weights(network, data.get("op_tensors"))
-    except layers.NotRebuildable as exc:
-        raise Failed(str(exc)) from None
-    shapes = [[n, *spec.MNIST_INPUT] for n in BATCH_SIZES]
-    why = compare_outputs(real, data, seed, shapes)
-    network.module = network.module.to("meta")
-    return Traced(network, why)
-
-
 def faithful(data: dict, seed: int) -> Traced:
-    """The traced network, only where it computes what the student's model does."""
-    result = traced(data, seed)
-    if result.unfaithful:
-        raise Failed(result.unfaithful)
-    return result
+    """The traced network, rebuilt, bounded (FLOPs too: the grader trains it) and shown to compute what the
+    student's model computed on every batch size, in both modes (the pipeline memoises it on the data)."""
+    network = verified_network(data, (TRACE_BATCH, *spec.MNIST_INPUT), name="SimpleCNN", seed=seed,
+                               shapes=[[n, *spec.MNIST_INPUT] for n in BATCH_SIZES], cost=cost_limit())
+    return Traced(network)
 
 
 def _table_rows(rows: list[layers.LayerRow]) -> list[dict]:
@@ -161,20 +117,18 @@ def layer_table(net: Traced) -> dict:
 
 def _with_table(judge):
     """A judge whose verdict, passed or failed, carries the layer table of the student's network."""
-    def judged(data: dict, args: dict, options):
+    def judged(data: dict, args: dict, options) -> Verdict:
         net = faithful(data, args["seed"])
         try:
             verdict = judge(data, args, options)
         except Failed as failed:
-            raise Failed(str(failed), failed.part, details={**failed.details, **layer_table(net)},
-                         flag=failed.flag) from None
-        message, details = verdict if isinstance(verdict, tuple) else (verdict, {})
-        return message, {**details, **layer_table(net)}
+            raise Failed.of(failed.verdict.with_details(**layer_table(net))) from None
+        return verdict.with_details(**layer_table(net))
     judged.__name__, judged.__doc__ = judge.__name__, judge.__doc__
     return judged
 
 
-def judge_output_shape(data: dict, args: dict, options) -> str:
+def judge_output_shape(data: dict, args: dict, options) -> Verdict:
     key = protocol.shape_key
     if data["errors"]:
         shape, error = next(iter(data["errors"].items()))
@@ -187,7 +141,7 @@ def judge_output_shape(data: dict, args: dict, options) -> str:
             raise Failed(f"for a batch of {n} images the output is {fmt_shape(out.shape)}, "
                          f"expected {n}×10 logits (one score per digit)")
     faithful(data, args["seed"])
-    return f"output {n}×10 for batch sizes {', '.join(map(str, BATCH_SIZES))}"
+    return Verdict(f"output {n}×10 for batch sizes {', '.join(map(str, BATCH_SIZES))}")
 
 
 def _defining(kind: str, args: dict) -> dict:
@@ -276,17 +230,17 @@ def _ops(net: Traced) -> dict:
     return {"ops": [{"kind": op.kind, "args": op.args} for op in net.network.ops]}
 
 
-def judge_features(data: dict, args: dict, options) -> tuple[str, dict]:
+def judge_features(data: dict, args: dict, options) -> Verdict:
     """The operations before the flatten, from the image: kinds and shapes (wherever the student's
     `features` ends)."""
     net = faithful(data, args["seed"])
     mine = _relu_before_max_pool(_student_layers(net.network.rows[:net.split], net.feature_ops),
                                  (TRACE_BATCH, *spec.MNIST_INPUT))
     try:
-        return _compare_rows("features", mine, _reference_layers(spec.reference_features(), spec.MNIST_INPUT)), \
-            _ops(net)
+        return Verdict(_compare_rows("features", mine, _reference_layers(spec.reference_features(), spec.MNIST_INPUT)),
+                       details=_ops(net))
     except Failed as failed:
-        raise Failed(str(failed), failed.part, details={**failed.details, **_ops(net)}, flag=failed.flag) from None
+        raise Failed.of(failed.verdict.with_details(**_ops(net))) from None
 
 
 CLASSIFIER_INPUT = (64, 7, 7)
@@ -308,7 +262,7 @@ def _without_probabilities(ops: list[protocol.Op]) -> list[protocol.Op]:
     return ops
 
 
-def judge_classifier(data: dict, args: dict, options) -> str:
+def judge_classifier(data: dict, args: dict, options) -> Verdict:
     """The operations from the flatten on, judged on their own: the lecture's classifier on the lecture's
     64×7×7 features, or a classifier of the same kinds and widths that takes the student's own features.
 
@@ -320,8 +274,8 @@ def judge_classifier(data: dict, args: dict, options) -> str:
     if not ops:
         raise Failed("there is no classifier: after the convolutions, flatten and end with Linear layers")
     try:
-        return _compare_rows("classifier", _classifier_layers(ops, CLASSIFIER_INPUT),
-                             _reference_layers(spec.reference_classifier(), CLASSIFIER_INPUT))
+        return Verdict(_compare_rows("classifier", _classifier_layers(ops, CLASSIFIER_INPUT),
+                                     _reference_layers(spec.reference_classifier(), CLASSIFIER_INPUT)))
     except Failed as on_lecture_features:
         own_input = net.network.rows[net.split - 1].output_shape if net.split > 0 else None
         if own_input is None or tuple(own_input[1:]) == CLASSIFIER_INPUT:
@@ -334,7 +288,7 @@ def judge_classifier(data: dict, args: dict, options) -> str:
                                     _reference_layers(sized, own_input))
         except Failed:
             raise on_lecture_features from None
-        return f"{verdict}, taking your features' {fmt_shape(own_input)}"
+        return Verdict(f"{verdict}, taking your features' {fmt_shape(own_input)}")
 
 
 def _short(layer: nn.Module) -> str:
@@ -346,7 +300,7 @@ def _short(layer: nn.Module) -> str:
     return layer.layer if isinstance(layer, layers.Unrebuilt) else type(layer).__name__
 
 
-def judge_parameters(data: dict, args: dict, options) -> str:
+def judge_parameters(data: dict, args: dict, options) -> Verdict:
     """Parameters of the layers the forward applies, layer by layer and in total."""
     model = faithful(data, args["seed"]).network.module
     reference = spec.reference_simplecnn()
@@ -362,10 +316,10 @@ def judge_parameters(data: dict, args: dict, options) -> str:
     total, expected = layers.count_parameters(model), layers.count_parameters(reference)
     if total != expected:
         raise Failed(f"{total:,} parameters in total, expected {expected:,} (lecture: 421,642)")
-    return f"{total:,} parameters, layer by layer as in the lecture"
+    return Verdict(f"{total:,} parameters, layer by layer as in the lecture")
 
 
-def judge_logits(data: dict, args: dict, options) -> str:
+def judge_logits(data: dict, args: dict, options) -> Verdict:
     net = faithful(data, args["seed"])
     kinds = [op.kind for op in net.classifier_ops if op.kind not in protocol.SHAPE_NEUTRAL]
     if any(k in protocol.PROBABILITIES for k in kinds):
@@ -377,7 +331,7 @@ def judge_logits(data: dict, args: dict, options) -> str:
             raise Failed("the outputs are probabilities (each row sums to 1); " + SOFTMAX_HINT)
     if not kinds or kinds[-1] != "Linear":
         raise Failed(f"the classifier should end with Linear(128, 10), got {kinds[-1] if kinds else 'nothing'}")
-    return "raw logits from Linear(128, 10)"
+    return Verdict("raw logits from Linear(128, 10)")
 
 
 # --- training loop and evaluation -----------------------------------------------------
@@ -416,7 +370,7 @@ TRAINING_MISTAKES = (
 )
 
 
-def judge_training(data: dict, args: dict, options) -> str:
+def judge_training(data: dict, args: dict, options) -> Verdict:
     value = data["value"]
     if not isinstance(value, float):
         raise Failed(f"train_one_epoch should return the epoch's mean loss as a number, got {value}")
@@ -432,7 +386,7 @@ def judge_training(data: dict, args: dict, options) -> str:
     # epoch's mean loss; they differ only where the last batch is smaller.
     if math.isclose(value, loss, rel_tol=1e-4) or \
             math.isclose(value, _expected_training(args, per_image=True)[0], rel_tol=1e-4):
-        return "weights and mean loss match the lecture's loop"
+        return Verdict("weights and mean loss match the lecture's loop")
     batches = math.ceil(args["samples"] / args["batch_size"])
     if math.isclose(value, loss * batches, rel_tol=1e-4):
         raise Failed(f"returned {value:.4f}, the sum of the batch losses; return the mean "
@@ -488,13 +442,13 @@ def _evaluation_mistake(value: float, counts: list[tuple[int, int]], batch_size:
     return None
 
 
-def judge_evaluate(data: dict, args: dict, options) -> str:
+def judge_evaluate(data: dict, args: dict, options) -> Verdict:
     """The accuracy in percent (as the notebook asks), to two decimals at least, in evaluation mode,
     over every image of the loader: on each of the probe's loaders."""
     values = data["values"]
     for run, value in enumerate(values):
         _judge_accuracy(value, args, run)
-    return f"the accuracy in percent, in eval mode, over all batches (on {len(values)} loaders)"
+    return Verdict(f"the accuracy in percent, in eval mode, over all batches (on {len(values)} loaders)")
 
 
 def _judge_accuracy(value, args: dict, run: int) -> None:
@@ -522,7 +476,7 @@ def _judge_accuracy(value, args: dict, run: int) -> None:
 _TRAINED: dict = {}  # train.AccuracyReport of this process, by architecture and profile
 
 
-def judge_accuracy(data: dict, args: dict, options) -> tuple[str, dict]:
+def judge_accuracy(data: dict, args: dict, options) -> Verdict:
     from autograder.judge import train
 
     net = faithful(data, args["seed"])   # bounded in size, activations and FLOPs on meta: costs nothing
@@ -570,7 +524,7 @@ def judge_accuracy(data: dict, args: dict, options) -> tuple[str, dict]:
     if not report.passed:
         raise Failed(f"{measured}: below the minimum of {report.threshold:.1f} % (profile {report.profile}); "
                      "the architecture messages above say what differs from the lecture's network", details=details)
-    return measured, details
+    return Verdict(measured, details=details)
 
 
 def _stored(shared: AccuracyCache, shared_key: dict):
@@ -617,7 +571,8 @@ def _reset(layer: nn.Module) -> None:
 
 
 def _model_check(id, cell, judge, title, weight=1, trains=False):
-    return Check(id=id, cell=cell, probes=("model",), judge=judge, title=title, weight=weight, trains=trains)
+    return Check(id=id, cell=cell, probes=("model",), judge=judge, title=title, weight=weight, trains=trains,
+                 kind=protocol.Kind.MODEL)
 
 
 # The checks of each graded cell; the cell's points (in the notebook) are shared by weight.
@@ -632,9 +587,9 @@ CHECKS = (
                  "parameters per layer and in total", weight=2),
     _model_check("logits", "test_simplecnn_parameters", judge_logits, "raw logits for CrossEntropyLoss"),
     Check("train_one_epoch", "test_training_loop", ("train",), judge_training,
-          "train_one_epoch matches the lecture's loop"),
+          "train_one_epoch matches the lecture's loop", kind=protocol.Kind.TRAIN_STEP),
     Check("evaluate", "test_evaluation", ("evaluate",), judge_evaluate,
-          "evaluate gives the test accuracy in percent"),
+          "evaluate gives the test accuracy in percent", kind=protocol.Kind.EVALUATE),
     _model_check("accuracy", "test_mnist_accuracy", judge_accuracy,
                  "minimum MNIST test accuracy with the grader's recipe", trains=True),
 )
