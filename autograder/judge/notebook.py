@@ -202,7 +202,7 @@ def with_references(program: Program, probes: list[dict]) -> list[dict]:
     answer never costs another answer's points. Only the reference cells it needs travel with a probe.
 
     A probe's targets are the answers named in its arguments; the student's cells that define them are run
-    again with those names bound to the reference's versions (``probe.use_references``)."""
+    again with those names bound to the reference's versions (``autograder/sandbox/inside/cells.py``: ``use_references``)."""
     trees = {cell: _tree(code) for cell, code in program.references.items()}
     defined_in = {name: cell for cell, tree in trees.items() for name in _top_level(tree)}
     answers = set(defined_in)
