@@ -106,7 +106,7 @@ def cmd_autograde(args) -> int:
         for student, outcome in outcomes.items():
             print(f"{assignment}  {shown_name(student)}: {outcome}")
         _print_changes(root, assignment, before, outcomes)
-        html_path, _ = write_class_report(root, assignment, args.settings.source, args.settings)
+        html_path, _ = write_class_report(root, assignment, args.settings)
         print(f"{assignment}  class report: {html_path}")
     return 0
 
@@ -152,7 +152,7 @@ def _autograde_class(args) -> int:
                                                     security=security, dashboard=args.dashboard,
                                                     regrade=args.regrade))
             changes.append((assignment, before, summaries[-1].outcomes))
-            html_path, _ = write_class_report(root, assignment, args.settings.source, args.settings)
+            html_path, _ = write_class_report(root, assignment, args.settings)
             print(f"{assignment}  class report: {html_path}")
     except KeyboardInterrupt:
         print("interrupted: what was collected is graded; the same command grades the rest", file=sys.stderr)
@@ -178,7 +178,7 @@ def cmd_report(args) -> int:
                   file=sys.stderr)
             status = 1
             continue
-        html_path, csv_path = write_class_report(root, assignment, args.settings.source, args.settings)
+        html_path, csv_path = write_class_report(root, assignment, args.settings)
         print(f"{assignment}: {html_path}\n{' ' * len(assignment)}  {csv_path}")
     return status
 
@@ -330,7 +330,7 @@ def cmd_demo(args) -> int:
     from autograder.feedback.report import write_class_report
 
     for name in names:
-        print(f"    class report: {write_class_report(root, name, source, args.settings)[0]}")
+        print(f"    class report: {write_class_report(root, name, args.settings)[0]}")
     csv_path = course.export(root)
     print(f"6/6 grades exported: {csv_path}\n")
     print(course.table(course.grade_rows(root)))
