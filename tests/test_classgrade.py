@@ -244,3 +244,20 @@ def test_killed_worker_is_retried(tmp_path, sequential):
             os.killpg(batch.pid, signal.SIGKILL)
     assert batch.returncode == 0, err[-3000:]
     assert_same_gradebook(root, sqlite_url(root), sequential)
+
+
+def test_class_run_prints_no_sqlalchemy_warning(tmp_path):
+    """The collector stores each new submission's rows through nbgrader's add_submission, which SQLAlchemy 2 warned
+    about three times ("Object of type <SubmittedAssignment> not in session") on the instructor's terminal: with a
+    course config that does not silence them (an instructor's own), the run's stderr has none."""
+    root = released_course(tmp_path / "course")
+    for student in class_ids():
+        if student not in ("reference", "blank"):
+            shutil.rmtree(root / "submitted" / student)
+    config = root / course.CONFIG
+    config.write_text(config.read_text().replace('warnings.filterwarnings("ignore"', 'None and warnings.filterwarnings("ignore"'))
+    done = subprocess.run([sys.executable, "-m", "autograder", "autograde", A1, "--course", str(root), "--workers", "2"],
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "2 graded" in done.stdout, done.stdout[-2000:]
+    assert "SAWarning" not in done.stderr, done.stderr[-3000:]
