@@ -13,7 +13,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,7 @@ from autograder.assignment import samples
 from autograder.assignment.assignments import kit
 from autograder.judge.notebook import nbgrader_meta
 from autograder.settings import Settings
+from browser import free_port
 
 pytestmark = pytest.mark.slow
 A1 = "a1_sizes_and_params"
@@ -52,12 +52,6 @@ def _pg_bin() -> Path | None:
     return Path(found).parent if found and shutil.which("pg_ctl") else None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def postgres(tmp_path_factory):
     """A function name -> db_url of a fresh database on a PostgreSQL server of this test module."""
@@ -75,7 +69,7 @@ def postgres(tmp_path_factory):
             pytest.skip("running as root and there is no 'postgres' user to run the server as")
         os.chown(folder, user.pw_uid, user.pw_gid)
         prefix = ["runuser", "-u", "postgres", "--"]
-    port = _free_port()
+    port = free_port()
     data = folder / "data"
     subprocess.run([*prefix, str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "kit"],
                    check=True, capture_output=True)
