@@ -421,6 +421,7 @@ def _many_flagged_lines(grade_id: str) -> Edit:
 def _check_report_bounded(report, ctx: Context) -> None:
     """A flagged report stays small and the class report lists it as flagged."""
     from autograder.course import hostfs
+    from autograder import paths
     from autograder.feedback import report as class_report
 
     (ctx.tmp / "course").mkdir(exist_ok=True)
@@ -428,7 +429,7 @@ def _check_report_bounded(report, ctx: Context) -> None:
     assert written.stat().st_size < 256 << 10, f"the report is {written.stat().st_size:,} bytes"
     assert len(report.flags) <= hostfs.MAX_FLAGS + 1, f"{len(report.flags)} flags kept"
     assert any(f"{FLAGGED_LINES - 5:,} more" in flag for flag in report.flags), report.flags[:3]
-    loaded = class_report.load(ctx.tmp / "course", report.assignment)
+    loaded = class_report.load(ctx.tmp / "course", report.assignment, paths.SOURCE)
     assert [sub.student for sub, _ in loaded.flagged()] == ["mallory"], loaded.skipped
 
 

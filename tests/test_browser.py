@@ -12,6 +12,7 @@ from browser import Chromium, find_chromium, is_png
 
 from autograder.course import steps as course
 from autograder.feedback import report
+from autograder.settings import Settings
 from autograder.__main__ import main
 from autograder.assignment.assignments import kit
 
@@ -51,7 +52,7 @@ def test_class_report_renders_offline(tmp_path, browser):
     folder.mkdir(parents=True)
     for student, data in CLASS.items():
         (folder / f"{student}.json").write_text(json.dumps(data))
-    page_path = report.write_class_report(tmp_path / "course", A2)[0]
+    page_path = report.write_class_report(tmp_path / "course", A2, Settings(course=tmp_path / "course"))[0]
     page = browser.open(page_path.as_uri())
     assert_clean(page)  # nothing external at all: the page is self-contained
     info = page.info

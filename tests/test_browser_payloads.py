@@ -24,6 +24,7 @@ from browser import Chromium, find_chromium
 from autograder import paths
 from autograder.course import steps as course
 from autograder.feedback import report
+from autograder.settings import Settings
 from autograder.assignment import samples
 from autograder.__main__ import main
 from autograder.assignment.assignments import kit
@@ -263,7 +264,7 @@ def test_class_report_links_only_the_kits_feedback_page(tmp_path, browser):
         feedback.mkdir(parents=True)
         (feedback / "0-index.html").write_text(INDEX_HTML)
         (feedback / page_name).write_text("<!DOCTYPE html><html><head></head><body>feedback</body></html>")
-    page_path = report.write_class_report(root, A2)[0]
+    page_path = report.write_class_report(root, A2, Settings(course=root))[0]
     links = [link for link in browser.open(page_path.as_uri()).info["links"]
              if link.startswith("file:") and "#" not in link]
     integrity_page = (root / "reports" / A2 / "integrity.html").as_uri()

@@ -13,7 +13,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ from autograder.assignment import samples
 from autograder.assignment.assignments import kit
 from autograder.judge.notebook import nbgrader_meta
 from autograder.settings import Settings
+from browser import free_port
 
 pytestmark = pytest.mark.slow
 A1 = "a1_sizes_and_params"
@@ -53,12 +53,6 @@ def _pg_bin() -> Path | None:
     return Path(found).parent if found and shutil.which("pg_ctl") else None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def postgres(tmp_path_factory):
     """A function name -> db_url of a fresh database on a PostgreSQL server of this test module."""
@@ -76,7 +70,7 @@ def postgres(tmp_path_factory):
             pytest.skip("running as root and there is no 'postgres' user to run the server as")
         os.chown(folder, user.pw_uid, user.pw_gid)
         prefix = ["runuser", "-u", "postgres", "--"]
-    port = _free_port()
+    port = free_port()
     data = folder / "data"
     subprocess.run([*prefix, str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "kit"],
                    check=True, capture_output=True)
@@ -245,3 +239,20 @@ def test_killed_worker_is_retried(tmp_path, sequential):
             os.killpg(batch.pid, signal.SIGKILL)
     assert batch.returncode == 0, err[-3000:]
     assert_same_gradebook(root, sqlite_url(root), sequential)
+
+
+def test_class_run_prints_no_sqlalchemy_warning(tmp_path):
+    """The collector stores each new submission's rows through nbgrader's add_submission, which SQLAlchemy 2 warned
+    about three times ("Object of type <SubmittedAssignment> not in session") on the instructor's terminal: with a
+    course config that does not silence them (an instructor's own), the run's stderr has none."""
+    root = released_course(tmp_path / "course")
+    for student in class_ids():
+        if student not in ("reference", "blank"):
+            shutil.rmtree(root / "submitted" / student)
+    config = root / course.CONFIG
+    config.write_text(config.read_text().replace('warnings.filterwarnings("ignore"', 'None and warnings.filterwarnings("ignore"'))
+    done = subprocess.run([sys.executable, "-m", "autograder", "autograde", A1, "--course", str(root), "--workers", "2"],
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "2 graded" in done.stdout, done.stdout[-2000:]
+    assert "SAWarning" not in done.stderr, done.stderr[-3000:]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -28,7 +27,7 @@ from autograder.course import steps as course
 from autograder.assignment import samples
 from autograder.__main__ import main
 from autograder.assignment.assignments import kit
-from browser import Chromium, find_chromium, is_png
+from browser import Chromium, find_chromium, free_port, is_png, stop
 
 CHROMIUM = find_chromium()
 A1 = "a1_sizes_and_params"
@@ -39,12 +38,6 @@ KIT = Path(autograder.__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (Debian: apt-get install chromium; "
                                                          ".ci/run installs it)")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def graded_course(root: Path) -> Path:
@@ -95,13 +88,7 @@ class Formgrader:
         return f"{self.url}{path}?token={self.token}"
 
     def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop(self.process, 20)
         self.log.close()
 
 

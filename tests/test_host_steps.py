@@ -26,6 +26,7 @@ from autograder.course import classgrade
 from autograder.course import steps as course
 from autograder.course import hostfs
 from autograder.feedback import report
+from autograder.settings import Settings
 from autograder.judge import scan
 from autograder.assignment.assignments import kit
 
@@ -66,11 +67,11 @@ def test_class_report_written_with_names_that_are_not_utf8(tmp_path, assignment)
         assignment, ["removed from the autograded folder: \udcff\udcfe.html: a FIFO", "lone \ud800 surrogate"]))
     feedback = os.fsencode(root / "feedback" / "alice" / assignment)
     os.makedirs(feedback + b"/sub\xff")
-    page_name = report.feedback_page(assignment).encode()
+    page_name = report.feedback_page(assignment, paths.SOURCE).encode()
     for name in (b"0\xff.html", b"sub\xff/n\xe9.html", page_name):
         Path(os.fsdecode(feedback + b"/" + name)).write_bytes(b"<p>page</p>")
 
-    html_path, csv_path = report.write_class_report(root, assignment)
+    html_path, csv_path = report.write_class_report(root, assignment, Settings(course=root))
 
     page = html_path.read_bytes().decode("utf-8")  # valid UTF-8, or this raises
     assert "\\xffbob" in page and "\\xff\\xfe.html" in page and "\\ud800" in page
@@ -132,7 +133,7 @@ def test_written_reports_are_bounded(tmp_path, assignment):
     assert len(written["flags"]) == hostfs.MAX_FLAGS + 1
     assert written["flags"][-1].startswith("… and 64,951 more flags")
     assert all(len(flag) <= hostfs.MAX_FLAG_CHARS for flag in written["flags"])
-    loaded = report.load(root, assignment)
+    loaded = report.load(root, assignment, paths.SOURCE)
     assert [sub.student for sub, _ in loaded.flagged()] == ["mallory"]
 
 
@@ -146,11 +147,11 @@ def test_report_over_the_read_limit_is_listed_as_flagged(tmp_path, assignment):
     (root / "reports" / assignment / "mallory.json").write_text(json.dumps(big, indent=2))
     assert (root / "reports" / assignment / "mallory.json").stat().st_size > report.MAX_REPORT_BYTES
 
-    loaded = report.load(root, assignment)
+    loaded = report.load(root, assignment, paths.SOURCE)
     flagged = {sub.student: reasons for sub, reasons in loaded.flagged()}
     assert list(flagged) == ["mallory"] and "report too large to read" in flagged["mallory"][0]
     assert [sub.student for sub in loaded.submissions] == ["alice"]  # its unknown score is not a 0
-    html_path, csv_path = report.write_class_report(root, assignment)
+    html_path, csv_path = report.write_class_report(root, assignment, Settings(course=root))
     rows = {row["student"]: row for row in csv.DictReader(csv_path.open())}
     assert rows["mallory"]["flagged"] == "yes" and rows["alice"]["flagged"] == "no"
     assert "report too large to read" in html_path.read_text()

@@ -2,11 +2,14 @@
 import csv
 import json
 import os
+import shutil
 from html.parser import HTMLParser
 
 import pytest
 
+from autograder import paths
 from autograder.feedback import report
+from autograder.settings import Settings
 from autograder.__main__ import main
 from autograder.assignment.assignments import kit
 
@@ -114,7 +117,7 @@ def section(html_text: str, key: str) -> str:
 
 
 def test_report_has_every_section_and_counts(course):
-    html_path, csv_path = report.write_class_report(course, A2)
+    html_path, csv_path = report.write_class_report(course, A2, Settings(course=course))
     assert html_path == course / "reports" / A2 / "class-report.html"
     text = html_path.read_text()
     page = Page(text)
@@ -126,7 +129,7 @@ def test_report_has_every_section_and_counts(course):
     summary = section(text, "summary")
     assert "<td>graded submissions</td><td class=num>8</td>" in summary
     assert "zed" in summary and "cnn-kit autograde" in summary
-    skipped = dict(report.load(course, A2).skipped)
+    skipped = dict(report.load(course, A2, paths.SOURCE).skipped)
     assert set(skipped) == {"link.json", "fifo.json", "huge.json", "broken.json", "deep.json", "wrong.json"}
     assert "symbolic link" in skipped["link.json"] and "regular" in skipped["fifo.json"]
     assert "limit" in skipped["huge.json"] and "JSON" in skipped["broken.json"] and "JSON" in skipped["deep.json"]
@@ -142,7 +145,7 @@ def test_report_has_every_section_and_counts(course):
     assert "huge" in section(text, "flagged") and "report too large to read" in section(text, "flagged")
     # networks: the lecture's (ada, ben, =cmd: its evaluate is not an architecture check) first, then the
     # three with no padding, then the softmax one and mallory's
-    networks = report.load(course, A2).networks()
+    networks = report.networks(report.load(course, A2, paths.SOURCE))
     assert [len(n.students) for n in networks] == [3, 3, 1, 1]
     assert sorted(networks[1].students) == ["cy", "dee", "eve"] and networks[1].scores == [NO_PADDING_SCORE] * 3
     assert page.rows["networks"] == 1 + 4
@@ -154,7 +157,7 @@ def test_report_has_every_section_and_counts(course):
 
 
 def test_student_strings_are_escaped_and_nothing_loads_from_outside(course):
-    text = report.write_class_report(course, A2)[0].read_text()
+    text = report.write_class_report(course, A2, Settings(course=course))[0].read_text()
     page = Page(text)
     assert "script" not in page.tags and "link" not in page.tags and "iframe" not in page.tags
     assert not any(link.startswith(("http:", "https:", "javascript:", "//")) for link in page.links)
@@ -167,7 +170,7 @@ def test_student_strings_are_escaped_and_nothing_loads_from_outside(course):
 
 
 def test_csv_rows_checks_and_formula_guard(course):
-    _, csv_path = report.write_class_report(course, A2)
+    _, csv_path = report.write_class_report(course, A2, Settings(course=course))
     rows = list(csv.DictReader(csv_path.open(newline="", encoding="utf-8")))
     assert len(rows) == 8 + 1  # and huge.json's student, flagged: too large to read
     assert next(r for r in rows if r["student"] == "huge")["flagged"] == "yes"
@@ -183,7 +186,7 @@ def test_csv_rows_checks_and_formula_guard(course):
 
 def test_network_signature_uses_traced_ops_where_the_report_has_them():
     plain = kit_report()
-    assert report.network_signature(plain)[0] == "verdicts"
+    assert report.network_signature(plain, paths.SOURCE)[0] == "verdicts"
     ops = [{"kind": "Conv2d", "args": {"in_channels": 1, "out_channels": 32, "padding": [1, 1]}},
            {"kind": "ReLU", "args": {}}]
     one, two = kit_report(), kit_report({"features": "spelled differently"})
@@ -192,12 +195,24 @@ def test_network_signature_uses_traced_ops_where_the_report_has_them():
     assert report.network_signature(one) == report.network_signature(two)
     assert report.network_signature(one)[0] == "ops"
     assert report.describe_signature(report.network_signature(one))[0].startswith("Conv2d(in_channels=1")
-    assert report.network_signature({"assignment": "a1_sizes_and_params", "results": "junk"}) == ()
+    assert report.network_signature({"assignment": "a1_sizes_and_params", "results": "junk"}, paths.SOURCE) == ()
+
+
+def test_report_reads_the_checks_of_the_settings_source(course, tmp_path):
+    """CNN_KIT_SOURCE's assignment, unknown to the kit's own source/: its check titles and network groups."""
+    shutil.copytree(paths.SOURCE / A2, tmp_path / "source" / "a2_renamed")
+    shutil.move(course / "reports" / A2, course / "reports" / "a2_renamed")
+    for student, data in CLASS.items():
+        (course / "reports" / "a2_renamed" / f"{student}.json").write_text(json.dumps({**data, "assignment": "a2_renamed"}))
+    text = report.write_class_report(course, "a2_renamed", Settings(course=course, source=tmp_path / "source"))[0]
+    checks, networks = section(text.read_text(), "checks"), section(text.read_text(), "networks")
+    assert kit()[A2].checks[0].title in checks
+    assert "no network checks" not in networks and "✗ features: " in networks
 
 
 def test_empty_assignment_renders_without_charts(tmp_path):
     (tmp_path / "reports" / A2).mkdir(parents=True)
-    text = report.write_class_report(tmp_path, A2)[0].read_text()
+    text = report.write_class_report(tmp_path, A2, Settings(course=tmp_path))[0].read_text()
     assert "No graded submissions" in text and "<img" not in text
 
 

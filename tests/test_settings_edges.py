@@ -15,7 +15,7 @@ EDGES = {
     "autograder/__main__.py": "the command line's entry",
     "autograder/cli/__init__.py": "the command line builds the settings; PATH for the tools nbgrader starts by name",
     "autograder/sandbox/forkserver.py": "a forked sandbox process sets its own environment from the request it is sent",
-    "autograder/course/classgrade.py": "a class task's process sets its own environment from the task's settings",
+    "autograder/course/classtask.py": "a class task's grading process, forked, sets its own environment (threads) as an exec would",
 }
 # Modules other parts of issue 24 are changing now: their fallbacks go with those changes (then empty this).
 PENDING = {

@@ -315,13 +315,14 @@ def test_cell_guards_every_piece_and_keeps_numbers():
 def test_class_report_csv_is_safe_with_either_separator(tmp_path):
     from autograder.course import hostfs
     from autograder.feedback import report
+    from autograder.settings import Settings
 
     root = course.prepare_course(tmp_path / "course", [], paths.SOURCE)
     for i, text in enumerate(HOSTILE):
         hostfs.write_report(root, A1, f"s{i}", {
             "assignment": A1, "score": 1, "points": 2, "flags": [f"flag {text}"],
             "results": [{"check": "conv2d_out", "score": 0, "points": 2, "message": f"error {text}"}]})
-    _, csv_path = report.write_class_report(root, A1)
+    _, csv_path = report.write_class_report(root, A1, Settings(course=root))
     text = csv_path.read_text()
     assert "=2+5" in text, "the messages are in the CSV"
     assert formulas(csv_path) == []

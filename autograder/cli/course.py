@@ -80,7 +80,7 @@ def _demo_grade(course: Course, names: list[str], settings: Settings) -> None:
         steps.feedback(course, name, settings)
     print(f"5/6 feedback: {course.feedback}/<student>/<assignment>/*.html")
     for name in names:
-        print(f"    class report: {write_class_report(course.root, name, settings.source, settings)[0]}")
+        print(f"    class report: {write_class_report(course.root, name, settings)[0]}")
     csv_path = steps.export(course, settings)
     print(f"6/6 grades exported: {csv_path}\n")
     print(steps.table(steps.grade_rows(course, settings)))
@@ -100,7 +100,7 @@ def cmd_autograde(args) -> int:
         for student, outcome in outcomes.items():
             print(f"{assignment}  {shown_name(student)}: {outcome}")
         _print_changes(settings.course, assignment, before, outcomes)
-        html_path, _ = write_class_report(settings.course, assignment, settings.source, settings)
+        html_path, _ = write_class_report(settings.course, assignment, settings)
         print(f"{assignment}  class report: {html_path}")
     return 0
 
@@ -144,7 +144,7 @@ def _autograde_class(args) -> int:
                                                     security=security, dashboard=args.dashboard,
                                                     regrade=args.regrade))
             changes.append((assignment, before, summaries[-1].outcomes))
-            html_path, _ = write_class_report(settings.course, assignment, settings.source, settings)
+            html_path, _ = write_class_report(settings.course, assignment, settings)
             print(f"{assignment}  class report: {html_path}")
     except KeyboardInterrupt:
         print("interrupted: what was collected is graded; the same command grades the rest", file=sys.stderr)

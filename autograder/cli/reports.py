@@ -19,7 +19,7 @@ def cmd_report(args) -> int:
                   file=sys.stderr)
             status = 1
             continue
-        html_path, csv_path = write_class_report(course.root, assignment, settings.source, settings)
+        html_path, csv_path = write_class_report(course.root, assignment, settings)
         print(f"{assignment}: {html_path}\n{' ' * len(assignment)}  {csv_path}")
     return status
 
