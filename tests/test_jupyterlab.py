@@ -7,7 +7,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ import pytest
 
 from autograder import paths
 from autograder.assignment import release
-from browser import Chromium, find_chromium, is_png
+from browser import Chromium, find_chromium, free_port, is_png, stop
 
 CHROMIUM = find_chromium()
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine")
@@ -27,12 +26,6 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this ma
 STUDENT_PYTHON = os.environ.get("CNN_KIT_STUDENT_PYTHON")
 A1 = ("a1_sizes_and_params", "sizes_and_params.ipynb")
 A2 = ("a2_simplecnn_mnist", "simplecnn_mnist.ipynb")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -84,11 +77,7 @@ def lab(tmp_path_factory):
     try:
         yield base, token
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop(server, timeout=20)
         log.close()
 
 
