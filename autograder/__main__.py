@@ -80,15 +80,16 @@ def cmd_release(args) -> int:
     from autograder.assignment.release import generate_release, generate_solutions, write_comments, write_student_files
 
     source = args.settings.source  # release/ and solutions/ are made beside it (the kit's own by default)
+    names = args.assignments or None   # None: every assignment of the source folder
     for name, assignment in assignments.discover(source).items():
-        if write_comments(assignment):
+        if (names is None or name in names) and write_comments(assignment):
             print(f"{name}: the graded cells' comments regenerated from the points and checks")
-    generate_release(source.parent / "release", source=source)
+    generate_release(source.parent / "release", names, source=source)
     print(f"release/ regenerated with nbgrader generate_assignment: {source.parent / 'release'}")
     write_student_files(source.parent / "release")
     print("release/requirements-student.txt and student-setup.sh regenerated from the notebooks' imports")
     if not args.no_solutions:
-        generate_solutions(source.parent / "solutions", source=source)
+        generate_solutions(source.parent / "solutions", names, source=source)
         print(f"solutions/ regenerated and executed (quick mode): {source.parent / 'solutions'}")
     return 0
 
@@ -240,9 +241,10 @@ def cmd_check_course(args) -> int:
     from autograder.assignment.coursecheck import check_course
     from autograder.assignment.release import assignments
 
-    unknown = sorted(set(args.assignments) - set(assignments()))
+    known = assignments(args.settings.source)
+    unknown = sorted(set(args.assignments) - set(known))
     if unknown:
-        print(f"no such assignment in source/: {', '.join(unknown)} (known: {', '.join(assignments())})",
+        print(f"no such assignment in source/: {', '.join(unknown)} (known: {', '.join(known)})",
               file=sys.stderr)
         return 2
     findings = check_course(args.assignments or None, release_dir=args.release and args.release.resolve(),
@@ -440,6 +442,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = commands.add_parser("release", help="regenerate release/ and solutions/ from source/")
     _common(p)
+    p.add_argument("assignments", nargs="*", help="default: all in source/")
     p.add_argument("--no-solutions", action="store_true")
     p.set_defaults(run=cmd_release)
 

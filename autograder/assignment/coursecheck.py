@@ -38,8 +38,8 @@ class Finding:
         return f"{'ok  ' if self.ok else 'FAIL'} {self.kind:<9} {self.notebook}: {self.message}"
 
 
-def _notebooks(assignment: str) -> list[str]:
-    return [p.name for p in sorted((paths.SOURCE / assignment).glob("*.ipynb"))]
+def _notebooks(assignment: str, source: Path) -> list[str]:
+    return [p.name for p in sorted((source / assignment).glob("*.ipynb"))]
 
 
 def _drift(assignment: str, name: str, committed: Path, expected, label: str) -> Finding:
@@ -66,9 +66,10 @@ def check_course(assignments: list[str] | None = None, release_dir: Path | None 
     from autograder.judge.grade import grade_notebook
 
     options = Options.of(settings or Settings.from_env())
-    release_dir = Path(release_dir or paths.RELEASE)
-    solutions_dir = Path(solutions_dir or paths.SOLUTIONS)
-    names = assignments or release.assignments()
+    source = Path(options.settings.source)   # release/ and solutions/ beside it, as `cnn-kit release` writes them
+    release_dir = Path(release_dir or source.parent / paths.RELEASE.name)
+    solutions_dir = Path(solutions_dir or source.parent / paths.SOLUTIONS.name)
+    names = assignments or release.assignments(source)
     findings: list[Finding] = []
 
     def add(finding: Finding) -> None:
@@ -77,16 +78,16 @@ def check_course(assignments: list[str] | None = None, release_dir: Path | None 
             on_finding(finding)
 
     with tempfile.TemporaryDirectory(prefix="cnn-kit-check-") as tmp:
-        fresh = release.generate_release(Path(tmp), names)
+        fresh = release.generate_release(Path(tmp), names, source)
         for assignment in names:
-            for name in _notebooks(assignment):
+            for name in _notebooks(assignment, source):
                 add(_drift(assignment, name, release_dir / assignment / name,
                            nbformat.read(fresh / assignment / name, as_version=4), f"release/{assignment}/{name}"))
-                source = nbformat.read(paths.SOURCE / assignment / name, as_version=4)
-                add(_drift(assignment, name, solutions_dir / assignment / name, release.solution_notebook(source),
+                written = nbformat.read(source / assignment / name, as_version=4)
+                add(_drift(assignment, name, solutions_dir / assignment / name, release.solution_notebook(written),
                            f"solutions/{assignment}/{name}"))
     for assignment in names:
-        for name in _notebooks(assignment):
+        for name in _notebooks(assignment, source):
             label = f"solutions/{assignment}/{name}"
             notebook = solutions_dir / assignment / name
             if notebook.is_file():
