@@ -7,7 +7,7 @@ In one run on one device it measures
    and the kit's checks), split into set-up, sandbox + structure checks, accuracy check, feedback,
    and the peak RSS of the grading process (GPU memory where there is a GPU);
 3. the extra time that isolation costs: the sandbox with bubblewrap against a plain subprocess.
-The reference's accuracy spread across seeds is the calibration's (`python -m autograder.judge.train calibrate`), a
+The reference's accuracy spread across seeds is the calibration's (`python -m autograder.judge.calibrate calibrate`), a
 class's throughput with and without the shared accuracy cache `python -m autograder.classbench`'s.
 Absolute times hold for the device named in the output; compare runs by their ratios.
 The command is an edge: its settings (MNIST, the cache) come from ``CNN_KIT_*`` and are passed down.
@@ -15,6 +15,7 @@ The command is an edge: its settings (MNIST, the cache) come from ``CNN_KIT_*`` 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import os
@@ -34,13 +35,24 @@ from tqdm import tqdm
 from autograder.judge import train
 from autograder.course.folder import Course
 from autograder.settings import Settings
-from autograder.assignment.spec import reference_simplecnn
 
 
 def device_name() -> str:
     if torch.cuda.is_available():
         return f"{torch.cuda.get_device_name(0)} (CUDA), torch {torch.__version__}"
     return f"CPU {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
+
+
+def mnist_profiles(settings: Settings) -> dict:
+    """The accuracy profiles of the source folder's assignment trained on MNIST: the lecture's pipeline,
+    which section 1 compares the grader's recipe with, is MNIST's."""
+    from autograder.assignment import assignments
+
+    for assignment in assignments.trained(settings.source).values():
+        profiles = assignments.accuracy_profiles(assignment)
+        if profiles["cpu"].dataset.name == "MNIST":
+            return profiles
+    raise SystemExit(f"no assignment of {settings.source} trains on MNIST: nothing to compare the lecture's with")
 
 
 def lecture_pipeline(build_model, settings: Settings, *, seed: int = 0, epochs: int = 5,
@@ -64,9 +76,10 @@ def lecture_pipeline(build_model, settings: Settings, *, seed: int = 0, epochs: 
     train_set = datasets.MNIST(root=stage(settings), train=True, download=False, transform=transform)
     loader = DataLoader(train_set, batch_size=64, shuffle=True,
                         generator=torch.Generator().manual_seed(seed))
-    x_test, y_test = train._mnist_on(False, device, settings)
+    mnist = mnist_profiles(settings)["cpu"].dataset
+    x_test, y_test = train._data_on(mnist, False, device, settings)
     test = functools.partial(train.evaluate, images_u8=x_test, labels=y_test, device=device,
-                             mean=0.5, std=0.5)  # the lecture's normalisation
+                             dataset=dataclasses.replace(mnist, mean=0.5, std=0.5))  # the lecture's normalisation
 
     torch.manual_seed(seed)
     model = build_model().to(device)
@@ -108,8 +121,9 @@ def lecture_pipeline(build_model, settings: Settings, *, seed: int = 0, epochs: 
 
 
 def recipe_vs_lecture(profile: train.Profile, lecture_epochs: int, device, settings: Settings) -> dict:
-    recipe = train.train_and_evaluate(reference_simplecnn, profile, seed=0, device=device, settings=settings)
-    lecture = lecture_pipeline(reference_simplecnn, settings, seed=0, epochs=lecture_epochs,
+    reference = profile.dataset.reference
+    recipe = train.train_and_evaluate(reference, profile, seed=0, device=device, settings=settings)
+    lecture = lecture_pipeline(reference, settings, seed=0, epochs=lecture_epochs,
                                target=profile.threshold, device=device)
     reached = recipe.accuracy >= profile.threshold
     ratio = (lecture["seconds_to_target"] / recipe.seconds
@@ -192,7 +206,8 @@ def isolation_cost(repeats: int, settings: Settings) -> dict:
     from autograder.sandbox.kernel import SandboxedKernelManager
     from autograder.judge.notebook import build_program
 
-    sizes = assignments.find("a1_sizes_and_params", settings.source)
+    # the first assignment of the source folder that trains nothing (assignment 1): its probes alone are timed
+    sizes = next(a for a in assignments.discover(settings.source).values() if not assignments.accuracy_profiles(a))
     source = nbformat.read(sizes.source_notebook, as_version=4)
     program = build_program(source, source)
     probes = sizes.probes(0)
@@ -284,7 +299,8 @@ def main(argv=None) -> int:
     if sections - set(SECTIONS):
         parser.error(f"unknown sections {sorted(sections - set(SECTIONS))}; valid: {','.join(SECTIONS)}")
     cuda = torch.cuda.is_available()
-    profiles = [train.PROFILES["cpu"]] + ([train.PROFILES["gpu"]] if cuda else [])
+    recipes = mnist_profiles(settings) if "lecture" in sections else {}
+    profiles = [recipes["cpu"]] + ([recipes["gpu"]] if cuda else []) if recipes else []
     result = {"device": device_name(), "command": "python -m autograder.bench " + " ".join(argv or sys.argv[1:]),
               "date": time.strftime("%Y-%m-%d"), "recipe_vs_lecture": [], "grading": [],
               "isolation": {}}

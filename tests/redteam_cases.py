@@ -291,14 +291,14 @@ def _expected_evaluate() -> float:
 
     from autograder.assignment import assignments
     from autograder.sandbox import probe
-    from autograder.assignment import spec
 
     simplecnn = assignments.kit()[A2].module
+    spec = simplecnn.spec
 
     args = next(p for p in simplecnn.probes(0) if p["id"] == "evaluate")["args"]
     model_seed, loader_seed, samples, batch_size = probe.evaluation_runs(args)[0]
     model = probe.reference_net(args["net"], model_seed)
-    loader = probe.evaluation_loader(model, loader_seed, samples, batch_size)
+    loader = probe.evaluation_loader(model, loader_seed, samples, batch_size, args["input"], args["classes"])
     return spec.reference_evaluate(model, loader, torch.device("cpu"))
 
 

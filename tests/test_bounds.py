@@ -16,8 +16,14 @@ import torch
 from torch import nn
 
 from autograder.sandbox import channel
-from autograder.assignment import spec
+from autograder.assignment.assignments import kit
 from autograder.judge import train
+from autograder.settings import Settings
+
+
+def spec():
+    """Assignment 2's reference.py (its networks and accuracy recipe)."""
+    return kit()["a2_simplecnn_mnist"].module.spec
 
 
 def _packed(data) -> str:
@@ -62,10 +68,10 @@ def test_honest_probe_data_still_reads_back():
 
 
 def test_the_guard_is_sized_on_this_machine_without_moving_the_seeded_stream():
-    profile = train.PROFILES["cpu"]
-    images, _ = train._mnist_on(True, torch.device("cpu"))
+    profile = spec().ACCURACY["cpu"]
+    images, _ = train._data_on(profile.dataset, True, torch.device("cpu"), Settings.from_env())
     steps = profile.epochs * -(-len(images) // profile.batch_size)
-    model = spec.reference_simplecnn().to(memory_format=torch.channels_last)
+    model = spec().reference_simplecnn().to(memory_format=torch.channels_last)
     state = torch.random.get_rng_state()
     limit = train.guard(model, images, profile, steps, torch.device("cpu"), amp=False)
     assert torch.equal(state, torch.random.get_rng_state()), "timing must not move the seeded stream"
@@ -75,10 +81,10 @@ def test_the_guard_is_sized_on_this_machine_without_moving_the_seeded_stream():
 def test_evaluation_batches_follow_the_activation_size(monkeypatch):
     wide = nn.Sequential(nn.Conv2d(1, 256, 3, padding=1), nn.Flatten(), nn.Linear(256 * 28 * 28, 10))
     seen = []
-    monkeypatch.setattr(train, "_logits", lambda model, x: seen.append(len(x)) or model(x))
+    monkeypatch.setattr(train, "_logits", lambda model, x, classes: seen.append(len(x)) or model(x))
     images = torch.zeros(3000, 28, 28, dtype=torch.uint8)
     labels = torch.zeros(3000, dtype=torch.int64)
-    train.evaluate(wide, images, labels, "cpu")
+    train.evaluate(wide, images, labels, "cpu", spec().MNIST)
     per_image = 2 * 256 * 28 * 28 + 10   # conv and flatten outputs, then the logits
     assert max(seen) <= train.EVAL_BYTES // (4 * per_image) < 2000
     assert sum(seen) == 3000

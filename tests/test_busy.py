@@ -19,7 +19,7 @@ from autograder import paths
 from autograder.course import steps as course
 from autograder.feedback import cells as feedback
 from autograder.assignment import samples
-from autograder.assignment import spec
+from autograder.assignment.assignments import kit
 from autograder.judge import train
 from autograder.judge import Options
 from autograder.judge.grade import grade_notebook, judge_in_process
@@ -27,7 +27,8 @@ from autograder.settings import Settings
 from test_checks import CNN, namespace
 
 A1, A2 = "a1_sizes_and_params", "a2_simplecnn_mnist"
-CPU = train.PROFILES["cpu"]
+spec = kit()[A2].module.spec   # assignment 2's reference.py
+CPU = spec.ACCURACY["cpu"]
 
 
 class BusyAfter:
@@ -70,7 +71,8 @@ def no_testing(monkeypatch):
 def test_load_that_rises_mid_training_does_not_stop_it(monkeypatch, no_testing):
     """The issue's 13/17: busy loops started after the budget was sized stopped the reference at 407 of 469."""
     monkeypatch.setattr(train, "time", BusyAfter(quiet=12, extra=30.0))
-    report = train.train_and_evaluate(spec.reference_simplecnn, CPU, seed=0, device="cpu", max_train_batches=20)
+    report = train.train_and_evaluate(spec.reference_simplecnn, CPU, seed=0, device="cpu", max_train_batches=20,
+                                  settings=Settings.from_env())
     assert report.train_seconds > 590, "the simulated machine was busy: 20 batches of 30 s"
 
 
@@ -97,7 +99,8 @@ def test_cost_is_judged_by_the_network_the_same_on_a_quiet_and_a_busy_machine(mo
     quiet = judge_in_process(A2, namespace(A2, COSTLY), {"accuracy"}, Options.of(Settings.build(), profile="cpu"))[0]
     # a network within the limits is trained on a machine 20 times slower (a 90 s budget refused it there)
     monkeypatch.setattr(train, "time", Slower(20.0))
-    train.train_and_evaluate(_within_the_limits, CPU, seed=0, device="cpu", max_train_batches=2)
+    train.train_and_evaluate(_within_the_limits, CPU, seed=0, device="cpu", max_train_batches=2,
+                             settings=Settings.build())
     busy = judge_in_process(A2, namespace(A2, COSTLY), {"accuracy"}, Options.of(Settings.build(), profile="cpu"))[0]
     assert quiet.score == busy.score == 0
     assert quiet.message == busy.message and "MFLOPs per image" in quiet.message, (quiet.message, busy.message)
@@ -111,7 +114,8 @@ def test_the_reference_whose_guard_fires_is_to_regrade_not_zero(monkeypatch, tmp
     from autograder.assignment.assignments import kit
 
     accuracy_check = next(c for c in kit()[A2].checks if c.id == "accuracy")
-    monkeypatch.setitem(accuracy_check.judge.__globals__, "_TRAINED", {})
+    from autograder.judge import accuracy as accuracy_module
+    monkeypatch.setattr(accuracy_module, "_TRAINED", {})
     settings = Settings.from_env().replace(train_guard=0.01, accuracy_cache=tmp_path / "accuracy-cache")
     notebook = paths.KIT / "solutions" / A2 / "simplecnn_mnist.ipynb"
     report = grade_notebook(notebook, A2, Options.of(settings))

@@ -197,9 +197,9 @@ def test_identical_architectures_train_once_per_grading_process(monkeypatch):
     from torch import nn
 
     from autograder.sandbox import probe
-    from autograder.assignment import spec
-    from autograder.judge import train
+    from autograder.judge import accuracy, train
     simplecnn = kit()[A2].module
+    spec = simplecnn.spec
 
     calls = []
 
@@ -210,7 +210,7 @@ def test_identical_architectures_train_once_per_grading_process(monkeypatch):
                                     threshold=profile.threshold)
 
     monkeypatch.setattr(train, "train_and_evaluate", fake_training)
-    monkeypatch.setattr(simplecnn, "_TRAINED", {})
+    monkeypatch.setattr(accuracy, "_TRAINED", {})
 
     def data(classifier):
         build = lambda: nn.Sequential(spec.reference_features(), classifier)  # noqa: E731
@@ -267,9 +267,9 @@ def test_a_network_far_costlier_than_the_reference_is_not_trained():
 def test_the_course_accuracy_cache_serves_other_processes_and_runs(monkeypatch, tmp_path):
     """A new process (here: the in-process memo emptied) finds the accuracy in the course's cache."""
     from autograder.sandbox import probe
-    from autograder.assignment import spec
-    from autograder.judge import train
+    from autograder.judge import accuracy, train
     simplecnn = kit()[A2].module
+    spec = simplecnn.spec
 
     calls = []
 
@@ -283,13 +283,13 @@ def test_the_course_accuracy_cache_serves_other_processes_and_runs(monkeypatch, 
     data = probe.probe_model({"M": spec.reference_simplecnn}, {"name": "M", "seed": 0, "inputs": [
         [n, *spec.MNIST_INPUT] for n in simplecnn.BATCH_SIZES]})
     run = options(profile="cpu", accuracy_cache=str(tmp_path / "accuracy-cache"))
-    monkeypatch.setattr(simplecnn, "_TRAINED", {})
+    monkeypatch.setattr(accuracy, "_TRAINED", {})
     first = simplecnn.judge_accuracy(dict(data), {"seed": 0}, run)
-    monkeypatch.setattr(simplecnn, "_TRAINED", {})  # another worker, or the next run
+    monkeypatch.setattr(accuracy, "_TRAINED", {})  # another worker, or the next run
     second = simplecnn.judge_accuracy(dict(data), {"seed": 0}, run)
     assert len(calls) == 1 and "accuracy cache" in second.message and second.details["accuracy"] == first.details["accuracy"]
     assert len(list((tmp_path / "accuracy-cache").glob("*.json"))) == 1
-    monkeypatch.setattr(simplecnn, "_TRAINED", {})
+    monkeypatch.setattr(accuracy, "_TRAINED", {})
     simplecnn.judge_accuracy(dict(data), {"seed": 0}, options(profile="gpu", accuracy_cache=run.accuracy_cache))
     assert len(calls) == 2  # another profile: trained again
 
@@ -301,9 +301,9 @@ def test_workers_grading_one_architecture_at_once_train_it_once(monkeypatch, tmp
     import time
 
     from autograder.sandbox import probe
-    from autograder.assignment import spec
-    from autograder.judge import train
+    from autograder.judge import accuracy, train
     simplecnn = kit()[A2].module
+    spec = simplecnn.spec
     calls = []
 
     def slow_training(build, profile, seed=0, **kwargs):
@@ -314,7 +314,7 @@ def test_workers_grading_one_architecture_at_once_train_it_once(monkeypatch, tmp
                                     threshold=profile.threshold)
 
     monkeypatch.setattr(train, "train_and_evaluate", slow_training)
-    monkeypatch.setattr(simplecnn, "_TRAINED", {})
+    monkeypatch.setattr(accuracy, "_TRAINED", {})
     data = probe.probe_model({"M": spec.reference_simplecnn}, {"name": "M", "seed": 0, "inputs": [
         [n, *spec.MNIST_INPUT] for n in simplecnn.BATCH_SIZES]})
     run = options(profile="cpu", accuracy_cache=str(tmp_path / "accuracy-cache"))
@@ -335,9 +335,9 @@ def test_workers_grading_one_architecture_at_once_train_it_once(monkeypatch, tmp
 
 def test_an_accuracy_cache_that_cannot_be_written_costs_no_points(monkeypatch, tmp_path):
     from autograder.sandbox import probe
-    from autograder.assignment import spec
-    from autograder.judge import train
+    from autograder.judge import accuracy, train
     simplecnn = kit()[A2].module
+    spec = simplecnn.spec
 
     def fake_training(build, profile, seed=0, **kwargs):
         return train.AccuracyReport(device="cpu", profile=profile.name, epochs=profile.epochs, seed=seed,
@@ -345,7 +345,7 @@ def test_an_accuracy_cache_that_cannot_be_written_costs_no_points(monkeypatch, t
                                     threshold=profile.threshold)
 
     monkeypatch.setattr(train, "train_and_evaluate", fake_training)
-    monkeypatch.setattr(simplecnn, "_TRAINED", {})
+    monkeypatch.setattr(accuracy, "_TRAINED", {})
     (tmp_path / "a-file").write_text("where the cache folder should be")
     data = probe.probe_model({"M": spec.reference_simplecnn}, {"name": "M", "seed": 0, "inputs": [
         [n, *spec.MNIST_INPUT] for n in simplecnn.BATCH_SIZES]})

@@ -226,11 +226,10 @@ GRADED: list[str] = []
 @pytest.fixture(scope="module")
 def trained_once():
     """Counts the grader's trainings while this module's spellings are graded."""
-    from autograder.judge import train
+    from autograder.judge import accuracy, train
 
-    simplecnn = kit()[A2].module
-    saved, calls = dict(simplecnn._TRAINED), []
-    simplecnn._TRAINED.clear()
+    saved, calls = dict(accuracy._TRAINED), []
+    accuracy._TRAINED.clear()
     original = train.train_and_evaluate
 
     def counting(build, profile, seed=0, **kwargs):
@@ -240,8 +239,8 @@ def trained_once():
     train.train_and_evaluate = counting
     yield calls
     train.train_and_evaluate = original
-    simplecnn._TRAINED.clear()
-    simplecnn._TRAINED.update(saved)
+    accuracy._TRAINED.clear()
+    accuracy._TRAINED.update(saved)
 
 
 def test_spellings_are_many():

@@ -1,4 +1,5 @@
-"""Tests for autograder.judge.train: the accuracy check's training recipe and its calibration."""
+"""Tests for autograder.judge.train, .recipe and .calibrate: the accuracy check's training recipe, an
+assignment's profiles and their calibration (on assignment 2's recipe, MNIST)."""
 
 from __future__ import annotations
 
@@ -8,49 +9,46 @@ import pytest
 import torch
 from torch import nn
 
-from autograder.judge import train
-from autograder.assignment.spec import reference_simplecnn
-from autograder.judge.train import (
-    PROFILES,
-    AccuracyReport,
-    evaluate,
-    select_profile,
-    train_and_evaluate,
-)
+from autograder.assignment.assignments import kit
+from autograder.judge import calibrate, recipe, train
+from autograder.judge.recipe import AccuracyReport, select_profile
+from autograder.judge.train import evaluate, train_and_evaluate
+from autograder.settings import Settings
 
+A2 = kit()["a2_simplecnn_mnist"]
+PROFILES = A2.module.ACCURACY
 CPU = PROFILES["cpu"]
+MNIST = CPU.dataset
+reference_simplecnn = MNIST.reference
+SETTINGS = Settings.from_env()   # this test module is an edge: MNIST from CNN_KIT_MNIST
+CALIBRATION_DIR = A2.folder / "calibration"
 
 
 # --- profiles -------------------------------------------------------------------------
 
 
 def test_select_profile_by_name():
-    assert select_profile("cpu") is PROFILES["cpu"]
-    assert select_profile("gpu") is PROFILES["gpu"]
-
-
-def test_select_profile_from_env(monkeypatch):
-    monkeypatch.setenv("CNN_KIT_PROFILE", "gpu")
-    assert select_profile().name == "gpu"
-    monkeypatch.setenv("CNN_KIT_PROFILE", "cpu")
-    assert select_profile().name == "cpu"
-    assert select_profile("gpu").name == "gpu"  # an explicit name wins over the variable
+    assert select_profile(PROFILES, "cpu") is PROFILES["cpu"]
+    assert select_profile(PROFILES, "gpu") is PROFILES["gpu"]
 
 
 def test_select_profile_default_follows_cuda(monkeypatch):
-    monkeypatch.delenv("CNN_KIT_PROFILE", raising=False)
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert select_profile().name == "cpu"
+    assert select_profile(PROFILES, cuda=False).name == "cpu"
+    assert select_profile(PROFILES, cuda=True).name == "gpu"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert select_profile().name == "gpu"
+    assert select_profile(PROFILES).name == "gpu"
 
 
-@pytest.mark.parametrize("where", ["argument", "env"])
-def test_select_profile_unknown_name(monkeypatch, where):
-    if where == "env":
-        monkeypatch.setenv("CNN_KIT_PROFILE", "tpu")
+def test_select_profile_unknown_name():
     with pytest.raises(ValueError, match=r"'tpu'.*cpu, gpu"):
-        select_profile("tpu" if where == "argument" else None)
+        select_profile(PROFILES, "tpu")
+
+
+def test_the_recipe_is_the_assignments():
+    """The data set and budgets are assignment 2's, in its folder; the core names no data set."""
+    assert (MNIST.name, MNIST.classes, MNIST.input_shape) == ("MNIST", 10, (1, 28, 28))
+    assert all(profile.dataset is MNIST for profile in PROFILES.values())
+    assert CPU.plain()["dataset"] == "MNIST" and json.dumps(CPU.plain())
 
 
 def test_report_describe_and_passed():
@@ -73,7 +71,7 @@ def _run(seed, batches):
         models.append(reference_simplecnn())
         return models[-1]
 
-    report = train_and_evaluate(build, CPU, seed=seed, device="cpu", max_train_batches=batches)
+    report = train_and_evaluate(build, CPU, seed=seed, device="cpu", max_train_batches=batches, settings=SETTINGS)
     return report, models[0].state_dict()
 
 
@@ -120,12 +118,12 @@ def _flat_output():
 @pytest.mark.parametrize("build, got", [(_wrong_output, r"\(64, 5\)"), (_flat_output, r"\(640,\)")])
 def test_wrong_output_shape_is_a_clear_error(build, got):
     with pytest.raises(ValueError, match=r"logits of shape \[N, 10\].*" + got):
-        train_and_evaluate(build, CPU, seed=0, device="cpu", max_train_batches=1)
+        train_and_evaluate(build, CPU, seed=0, device="cpu", max_train_batches=1, settings=SETTINGS)
 
 
 def test_factory_must_return_a_module():
     with pytest.raises(TypeError, match="nn.Module"):
-        train_and_evaluate(lambda: "not a model", CPU, seed=0, device="cpu", max_train_batches=1)
+        train_and_evaluate(lambda: "not a model", CPU, seed=0, device="cpu", max_train_batches=1, settings=SETTINGS)
 
 
 class _Lookup(nn.Module):
@@ -137,7 +135,7 @@ class _Lookup(nn.Module):
 
 def test_model_without_parameters_is_a_clear_error():
     with pytest.raises(ValueError, match="no trainable parameters"):
-        train_and_evaluate(_Lookup, CPU, seed=0, device="cpu", max_train_batches=1)
+        train_and_evaluate(_Lookup, CPU, seed=0, device="cpu", max_train_batches=1, settings=SETTINGS)
 
 
 class _AlwaysZero(nn.Module):
@@ -151,24 +149,25 @@ def test_evaluate_counts_exactly():
     images = torch.randint(0, 256, (37, 28, 28), dtype=torch.uint8)
     labels = torch.tensor([0, 3, 0, 9, 0, 1, 2] * 5 + [0, 7])
     expected = 100.0 * int((labels == 0).sum()) / len(labels)
-    assert evaluate(_AlwaysZero(), images, labels, "cpu", batch_size=8) == expected
-    assert evaluate(_AlwaysZero(), images, labels, "cpu") == expected
+    assert evaluate(_AlwaysZero(), images, labels, "cpu", MNIST, batch_size=8) == expected
+    assert evaluate(_AlwaysZero(), images, labels, "cpu", MNIST) == expected
 
 
 def test_evaluate_on_mnist_test_set_and_keeps_the_mode():
-    images, labels = train._mnist_on(False, torch.device("cpu"))
+    images, labels = train._data_on(MNIST, False, torch.device("cpu"), SETTINGS)
     model = _AlwaysZero().train()
-    assert evaluate(model, images, labels, "cpu") == 100.0 * int((labels == 0).sum()) / len(labels)
+    assert evaluate(model, images, labels, "cpu", MNIST) == 100.0 * int((labels == 0).sum()) / len(labels)
     assert model.training
 
 
 @pytest.mark.gpu
 def test_gpu_profile_runs_on_cuda():
     report = train_and_evaluate(reference_simplecnn, PROFILES["gpu"], seed=0, device="cuda",
-                                max_train_batches=30)
+                                max_train_batches=30, settings=SETTINGS)
     assert report.device.startswith("cuda")
     assert report.accuracy > report.accuracy_before + 20
-    again = train_and_evaluate(reference_simplecnn, PROFILES["gpu"], seed=0, device="cuda", max_train_batches=30)
+    again = train_and_evaluate(reference_simplecnn, PROFILES["gpu"], seed=0, device="cuda", max_train_batches=30,
+                                settings=SETTINGS)
     assert again.accuracy == report.accuracy  # same seed, same GPU, same accuracy
 
 
@@ -177,25 +176,25 @@ def test_gpu_profile_runs_on_cuda():
 
 def test_threshold_rule():
     # margin max(0.3, 3 std): a tight spread keeps 0.3, then round down to a multiple of 0.1
-    assert train.threshold_from([98.90, 98.92, 98.94]) == 98.6
-    assert train.threshold_from([98.95, 98.95, 98.95, 98.96]) == 98.6
+    assert calibrate.threshold_from([98.90, 98.92, 98.94]) == 98.6
+    assert calibrate.threshold_from([98.95, 98.95, 98.95, 98.96]) == 98.6
     # a wide spread: 3 std dominates
     wide = [98.0, 99.0]  # std 0.707 -> margin 2.12
-    assert train.threshold_from(wide) == 95.8
+    assert calibrate.threshold_from(wide) == 95.8
 
 
 @pytest.mark.parametrize("name", sorted(PROFILES), ids=lambda name: f"profile-{name}")
 def test_calibration_matches_profiles(name):
-    path = train.CALIBRATION_DIR / f"{name}.json"
+    path = CALIBRATION_DIR / f"{name}.json"
     result = json.loads(path.read_text())
     profile = PROFILES[name]
-    recipe = {k: v for k, v in vars(profile).items() if k != "threshold"}
-    assert result["profile"] == recipe, f"the profile's recipe changed since {path}: re-calibrate"
+    plain = {k: v for k, v in profile.plain().items() if k not in ("threshold", "dataset")}
+    assert result["profile"] == plain, f"the profile's recipe changed since {path}: re-calibrate"
     accuracies = result["accuracies"]
     assert len(accuracies) == len(result["seeds"]) == len(result["seconds"])
     assert result["min"] == min(accuracies) and result["max"] == max(accuracies)
     # The threshold is derived from the measured accuracies, not compared with the file it was read from.
-    expected = train.threshold_from(accuracies)
+    expected = calibrate.threshold_from(accuracies)
     assert result["threshold"] == expected, f"{path}'s threshold is not the rule's, from its accuracies: re-calibrate"
     assert profile.threshold == expected, f"profile {name} does not use its calibration's threshold"
     assert profile.threshold < min(accuracies)  # the reference never fails at its own threshold
@@ -204,11 +203,10 @@ def test_calibration_matches_profiles(name):
 def test_profiles_read_their_threshold_from_the_calibration(tmp_path, monkeypatch):
     """A threshold copied into the code would pass the check above until the next calibration."""
     for name in PROFILES:
-        calibration = json.loads((train.CALIBRATION_DIR / f"{name}.json").read_text())
+        calibration = json.loads((CALIBRATION_DIR / f"{name}.json").read_text())
         (tmp_path / f"{name}.json").write_text(json.dumps({**calibration, "threshold": 12.3}))
-    monkeypatch.setattr(train, "CALIBRATION_DIR", tmp_path)
-    recipe = {k: v for k, v in vars(CPU).items() if k not in ("name", "threshold")}
-    assert train._calibrated("cpu", **recipe).threshold == 12.3
+    plain = {k: v for k, v in CPU.plain().items() if k not in ("name", "threshold", "dataset")}
+    assert recipe.calibrated(tmp_path, MNIST, cpu=plain)["cpu"].threshold == 12.3
 
 
 # --- the full CPU recipe (slow) -------------------------------------------------------------
@@ -225,7 +223,7 @@ def _softmax_simplecnn():
 
 @pytest.mark.slow
 def test_full_cpu_profile_separates_reference_from_broken():
-    reference = train_and_evaluate(reference_simplecnn, CPU, seed=0, device="cpu")
-    broken = train_and_evaluate(_softmax_simplecnn, CPU, seed=0, device="cpu")
+    reference = train_and_evaluate(reference_simplecnn, CPU, seed=0, device="cpu", settings=SETTINGS)
+    broken = train_and_evaluate(_softmax_simplecnn, CPU, seed=0, device="cpu", settings=SETTINGS)
     assert reference.passed, reference.describe()
     assert not broken.passed, broken.describe()

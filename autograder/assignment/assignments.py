@@ -4,8 +4,11 @@
 
     source/<assignment>/
         <notebook>.ipynb   the one hand-written source; its nbgrader metadata holds each graded cell's points
-        checks.py          probes(seed): what to ask the sandbox; CHECKS: how to judge each graded cell
-        reference.py       (optional) the reference figures the checks compare with
+        checks.py          probes(seed): what to ask the sandbox; CHECKS: how to judge each graded cell;
+                           ACCURACY (a trained assignment): its accuracy recipe, profiles by name
+        reference.py       (optional) the reference the checks compare with: figures, network, loop, the
+                           probes' networks, the data set and the recipe (``autograder.judge.recipe``)
+        calibration/       (a trained assignment) <profile>.json: each profile's calibrated minimum accuracy
         mistakes.py        (optional) sample mistakes: MISTAKES and EXPECTED_SCORES
 
 A folder with a ``checks.py`` is an assignment, named after the folder. Points are written once, in
@@ -30,7 +33,7 @@ from autograder.judge import Assignment
 from autograder.judge.notebook import nbgrader_meta
 
 CHECKS_FILE = "checks.py"
-GRADING_FILES = (CHECKS_FILE, "reference.py", "mistakes.py", "__pycache__", "*.pyc")
+GRADING_FILES = (CHECKS_FILE, "reference.py", "mistakes.py", "calibration", "__pycache__", "*.pyc")
 
 
 class AssignmentError(ValueError):
@@ -60,6 +63,16 @@ def get(name: str, source: Path) -> Assignment | None:
     if not name or "/" in name or name.startswith(".") or not (Path(source) / name / CHECKS_FILE).is_file():
         return None
     return load(Path(source) / name)
+
+
+def trained(source: Path) -> dict[str, Assignment]:
+    """The assignments of the source folder that train the student's network: those with an ACCURACY recipe."""
+    return {name: assignment for name, assignment in discover(source).items() if accuracy_profiles(assignment)}
+
+
+def accuracy_profiles(assignment: Assignment) -> dict | None:
+    """The assignment's accuracy recipe (``checks.ACCURACY``: profiles by name), or None where it trains nothing."""
+    return getattr(assignment.module, "ACCURACY", None)
 
 
 def kit() -> dict[str, Assignment]:

@@ -4,7 +4,7 @@ Each graded cell opens with a comment saying what its hidden tests check and for
 generated from the notebook's metadata (the points) and the assignment's checks (their titles and
 weights), and written back into the source notebook, so the points are written once. A visible test's
 ``GRADER_MINIMUM = {...}`` line is generated the same way, from the accuracy profiles' calibrated
-thresholds (``autograder/calibration/``), so the notebook states the minimum it is graded against.
+thresholds (``source/<a>/calibration/``), so the notebook states the minimum it is graded against.
 
 ``release/`` is nbgrader's own ``generate_assignment`` output; ``solutions/`` is
 the source with the hidden tests and the solution markers removed (cell ids kept,
@@ -36,7 +36,7 @@ HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", re.DOTA
 
 
 MINIMUM_LINE = re.compile(r"^GRADER_MINIMUM = .*$", re.MULTILINE)
-MINIMUM_COMMENT = "  # percent, per grading profile: written by `cnn-kit release` from autograder/calibration/"
+MINIMUM_COMMENT = "  # percent, per grading profile: written by `cnn-kit release` from the assignment's calibration/"
 COMMENT = re.compile(r"\A# Graded cell \([^)]*\)\. Hidden tests check:\n(?:#   - .*\n)*")
 
 
@@ -56,11 +56,10 @@ def cell_comment(points: float, checks) -> str:
     return "\n".join(lines) + "\n"
 
 
-def minimum_line() -> str:
-    """The visible tests' ``GRADER_MINIMUM`` line: each profile's calibrated minimum accuracy, in percent."""
-    from autograder.judge.train import PROFILES
-
-    values = ", ".join(f"{name!r}: {profile.threshold:g}" for name, profile in sorted(PROFILES.items()))
+def minimum_line(profiles: dict) -> str:
+    """The visible tests' ``GRADER_MINIMUM`` line: each profile's calibrated minimum accuracy, in percent
+    (`profiles`: the assignment's accuracy recipe, ``checks.ACCURACY``)."""
+    values = ", ".join(f"{name!r}: {profile.threshold:g}" for name, profile in sorted(profiles.items()))
     return f"GRADER_MINIMUM = {{{values}}}{MINIMUM_COMMENT}"
 
 
@@ -69,12 +68,13 @@ def with_comments(nb, assignment: Assignment) -> nbformat.NotebookNode:
     ``GRADER_MINIMUM`` line, if it has one, from the calibrated profiles)."""
     nb = copy.deepcopy(nb)
     cells = assignment.cells
+    profiles = getattr(assignment.module, "ACCURACY", None) or {}
     for cell in nb.cells:
         meta = nbgrader_meta(cell)
         if meta.get("grade") and meta.get("grade_id") in cells:
             text = COMMENT.sub("", source_text(cell), count=1)
-            if MINIMUM_LINE.search(text):
-                text = MINIMUM_LINE.sub(lambda _: minimum_line(), text)
+            if MINIMUM_LINE.search(text) and profiles:
+                text = MINIMUM_LINE.sub(lambda _: minimum_line(profiles), text)
             cell.source = cell_comment(float(meta.get("points") or 0), cells[meta["grade_id"]]) + text
     return nb
 

@@ -39,15 +39,16 @@ def cmd_release(args) -> int:
 
     source = args.settings.source  # release/ and solutions/ are made beside it (the kit's own by default)
     release, solutions = source.parent / "release", source.parent / "solutions"
+    names = args.assignments or None   # None: every assignment of the source folder
     for name, assignment in assignments.discover(source).items():
-        if write_comments(assignment):
+        if (names is None or name in names) and write_comments(assignment):
             print(f"{name}: the graded cells' comments regenerated from the points and checks")
-    generate_release(release, source=source)
+    generate_release(release, names, source=source)
     print(f"release/ regenerated with nbgrader generate_assignment: {release}")
     write_student_files(release)
     print("release/requirements-student.txt and student-setup.sh regenerated from the notebooks' imports")
     if not args.no_solutions:
-        generate_solutions(solutions, source=source, settings=args.settings)
+        generate_solutions(solutions, names, source=source, settings=args.settings)
         print(f"solutions/ regenerated and executed (quick mode): {solutions}")
     return 0
 
@@ -108,6 +109,7 @@ def add_commands(commands, common) -> None:
     p = commands.add_parser("release", help="regenerate release/ and solutions/ from source/")
     common(p)
     p.add_argument("--no-solutions", action="store_true")
+    p.add_argument("assignments", nargs="*", help="default: all in the source folder")
     p.set_defaults(run=cmd_release)
 
     p = commands.add_parser("stage-data", help="stage MNIST for offline use")

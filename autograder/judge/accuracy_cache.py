@@ -1,8 +1,8 @@
 """The accuracy check's results, computed once per class: a content-addressed folder beside the gradebook.
 
 An accuracy result depends only on the rebuilt architecture (the canonical form the checks rebuild from
-the student's network), the accuracy profile (``cpu``/``gpu``: epochs, budget, threshold) and the torch
-version that trained it. ``key(...)`` makes that triple a JSON-able dict; its SHA-256 over canonical
+the student's network), the assignment's accuracy profile (``cpu``/``gpu``: data set, epochs, budget,
+threshold) and the torch version that trained it. ``key(...)`` makes that triple a JSON-able dict; its SHA-256 over canonical
 JSON names one file, ``<course>/accuracy-cache/<sha256>.json``, holding ``{"key": ..., "report": ...}``.
 
 * Shared by every worker that sees the course folder, and kept across runs: regrading a class after a

@@ -11,42 +11,48 @@ from .inside.model import probe_input  # noqa: F401  (autograder/judge reads pro
 from .inside.model import probe_model
 
 
-def reference_net(kind, seed):
-    """Small instructor-built models the student's functions are run on."""
-    import torch
-    import torch.nn as nn
+def net_spec(build):
+    """A probe's network as plain data for its request: the source text and name of the assignment's
+    function ``build(seed)`` that makes it (a function that imports what it uses, as the assignment's
+    ``reference.py`` writes it), so the sandbox builds the assignment's network without its folder."""
+    import inspect
+    import textwrap
 
-    torch.manual_seed(seed)
-    if kind == "simplecnn_dropout":
-        return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                             nn.Flatten(), nn.Dropout(0.5), nn.Linear(8 * 14 * 14, 10))
-    return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Flatten(), nn.Linear(8 * 14 * 14, 10))
+    return {"source": textwrap.dedent(inspect.getsource(build)), "function": build.__name__}
 
 
-def synthetic_loader(samples, batch_size, seed, labels=None):
+def reference_net(spec, seed):
+    """The instructor's network a probe runs the student's function on: built with `seed` by the function
+    the request carries (``net_spec``), defined in a namespace of its own."""
+    namespace = {"__name__": "probe_network"}
+    exec(compile(spec["source"], "<the assignment's probe network>", "exec"), namespace)
+    return namespace[spec["function"]](seed)
+
+
+def synthetic_loader(samples, batch_size, seed, shape, classes, labels=None):
     """What the notebook hands a training loop or an evaluation: a real DataLoader over a small
-    TensorDataset (`loader.dataset`, `loader.batch_size`, `len(loader)` all work), in a fixed order,
-    whose last batch is smaller when `samples` is not a multiple of `batch_size`. Iterating it draws
-    from its own generator, never from torch's global one (which the model's dropout uses)."""
+    TensorDataset of images of `shape` and labels below `classes` (`loader.dataset`, `loader.batch_size`,
+    `len(loader)` all work), in a fixed order, whose last batch is smaller when `samples` is not a multiple
+    of `batch_size`. Iterating it draws from its own generator, never from torch's global one (which the
+    model's dropout uses)."""
     import torch
     from torch.utils.data import DataLoader, TensorDataset
 
     generator = torch.Generator().manual_seed(seed)
-    images = torch.randn(samples, 1, 28, 28, generator=generator)
-    drawn = torch.randint(0, 10, (samples,), generator=generator)
+    images = torch.randn(samples, *shape, generator=generator)
+    drawn = torch.randint(0, classes, (samples,), generator=generator)
     return DataLoader(TensorDataset(images, drawn if labels is None else labels), batch_size=batch_size,
                       shuffle=False, generator=torch.Generator().manual_seed(seed))
 
 
-def evaluation_loader(model, seed, samples, batch_size):
+def evaluation_loader(model, seed, samples, batch_size, shape, classes):
     """An evaluation probe's loader: labels are the model's own evaluation-mode predictions, a share of them
     (drawn from the seed, 15 to 65 %) moved to another digit, so the accuracy is a seed-dependent number
     well above chance that Dropout left on (no model.eval()) almost surely lowers."""
     import torch
     import torch.nn as nn
 
-    loader = synthetic_loader(samples, batch_size, seed)
+    loader = synthetic_loader(samples, batch_size, seed, shape, classes)
     images, _ = loader.dataset.tensors
     was_training = model.training
     nn.Module.train(model, False)
@@ -56,8 +62,8 @@ def evaluation_loader(model, seed, samples, batch_size):
     generator = torch.Generator().manual_seed(seed)
     share = 0.15 + 0.5 * float(torch.rand((), generator=generator))
     moved = torch.rand(len(images), generator=generator) < share
-    labels = torch.where(moved, (predicted + 1) % 10, predicted)
-    return synthetic_loader(samples, batch_size, seed, labels=labels)
+    labels = torch.where(moved, (predicted + 1) % classes, predicted)
+    return synthetic_loader(samples, batch_size, seed, shape, classes, labels=labels)
 
 
 def evaluation_runs(args):
@@ -92,7 +98,8 @@ def probe_train_step(namespace, args):
     function = obtain(namespace, args["name"], call=False)
     model = reference_net(args["net"], args["seed"])
     nn.Module.train(model, False)
-    loader = synthetic_loader(args["samples"], args["batch_size"], args["seed"] + protocol.Seed.LOADER)
+    loader = synthetic_loader(args["samples"], args["batch_size"], args["seed"] + protocol.Seed.LOADER,
+                              args["input"], args["classes"])
     optimizer = torch.optim.Adam(model.parameters(), lr=args["lr"])
     criterion = torch.nn.CrossEntropyLoss()
     torch.manual_seed(args["seed"] + protocol.Seed.TRAIN_FORWARD)   # the dropout masks, as the grader's loop
@@ -113,7 +120,7 @@ def probe_evaluate(namespace, args):
     values = []
     for model_seed, loader_seed, samples, batch_size in evaluation_runs(args):
         model = reference_net(args["net"], model_seed)
-        loader = evaluation_loader(model, loader_seed, samples, batch_size)
+        loader = evaluation_loader(model, loader_seed, samples, batch_size, args["input"], args["classes"])
         nn.Module.train(model, True)
         torch.manual_seed(model_seed + protocol.Seed.EVAL_DROPOUT)
         values.append(_number(function(model, loader, torch.device("cpu"))))

@@ -2,22 +2,19 @@
 from __future__ import annotations
 
 import dataclasses
-
-import json
 import math
-from dataclasses import asdict
 
 import torch
 import torch.nn as nn
 
-from autograder.judge import accuracy_cache
+from autograder.judge import accuracy
 from autograder.judge import layers
 from autograder.sandbox import probe
 from autograder.sandbox import protocol
-from autograder.assignment import spec
-from autograder.judge.accuracy_cache import AccuracyCache
 from autograder.judge import Check, Failed, NotGraded, Verdict, fmt_shape
 from autograder.judge.pipeline import CostLimit, verified_network
+
+from . import reference as spec
 
 BATCH_SIZES = (1, 3, 64)
 TRACE_BATCH = 2
@@ -36,6 +33,10 @@ SOFTMAX_HINT = ("CrossEntropyLoss expects raw logits: end with Linear(128, 10), 
                 "LogSoftmax after it (lecture: 'CrossEntropyLoss expects raw logits')")
 
 
+PROBE_NET = probe.net_spec(spec.probe_net_dropout)   # built in the sandbox from its source text
+PROBE_DATA = {"input": list(spec.MNIST_INPUT), "classes": 10}   # the probes' synthetic images and labels
+
+
 def probes(seed: int) -> list[dict]:
     return [
         {"id": "model", "kind": protocol.Kind.MODEL,
@@ -44,10 +45,11 @@ def probes(seed: int) -> list[dict]:
         # Both get real DataLoaders whose last batch is smaller (40 = 16 + 16 + 8; 71 = 32 + 32 + 7 and
         # 53 = 20 + 20 + 13), and a network with dropout in the other mode than the lecture's function sets.
         {"id": "train", "kind": protocol.Kind.TRAIN_STEP,
-         "args": {"name": "train_one_epoch", "net": "simplecnn_dropout", "seed": seed, "samples": 40,
-                  "batch_size": 16, "lr": 1e-3}},
+         "args": {"name": "train_one_epoch", "net": PROBE_NET, "seed": seed, "samples": 40,
+                  "batch_size": 16, "lr": 1e-3, **PROBE_DATA}},
         {"id": "evaluate", "kind": protocol.Kind.EVALUATE,
-         "args": {"name": "evaluate", "net": "simplecnn_dropout", "seed": seed, "loaders": [[71, 32], [53, 20]]}},
+         "args": {"name": "evaluate", "net": PROBE_NET, "seed": seed, "loaders": [[71, 32], [53, 20]],
+                  **PROBE_DATA}},
     ]
 
 
@@ -345,7 +347,8 @@ def _expected_training(args: dict, **variant) -> tuple[float, dict]:
     try:
         model = probe.reference_net(args["net"], args["seed"])
         model.eval()
-        loader = probe.synthetic_loader(args["samples"], args["batch_size"], args["seed"] + protocol.Seed.LOADER)
+        loader = probe.synthetic_loader(args["samples"], args["batch_size"], args["seed"] + protocol.Seed.LOADER,
+                                        args["input"], args["classes"])
         optimizer = torch.optim.Adam(model.parameters(), lr=args["lr"])
         torch.manual_seed(args["seed"] + protocol.Seed.TRAIN_FORWARD)
         loss = spec.reference_train_one_epoch(model, loader, nn.CrossEntropyLoss(), optimizer,
@@ -406,7 +409,7 @@ def _batch_counts(args: dict, run: int, eval_mode: bool) -> list[tuple[int, int]
     try:
         model_seed, loader_seed, samples, batch_size = probe.evaluation_runs(args)[run]
         model = probe.reference_net(args["net"], model_seed)
-        loader = probe.evaluation_loader(model, loader_seed, samples, batch_size)
+        loader = probe.evaluation_loader(model, loader_seed, samples, batch_size, args["input"], args["classes"])
         model.train(not eval_mode)
         torch.manual_seed(model_seed + protocol.Seed.EVAL_DROPOUT)
         with torch.no_grad():
@@ -472,102 +475,13 @@ def _judge_accuracy(value, args: dict, run: int) -> None:
 
 # --- accuracy on MNIST --------------------------------------------------------------
 
-
-_TRAINED: dict = {}  # train.AccuracyReport of this process, by architecture and profile
+ACCURACY = spec.ACCURACY   # the recipe: MNIST, each profile's budget and calibrated minimum (reference.py)
 
 
 def judge_accuracy(data: dict, args: dict, options) -> Verdict:
-    from autograder.judge import train
-
-    net = faithful(data, args["seed"])   # bounded in size, activations and FLOPs on meta: costs nothing
-    unrebuilt = [layer.layer for layer in net.network.module if isinstance(layer, layers.Unrebuilt)]
-    if unrebuilt:
-        raise Failed(f"not trained: nn.{unrebuilt[0]} is not a layer the grader can rebuild and train "
-                     "(see the architecture checks)")
-    if net.network.output_shape != (TRACE_BATCH, 10):
-        raise Failed("not trained: the network does not give 10 logits per image yet (see the shape checks)")
-    profile = train.select_profile(options.profile, options.settings)
-    records = [op.to_dict() for op in net.network.ops]
-
-    def build():
-        network = layers.rebuild_ops(records, (TRACE_BATCH, *spec.MNIST_INPUT))
-        return network.module.to_empty(device="cpu").apply(_reset)
-
-    # The grader trains the rebuilt network, a pure function of its canonical ops, with a fixed seed: every
-    # spelling of one network (named or not, functional or not) gives the same accuracy and trains once.
-    # In this process first, then in the course's cache (shared by every worker, kept across runs).
-    key = json.dumps([net.network.canonical(), asdict(profile), torch.__version__], sort_keys=True, default=repr)
-    shared = AccuracyCache(options.accuracy_cache) if options.accuracy_cache else None
-    shared_key = accuracy_cache.key(json.loads(json.dumps(net.network.canonical(), default=repr)),
-                                    json.dumps(asdict(profile), sort_keys=True))  # the whole recipe and threshold
-    report = _TRAINED.get(key)
-    reused = "; the identical architecture was trained earlier in this run" if report is not None else ""
-    if report is None and shared is not None:
-        report, trained_here = _shared_report(shared, shared_key, build, profile, options)
-        reused = "" if trained_here else \
-            "; the identical architecture was trained earlier for this course (accuracy cache)"
-    if report is None:
-        report = _train(build, profile, options)
-    if len(_TRAINED) >= 1024:
-        _TRAINED.clear()
-    _TRAINED[key] = report
-    details = {"device": report.device, "profile": report.profile, "epochs": report.epochs,
-               "seconds": round(report.seconds, 2), "accuracy": round(report.accuracy, 2),
-               "accuracy_before": round(report.accuracy_before, 2), "threshold": report.threshold,
-               "reused": bool(reused), "curve": list(report.curve)}
-    measured = (f"{report.accuracy:.2f} % MNIST test accuracy for your architecture, trained from scratch "
-                f"by the grader on {report.device} (profile {report.profile}, {report.epochs} epoch(s), "
-                f"{report.seconds:.1f} s{reused})")
-    if report.accuracy_before > 30:
-        raise Failed(f"the network is {report.accuracy_before:.1f} % accurate before any training: "
-                     "flagged for manual review", details=details, flag=True)
-    if not report.passed:
-        raise Failed(f"{measured}: below the minimum of {report.threshold:.1f} % (profile {report.profile}); "
-                     "the architecture messages above say what differs from the lecture's network", details=details)
-    return Verdict(measured, details=details)
-
-
-def _stored(shared: AccuracyCache, shared_key: dict):
-    """The course's cached report for this architecture and recipe, or None."""
-    from autograder.judge import train
-
-    stored = shared.get(shared_key)
-    try:
-        return train.AccuracyReport(**stored) if stored is not None else None
-    except TypeError:  # an entry of another shape: train again
-        return None
-
-
-def _shared_report(shared: AccuracyCache, shared_key: dict, build, profile, options):
-    """(report, trained here?): the course's stored report, or one trained here and stored. Trained once for
-    the class: a worker grading the same architecture meanwhile waits for this result, not training it too."""
-    report = _stored(shared, shared_key)
-    if report is not None:
-        return report, False
-    with shared.training(shared_key):
-        report = _stored(shared, shared_key)  # trained by another worker while this one waited
-        if report is not None:
-            return report, False
-        report = _train(build, profile, options)
-        shared.put(shared_key, asdict(report))  # not stored where this worker cannot write: the grade stands
-        return report, True
-
-
-def _train(build, profile, options):
-    from autograder.judge import train
-
-    # Cost was judged before (parameters, activations, FLOPs against the lecture's: the same on every machine);
-    # the wall clock only guards the machine: when it fires, the check has no verdict and is regraded later.
-    try:
-        return train.train_and_evaluate(build, profile, seed=0, settings=options.settings)
-    except train.GuardStopped as exc:
-        raise NotGraded(str(exc)) from None
-
-
-def _reset(layer: nn.Module) -> None:
-    """A fresh initialisation for a layer materialised with to_empty (as its constructor would give)."""
-    if hasattr(layer, "reset_parameters"):
-        layer.reset_parameters()
+    """The student's network, bounded in size, activations and FLOPs (on meta: costs nothing), trained by
+    the grader with the recipe (``autograder.judge.accuracy``)."""
+    return accuracy.judge(faithful(data, args["seed"]).network, ACCURACY, options)
 
 
 def _model_check(id, cell, judge, title, weight=1, trains=False):

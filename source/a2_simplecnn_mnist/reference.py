@@ -1,13 +1,20 @@
-"""The lecture's SimpleCNN and its training loop: the reference of the kit's MNIST accuracy recipe.
+"""Assignment 2's reference: the lecture's SimpleCNN, its training loop and evaluation, the probes' small
+networks, and the accuracy recipe (MNIST, each profile's budget, the calibrated minimum in ``calibration/``).
 
-``train.py`` sizes its budget and calibrates its thresholds on this network, and assignment 2's
-checks (``source/a2_simplecnn_mnist/checks.py``) derive the expected shapes and parameter counts
-from it by tracing. The loose numbers are the lecture's own figures, checked by ``tests/test_spec.py``.
+The checks (``checks.py``) derive the expected shapes and parameter counts from these networks by tracing;
+the grader's training guard times SimpleCNN beside the student's network and the calibration trains it
+(``python -m autograder.judge.calibrate``). The loose numbers are the lecture's own figures, checked by
+``tests/test_spec.py``.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn as nn
+
+from autograder import data
+from autograder.judge.recipe import Dataset, calibrated
 
 # The lecture's SimpleCNN (dimension-tracking section)
 
@@ -64,3 +71,30 @@ def reference_evaluate(model, loader, device, *, eval_mode=True):
             correct += (outputs.argmax(1) == labels.to(device)).sum().item()
             total += labels.size(0)
     return 100 * correct / total
+
+
+# The small networks the training-loop and evaluation probes hand the student's functions, in the sandbox:
+# each is sent there as its source text (``probe.net_spec``), so it imports what it uses itself.
+
+def probe_net_dropout(seed):
+    """A small SimpleCNN with Dropout: the mode the student's function sets shows in what it computes."""
+    import torch
+    import torch.nn as nn
+
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Flatten(), nn.Dropout(0.5), nn.Linear(8 * 14 * 14, 10))
+
+
+# The accuracy recipe: the grader trains the student's network on MNIST with each profile's budget.
+
+def load_mnist(train: bool, settings) -> tuple[torch.Tensor, torch.Tensor]:
+    """A split of MNIST (uint8 images [N, 28, 28], int64 labels), staged where the settings say."""
+    return data.load_mnist(train, data.stage(settings))
+
+
+MNIST = Dataset("MNIST", load_mnist, mean=0.1307, std=0.3081, classes=10, input_shape=MNIST_INPUT,
+                reference=reference_simplecnn)   # mean, std: the training set's pixel statistics
+ACCURACY = calibrated(Path(__file__).parent / "calibration", MNIST,
+                      cpu=dict(epochs=1, batch_size=128, max_lr=6e-3, channels_last=True, amp=False),
+                      gpu=dict(epochs=3, batch_size=512, max_lr=8e-3, channels_last=True, amp=True))
