@@ -13,6 +13,7 @@ PACKAGE = KIT / "autograder"
 # The edges, and the code that sets up a child process's own environment: each with why it may.
 EDGES = {
     "autograder/__main__.py": "the command line's entry",
+    "autograder/judge/calibrate.py": "its main() is a command of its own (python -m autograder.judge.calibrate)",
     "autograder/cli/__init__.py": "the command line builds the settings; PATH for the tools nbgrader starts by name",
     "autograder/sandbox/forkserver.py": "a forked sandbox process sets its own environment from the request it is sent",
     "autograder/course/classtask.py": "a class task's grading process, forked, sets its own environment (threads) as an exec would",
