@@ -161,23 +161,8 @@ class CanvasExporter(ExportPlugin):
         summary = Summary(dest, other=list(roster.problems))
         wanted_students = {str(s) for s in self.student}
         assignments = [a for a in gradebook.assignments if not self.assignment or a.name in map(str, self.assignment)]
-        columns = []
-        for assignment in assignments:
-            header = self.assignments.get(assignment.name)
-            if not header:
-                summary.unmapped.append(assignment.name)
-                header = assignment.name
-            elif not CANVAS_HEADER.match(header):
-                summary.other.append(f"the Canvas column for {assignment.name}, {header!r}, is not 'Name (id)'")
-            columns.append(header)
-
-        scores: dict[str, dict[str, float]] = {}   # student -> assignment -> score after late penalty
-        for assignment in assignments:
-            for submission in gradebook.assignment_submissions(assignment.name):
-                penalty = submission.late_submission_penalty or 0.0
-                scores.setdefault(submission.student.id, {})[assignment.name] = max(0.0, submission.score - penalty)
-                if penalty > 0 and (not wanted_students or submission.student.id in wanted_students):
-                    summary.late.setdefault(submission.student.id, {})[assignment.name] = penalty
+        columns = self._columns(assignments, summary)
+        scores = _scores(gradebook, assignments, wanted_students, summary)
 
         in_roster = set(roster.ids)
         for student, by_assignment in scores.items():
@@ -203,6 +188,31 @@ class CanvasExporter(ExportPlugin):
         for line in summary.lines():
             (self.log.info if summary.clean else self.log.warning)(line)
         self.summary = summary
+
+    def _columns(self, assignments, summary: Summary) -> list[str]:
+        """Each assignment's Canvas column header ('Name (id)'), its own name where none is mapped (noted)."""
+        columns = []
+        for assignment in assignments:
+            header = self.assignments.get(assignment.name)
+            if not header:
+                summary.unmapped.append(assignment.name)
+                header = assignment.name
+            elif not CANVAS_HEADER.match(header):
+                summary.other.append(f"the Canvas column for {assignment.name}, {header!r}, is not 'Name (id)'")
+            columns.append(header)
+        return columns
+
+
+def _scores(gradebook, assignments, wanted_students: set, summary: Summary) -> dict[str, dict[str, float]]:
+    """student -> assignment -> score after the late penalty (the penalties noted in the summary)."""
+    scores: dict[str, dict[str, float]] = {}
+    for assignment in assignments:
+        for submission in gradebook.assignment_submissions(assignment.name):
+            penalty = submission.late_submission_penalty or 0.0
+            scores.setdefault(submission.student.id, {})[assignment.name] = max(0.0, submission.score - penalty)
+            if penalty > 0 and (not wanted_students or submission.student.id in wanted_students):
+                summary.late.setdefault(submission.student.id, {})[assignment.name] = penalty
+    return scores
 
 
 def export_canvas(course: Course | Path, roster: Path, to: Path | None = None, assignments: dict | None = None,

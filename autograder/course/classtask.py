@@ -176,7 +176,7 @@ def grade_task(settings: Settings, assignment: str, student: str, submission: di
         # (the accuracy cache stays the class's: beside the real gradebook, shared by every task)
         local = settings.replace(course=scratch, db_url=None if sqlite else settings.db_url,
                                  accuracy_cache=settings.accuracy_cache_folder() if share_accuracy
-                                 else Path(tmp) / "accuracy-cache")
+                                 else Path(tmp) / "task-accuracy-cache")  # this task's own, thrown away
         job = Path(tmp) / "job.pickle"
         job.write_bytes(pickle.dumps({"settings": local, "assignment": assignment, "student": student,
                                       "submission": submission, "shared": shared,

@@ -174,7 +174,9 @@ def _run_isolated(cells: list[dict], probes: list[dict], limits, settings) -> sa
 
 def grade_submission(submitted, assignment: Assignment, options: Options, *,
                      name: str = "notebook", started: float | None = None) -> Report:
-    """Grade a notebook already in memory (as the nbgrader preprocessor has it)."""
+    """Grade a notebook already in memory (as the nbgrader preprocessor has it).
+
+    Over 50 lines on purpose: the one verdict ladder (program, scan, probes, checks, flags) reads top to bottom in one place."""
     options = options.resolved()
     settings = options.settings
     started = started or time.perf_counter()

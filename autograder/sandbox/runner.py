@@ -111,6 +111,7 @@ def run_probes(cells: list[dict], probes: list, limits: Limits | None = None, *,
     False starts the process as a fresh Python, never from the pre-imported template.
     Cells marked ``"answer": True`` (the student's) may be skipped: if one ends the process or never
     finishes while the program loads, that becomes its error and the program runs again without it.
+    Over 50 lines on purpose: the retry loop and its stopping rules are one decision, kept together.
     """
     limits = limits or Limits()
     probes = [protocol.Probe.of(probe) for probe in probes]  # a check's dict, typed (and checked) here
