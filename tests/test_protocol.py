@@ -133,3 +133,19 @@ def test_the_sandbox_package_is_small_modules_of_short_functions():
                       for path in modules for node in _functions(ast.parse(path.read_text()))
                       if node.end_lineno - node.lineno + 1 > 60]
     assert not long_functions
+
+
+def test_every_assignments_probe_requests_are_typed_without_losing_an_argument():
+    """A request key the probe kind's dataclass does not name is refused, not dropped on the way in (a dropped
+    `input` once cost the training-loop checks their points); every kit assignment's probes pass."""
+    from autograder import paths
+    from autograder.assignment.assignments import discover
+
+    for name, assignment in discover(paths.SOURCE).items():
+        for request in assignment.probes(0):
+            probe = protocol.Probe.of(request)
+            kept = set(probe.args.to_dict())
+            assert set(request["args"]) - protocol.GRADER_ONLY <= kept, (name, request["id"])
+    with pytest.raises(TypeError, match="no argument"):
+        protocol.TrainStepArgs.of({"name": "f", "net": "n", "seed": 0, "samples": 1, "batch_size": 1, "lr": 0.1,
+                                   "input": [1, 2, 2], "classes": 2, "colour": "red"})

@@ -33,6 +33,9 @@ class Kind:
     TRANSFER = "transfer"        # freeze-and-replace-head on an instructor extractor
 
 
+GRADER_ONLY = {"configs"}   # a check's own data in its request (a1's conv configurations): never sent
+
+
 class Seed:
     """Offsets from a probe's seed; the grader recomputes expected values with the same ones."""
     INPUT = 0            # probe inputs (probe_input(shape, seed + INPUT))
@@ -149,15 +152,11 @@ def _int(value) -> int:
 
 
 def _freeze(value):
-    if isinstance(value, (list, tuple)):
-        return tuple(_freeze(v) for v in value)
-    return value
+    return tuple(_freeze(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
 def _pair(value, n: int):
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    return [value] * n
+    return list(value) if isinstance(value, (list, tuple)) else [value] * n
 
 
 def canonical_args(kind: str, args: dict) -> dict:
@@ -195,13 +194,15 @@ class ProbeArgs:
 
     @classmethod
     def of(cls, value):
-        """These arguments from a dict (keys no field names are left out: grader-only data such as a
-        check's ``configs``), or the value itself if it is one already; a missing argument raises TypeError."""
+        """These arguments from a dict (the grader-only keys of ``GRADER_ONLY`` left out), or the value itself if
+        it is one already; a missing or unknown argument raises TypeError (never dropped on the way in)."""
         if isinstance(value, cls):
             return value
         if not isinstance(value, dict):
             raise TypeError(f"{cls.__name__} from {type(value).__name__}, not a dict")
         names = {f.name for f in fields(cls)}
+        if unknown := sorted(set(value) - names - GRADER_ONLY):
+            raise TypeError(f"{cls.__name__} has no argument {', '.join(unknown)}")
         return cls(**{k: v for k, v in value.items() if k in names})
 
     def to_dict(self) -> dict:
@@ -245,6 +246,8 @@ class TrainStepArgs(ProbeArgs):
     samples: int
     batch_size: int
     lr: float
+    input: list          # one synthetic image's shape, [channels, height, width]
+    classes: int         # how many labels the synthetic batches draw from
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -254,6 +257,8 @@ class EvaluateArgs(ProbeArgs):
     net: str
     seed: int
     loaders: list
+    input: list          # as TrainStepArgs'
+    classes: int
 
 
 @dataclass(frozen=True, kw_only=True)
