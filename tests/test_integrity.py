@@ -16,7 +16,7 @@ import nbformat
 import pytest
 
 from autograder import paths
-from autograder.feedback import integrity
+from autograder.feedback import integrity, integrity_page
 from autograder.feedback import report
 from autograder.__main__ import main
 from autograder.assignment.assignments import kit
@@ -70,7 +70,7 @@ def test_forty_students_six_copies(tmp_path):
     listed = {(p.left, p.right) for p in result.pairs}
     assert listed == copies, f"listed {sorted(listed - copies)} wrongly, missed {sorted(copies - listed)}"
     assert all(p.score >= 0.99 for p in result.pairs)
-    page = integrity.render_html(result)
+    page = integrity_page.render_html(result)
     for left, right in copies:
         assert f"{left} — {right}" in page
     assert "<mark>" in page and 'alt="Heat map of code similarity between the 40 students' in page
@@ -136,7 +136,7 @@ def test_hostile_code_is_shown_escaped(tmp_path):
     result = integrity.check_assignment(tmp_path, A2, INTEGRITY_THRESHOLD, paths.SOURCE)
     assert [(p.left, p.right) for p in result.pairs] == [("friend", "mallory")]
     assert [s for s, _ in result.skipped] == [EVIL]
-    page = integrity.render_html(result)
+    page = integrity_page.render_html(result)
     assert "<script" not in page.lower() and "<img src=x" not in page
     assert "&lt;/script&gt;&lt;script&gt;alert(&quot;pwned&quot;)" in page
     assert "Not compared: &quot;&gt;&lt;script&gt;alert(1)&lt; (folder" in page
@@ -153,7 +153,7 @@ def test_written_by_report_and_linked(tmp_path, capsys):
     assert main(["report", A2, "--course", str(tmp_path)]) == 0
     folder = tmp_path / "reports" / A2
     assert 'href="integrity.html"' in (folder / "class-report.html").read_text()
-    assert "copy0 — s03" in (folder / integrity.PAGE).read_text()
+    assert "copy0 — s03" in (folder / integrity_page.PAGE).read_text()
     capsys.readouterr()
     assert main(["integrity", A2, "--course", str(tmp_path), "--list", "--threshold", "0.5"]) == 0
     assert "copy0 — s03" in capsys.readouterr().out
@@ -201,7 +201,7 @@ def test_page_is_inert_in_chromium(tmp_path):
                 if CNN in c.answers and name != "cifar-tutorial-shared-pool"}
     students.update({"mallory": {CNN: code}, "friend": {CNN: disguise(code, 5, KEEP)}})
     write_class(tmp_path, students)
-    page_path = integrity.write_page(tmp_path, A2, Settings(), paths.SOURCE)
+    page_path = integrity_page.write_page(tmp_path, A2, Settings(), paths.SOURCE)
     with Chromium(binary) as browser:
         info = assert_inert(browser, page_path, ["friend — mallory"])
         drawn = browser.evaluate("[...document.images].map(i => [i.naturalWidth, i.alt])")
@@ -224,7 +224,7 @@ def test_odd_submissions_are_named_not_fatal(tmp_path):
     (tmp_path / "submitted" / "broken" / A2).mkdir(parents=True)
     (tmp_path / "submitted" / "broken" / A2 / notebook).write_text("{not json")
     (tmp_path / "submitted" / "other" / A1).mkdir(parents=True)
-    page = integrity.write_page(tmp_path, A2, Settings(), paths.SOURCE).read_text()
+    page = integrity_page.write_page(tmp_path, A2, Settings(), paths.SOURCE).read_text()
     assert "copy0 — s03" in page and "\\ud800" in page
     assert "Not compared: broken (" in page and "linker (" in page and "other" not in page.split("Not compared")[1][:300]
 

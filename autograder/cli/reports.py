@@ -25,7 +25,8 @@ def cmd_report(args) -> int:
 
 
 def cmd_integrity(args) -> int:
-    from autograder.feedback.integrity import check_assignment, write_page
+    from autograder.feedback.integrity import check_assignment
+    from autograder.feedback.integrity_page import write_page
 
     settings, status = args.settings, 0
     for assignment in args.assignments:

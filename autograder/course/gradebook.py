@@ -28,7 +28,7 @@ def is_graded(course: Path, student: str, assignment: str, api=None) -> bool:
     from nbgrader.api import Gradebook
     from nbgrader.utils import parse_utc
 
-    from autograder.course.steps import nbgrader_api
+    from autograder.course.nbgrader_api import nbgrader_api
 
     api = api or nbgrader_api(course)
     folder = Course.of(course).submission(student, assignment)
@@ -76,7 +76,7 @@ def needs_regrade(course: Path, student: str, assignment: str, api=None) -> bool
     """Flagged "to regrade", or failed: graded before (its report or gradebook entry is there) but not scored."""
     if to_regrade(course, student, assignment):
         return True
-    from autograder.course.steps import nbgrader_api
+    from autograder.course.nbgrader_api import nbgrader_api
 
     api = api or nbgrader_api(course)
     if is_graded(course, student, assignment, api):

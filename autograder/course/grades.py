@@ -33,7 +33,7 @@ def grade_rows(course: Course | Path, settings: Settings | None = None) -> list[
     """
     from nbgrader.api import MissingEntry
 
-    from autograder.course.steps import nbgrader_api
+    from autograder.course.nbgrader_api import nbgrader_api
 
     rows = []
     with nbgrader_api(course, settings).gradebook as gradebook:

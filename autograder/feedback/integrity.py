@@ -36,7 +36,6 @@ from autograder.course.folder import Course
 from autograder.course.hostfs import UnsafePath, real_folder, shown_name
 from autograder.feedback.similarity import (MIN_OWN_CHARS, Answer, CellMatch, Integrity, Pair, compare_class,  # noqa: F401
                                             lecture_code, source_boilerplate)
-from autograder.feedback.integrity_page import PAGE, render_html, write_page  # noqa: F401
 from autograder.judge.notebook import NotebookError, build_program, is_code, read_notebook
 
 log = logging.getLogger(__name__)
@@ -71,7 +70,8 @@ def printed_numbers(nb, ignore: set[str]) -> set[str]:
 
 def networks(course: Path, assignment: str, students: list[str]) -> dict[str, tuple]:
     """Each student's traced network (its signature in the class report), where the kit's report holds one."""
-    from autograder.feedback.report import Unreadable, network_signature, read_report
+    from autograder.feedback.report_load import Unreadable, read_report
+    from autograder.feedback.report_stats import network_signature
 
     out = {}
     for student in students:

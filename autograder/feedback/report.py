@@ -20,7 +20,7 @@ from pathlib import Path
 
 from autograder.course.folder import Course
 from autograder.course.late import Late
-from autograder.feedback import integrity
+from autograder.feedback import integrity_page
 from autograder.feedback import spreadsheet
 from autograder.feedback.inert import CSP_META  # noqa: F401  (tests read the page's policy here)
 from autograder.feedback.report_load import (MAX_REPORT_BYTES, ClassReport, Submission, TooLarge,  # noqa: F401
@@ -79,5 +79,5 @@ def write_class_report(course: Course | Path, assignment: str, settings: Setting
         path.unlink(missing_ok=True)  # written anew, never through a link left in their place
     html_path.write_text(render_html(report), encoding="utf-8", errors="backslashreplace")  # never half-written
     write_csv(report, csv_path)
-    integrity.write_page(course.root, assignment, settings, settings.source)
+    integrity_page.write_page(course.root, assignment, settings, settings.source)
     return html_path, csv_path
