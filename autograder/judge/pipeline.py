@@ -159,3 +159,17 @@ def _compare_segments(module, data: dict, seed: int, shapes, training_too: bool)
         if not checked:
             return unchecked
     return None
+
+
+def same_layers(got: list[layers.LayerRow], want: list[layers.LayerRow], hint: str) -> Verdict:
+    """The verdict on a network's layers against the reference's (kinds and output shapes per image, neutral
+    layers left out), or Failed naming the first layer that differs with the assignment's `hint`."""
+    got = [(r.kind, tuple(r.output_shape[1:])) for r in layers.strip_neutral(got)]
+    want = [(r.kind, tuple(r.output_shape[1:])) for r in layers.strip_neutral(want)]
+    for index, (mine, theirs) in enumerate(zip(got, want), 1):
+        if mine != theirs:
+            raise Failed(f"layer {index} is {mine[0]} giving {mine[1]}, expected {theirs[0]} giving "
+                         f"{theirs[1]}: {hint}")
+    if len(got) != len(want):
+        raise Failed(f"{len(got)} layers, expected {len(want)}: {hint}")
+    return Verdict(f"{len(got)} layers, kinds and output shapes as expected")

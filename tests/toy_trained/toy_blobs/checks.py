@@ -1,7 +1,7 @@
 """The toy trained assignment's checks: the network's layers, and its accuracy on the blobs after the
 grader trains it (the kit's one accuracy check, ``autograder.judge.accuracy``, with this folder's recipe)."""
 from autograder.judge import Check, Failed, Verdict, accuracy, layers
-from autograder.judge.pipeline import verified_network
+from autograder.judge.pipeline import same_layers, verified_network
 from autograder.sandbox import protocol
 
 from . import reference
@@ -21,16 +21,8 @@ def _network(data, seed) -> layers.Network:
 
 
 def judge_layers(data, args, options):
-    got = [(r.kind, tuple(r.output_shape[1:])) for r in layers.strip_neutral(_network(data, args["seed"]).rows)]
-    want = [(r.kind, tuple(r.output_shape[1:]))
-            for r in layers.strip_neutral(layers.trace(reference.blob_net(), (BATCH, *reference.INPUT)))]
-    for index, (mine, theirs) in enumerate(zip(got, want), 1):
-        if mine != theirs:
-            raise Failed(f"layer {index} is {mine[0]} giving {mine[1]}, expected {theirs[0]} giving "
-                         f"{theirs[1]}: {reference.HINT}")
-    if len(got) != len(want):
-        raise Failed(f"{len(got)} layers, expected {len(want)}")
-    return Verdict(f"{len(got)} layers, kinds and output shapes as expected")
+    want = layers.trace(reference.blob_net(), (BATCH, *reference.INPUT))
+    return same_layers(_network(data, args["seed"]).rows, want, reference.HINT)
 
 
 def judge_accuracy(data, args, options):
