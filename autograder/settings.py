@@ -1,7 +1,7 @@
 """The kit's settings, built once at the edge and passed down as an argument.
 
 The edges are the command line (``autograder/cli/``, and the commands of their own:
-``python -m autograder.bench``, ``.train``, ``.classbench``) and nbgrader's configuration file
+``python -m autograder.bench``, ``.judge.calibrate``, ``.classbench``) and nbgrader's configuration file
 (``nbgrader_config.py``, which hands them to the kit's preprocessors and kernel manager). Every
 path a user types, on the command line or in ``CNN_KIT_*``, is resolved here against the folder the
 user typed it in, so a relative ``CNN_KIT_MNIST=../shared/data/mnist`` means the same thing in the
@@ -22,7 +22,7 @@ process of its own, reads its ``CNN_KIT_MNIST``/``CNN_KIT_CACHE``/``CNN_KIT_QUIC
 ``CNN_KIT_MNIST``             folder with the four MNIST files (``--mnist DIR``)
 ``CNN_KIT_CACHE``             the staging cache (default ``~/.cache/cnn-kit``)
 ``CNN_KIT_COURSE``            the nbgrader course folder (``--course DIR``, default ``./course``)
-``CNN_KIT_SOURCE``            the assignments' folders (default: the kit's ``source/``)
+``CNN_KIT_SOURCE``            the assignments' folders (``--source DIR``, default: the kit's ``source/``)
 ``CNN_KIT_PROFILE``           accuracy profile, ``cpu`` or ``gpu`` (``--profile``)
 ``CNN_KIT_DB_URL``            nbgrader's gradebook URL (default: SQLite in the course folder)
 ``CNN_KIT_ACCURACY_CACHE``    the shared accuracy results (default ``<course>/accuracy-cache``)
