@@ -127,6 +127,7 @@ def generate_solutions(out_dir: Path, names: list[str] | None = None, execute: b
                        source: Path, settings: Settings) -> Path:
     """solutions/<a>/<notebook> from `source`, each executed (`execute`) in the sandboxed kernel with `settings`."""
     from nbclient import NotebookClient
+    from traitlets.config import Config
 
     from autograder.sandbox.kernel import SandboxedKernelManager
 
@@ -139,9 +140,11 @@ def generate_solutions(out_dir: Path, names: list[str] | None = None, execute: b
                 with tempfile.TemporaryDirectory() as run_dir:
                     # The kernel a submission runs in under grading (sandboxed, Unix sockets), in the
                     # notebook's quick mode; no execution timestamps, so a regeneration differs only
-                    # where the content does.
-                    kernel = SandboxedKernelManager(kernel_name="python3", settings=settings)
-                    NotebookClient(nb, km=kernel, timeout=600, kernel_name="python3", record_timing=False,
+                    # where the content does. The client makes (and so shuts down) its kernel manager:
+                    # one handed in as km= it would leave running, its channels open, until exit.
+                    config = Config({"SandboxedKernelManager": {"settings": settings}})
+                    NotebookClient(nb, timeout=600, kernel_name="python3", record_timing=False,
+                                   kernel_manager_class=SandboxedKernelManager, config=config,
                                    resources={"metadata": {"path": run_dir}}).execute(
                         env={**os.environ, "CNN_KIT_QUICK": "1"})  # the kernel's own environment: a child's
             nbformat.write(nb, target)
