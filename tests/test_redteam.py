@@ -241,5 +241,11 @@ def test_solution_lines_only_in_solutions(assignment):
     solved = _lines(nbformat.read(paths.SOLUTIONS / assignment / spec.notebook, as_version=4))
     missing = sorted(solution - solved)
     assert not missing, f"solutions/{assignment} lacks reference solution lines: {missing}"
+    # Nowhere else in the file either (metadata, outputs, attachments): a solution line's text in the raw JSON
+    # must come from a visible cell's source, where the self-checks' hints quote the lecture ("nn.Flatten()",
+    # "optimizer.zero_grad()") and the whole-line check above already holds.
     raw = (paths.RELEASE / assignment / spec.notebook).read_text()
-    assert not [line for line in solution if json.dumps(line)[1:-1] in raw], "a solution line is in the raw file"
+    visible = "\n".join(cell.source for cell in nbformat.read(paths.RELEASE / assignment / spec.notebook,
+                                                               as_version=4).cells)
+    hidden = [line for line in solution if json.dumps(line)[1:-1] in raw and line not in visible]
+    assert not hidden, f"a solution line is in the raw file outside the visible cells: {hidden}"
